@@ -1,0 +1,94 @@
+"""`hermes config …`: set, get, unset, list, path, for the current profile."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from hermes.cli.app import State
+from hermes.cli.output import echo, note, print_json, table
+
+app = typer.Typer(no_args_is_help=True)
+
+RevealOpt = Annotated[bool, typer.Option("--reveal", help="Show secrets unmasked.")]
+
+
+def _state(ctx: typer.Context) -> State:
+    state: State = ctx.obj
+    return state
+
+
+def _show(value: Any) -> str:
+    import json
+
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(
+        help="UPPER_SNAKE (goes to .env) or dotted.lower (goes to config.yaml).")],
+    value: Annotated[str, typer.Argument(help="Typed the YAML way: true, 3, [a, b].")],
+) -> None:
+    """Set a key in the profile's .env or config.yaml."""
+    from hermes.config.secrets import is_secret_name, mask
+    from hermes.profiles.settings import is_env_key, set_value
+
+    state = _state(ctx)
+    profile = state.profile()
+    for line in set_value(state.store, profile, key, value):
+        note(line)
+    shown = mask(value) if is_secret_name(key) else value
+    where = ".env" if is_env_key(key) else "config.yaml"
+    echo(f"{profile.name}: {key} = {shown}  ({where})")
+
+
+@app.command("get")
+def get(ctx: typer.Context, key: Annotated[str, typer.Argument()], reveal: RevealOpt = False
+        ) -> None:
+    """Print a key's value (secrets masked unless --reveal)."""
+    from hermes.profiles.settings import get_value
+
+    setting = get_value(_state(ctx).profile(), key)
+    echo(_show(setting.shown(reveal)))
+
+
+@app.command("unset")
+def unset(ctx: typer.Context, key: Annotated[str, typer.Argument()]) -> None:
+    """Remove a key, returning it to its default."""
+    from hermes.profiles.settings import unset_value
+
+    profile = _state(ctx).profile()
+    if unset_value(profile, key):
+        echo(f"{profile.name}: {key} unset")
+    else:
+        note(f"{key} was not set in profile {profile.name!r}")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False,
+          reveal: RevealOpt = False) -> None:
+    """Every setting of config.yaml (with defaults) and .env, and where each comes from."""
+    from hermes.profiles.settings import list_values
+
+    settings = list_values(_state(ctx).profile())
+    if as_json:
+        print_json([{"key": s.key, "value": s.shown(reveal), "source": s.source}
+                    for s in settings])
+        return
+    table(("KEY", "VALUE", "SOURCE"), [(s.key, _show(s.shown(reveal)), s.source)
+                                       for s in settings])
+
+
+@app.command("path")
+def path(ctx: typer.Context,
+         env: Annotated[bool, typer.Option("--env", help="The .env path instead.")] = False,
+         directory: Annotated[bool, typer.Option("--dir", help="The profile folder.")] = False,
+         ) -> None:
+    """Print the path of the profile's config.yaml (or .env, or folder)."""
+    profile = _state(ctx).profile()
+    echo(str(profile.root if directory else profile.env_path if env else profile.config_path))

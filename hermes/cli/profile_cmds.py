@@ -1,0 +1,159 @@
+"""`hermes profile …`: create, list, show, use, rename, delete, export, import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from hermes.cli.app import State
+from hermes.cli.output import echo, print_json, table
+
+if TYPE_CHECKING:
+    from hermes.profiles import Created, ProfileInfo, ProfileStore
+
+app = typer.Typer(no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _state(ctx: typer.Context) -> State:
+    state: State = ctx.obj
+    return state
+
+
+def _info_dict(info: ProfileInfo) -> dict[str, Any]:
+    return {"name": info.name, "active": info.active, "port": info.port, "host": info.host,
+            "url": info.url, "provider": info.provider, "model": info.model,
+            "description": info.description, "enabled": info.enabled,
+            "path": str(info.path), "error": info.error}
+
+
+def _report_created(store: ProfileStore, created: Created, as_json: bool, verb: str) -> None:
+    info = store.info(created.profile)
+    if as_json:
+        print_json({**_info_dict(info), "api_key": created.api_key})
+        return
+    name = created.profile.name
+    echo(f"{verb} profile {name!r} in {created.profile.root}")
+    echo(f"  URL:      {info.url}")
+    echo(f"  Model id: {name if name != 'default' else 'hermes-agent'}")
+    echo(f"  API key:  {created.api_key}")
+    echo("  The key is shown once; `hermes -p {0} config get API_SERVER_KEY --reveal` "
+         "prints it again.".format(name))
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="New profile name: a-z first, then a-z 0-9 - _.")],
+    clone_from: Annotated[str | None, typer.Option(
+        "--clone-from", metavar="SRC",
+        help="Copy SRC's config, SOUL.md, skills and memory (never its secrets or state).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to serve on (default: next free).")] = None,
+    description: Annotated[str | None, typer.Option(help="One line about the profile.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a profile from the template, or as a clone of another."""
+    store = _state(ctx).store
+    created = store.create(name, clone_from=clone_from, port=port, description=description)
+    _report_created(store, created, as_json, "Created")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List profiles: port, provider/model, and which one is active."""
+    infos = _state(ctx).store.infos()
+    if as_json:
+        print_json([_info_dict(i) for i in infos])
+        return
+    rows = [("*" if i.active else "", i.name, i.port, f"{i.provider}/{i.model}",
+             "config error" if i.error else (i.description or "")) for i in infos]
+    table(("", "NAME", "PORT", "MODEL", "DESCRIPTION"), rows)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Profile (default: the current one).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one profile."""
+    state = _state(ctx)
+    profile = state.store.get(name) if name else state.profile()
+    info = state.store.info(profile)
+    data = _info_dict(info)
+    if as_json:
+        print_json(data)
+        return
+    for key, value in data.items():
+        if value not in (None, ""):
+            echo(f"{key + ':':13}{value}")
+
+
+@app.command("use")
+def use(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
+    """Make NAME the default profile for later commands."""
+    _state(ctx).store.use(name)
+    echo(f"Active profile: {name}")
+
+
+@app.command("rename")
+def rename(ctx: typer.Context, old: Annotated[str, typer.Argument()],
+           new: Annotated[str, typer.Argument()]) -> None:
+    """Rename a profile, keeping its port and data."""
+    _state(ctx).store.rename(old, new)
+    echo(f"Renamed profile {old!r} to {new!r}")
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    force: Annotated[bool, typer.Option(help="Required to delete the default profile.")] = False,
+) -> None:
+    """Delete a profile and all its data."""
+    store = _state(ctx).store
+    profile = store.get(name) if name != "default" else store.path(name)
+    if name == "default" and not force:
+        store.delete(name, force=False)  # raises the explanatory error
+    if not yes and not typer.confirm(
+            f"Delete profile {name!r} and everything in {profile.root}?", default=False):
+        raise typer.Abort()
+    store.delete(name, force=force)
+    echo(f"Deleted profile {name!r}")
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Archive path.")] = None,
+    workspace: Annotated[bool, typer.Option(
+        "--workspace/--no-workspace", help="Include the workspace folder.")] = True,
+) -> None:
+    """Export a profile as .tar.gz: config, SOUL.md, memory, skills, workspace; no secrets,
+    state or logs."""
+    from hermes.profiles.archive import export_profile
+
+    out = output or Path(f"hermes-profile-{name}.tar.gz")
+    count = export_profile(_state(ctx).store, name, out, workspace=workspace)
+    echo(f"Exported profile {name!r} ({count} files) to {out}")
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="An archive made by `profile export`.")],
+    name: Annotated[str | None, typer.Option(help="Name for the new profile.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a profile archive under a fresh port and key."""
+    from hermes.profiles.archive import import_profile
+
+    store = _state(ctx).store
+    created = import_profile(store, file, name=name)
+    _report_created(store, created, as_json, "Imported")
+

@@ -1,0 +1,60 @@
+"""API_SERVER_* environment variables: each mirrors a key of `api_server` in config.yaml and wins
+over it. Lists are comma-separated (API_SERVER_CORS_ORIGINS=https://a.example,https://b.example)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, get_origin
+
+import yaml
+
+from hermes.config.schema import ApiServerConfig
+from hermes.config.validate import SchemaError, coerce, hints
+
+PREFIX = "API_SERVER_"
+
+
+def env_name(field_name: str) -> str:
+    return PREFIX + field_name.upper()
+
+
+def field_of(env_key: str) -> str | None:
+    """The api_server field an API_SERVER_* variable sets, or None if it sets none."""
+    if not env_key.startswith(PREFIX):
+        return None
+    name = env_key[len(PREFIX):].lower()
+    return name if name in hints(ApiServerConfig) else None
+
+
+def parse_env_value(env_key: str, raw: str) -> Any:
+    """The typed value of API_SERVER_<X>=raw; SchemaError if it does not fit."""
+    name = field_of(env_key)
+    if name is None:
+        raise SchemaError((env_key,), "not an API server setting")
+    hint = hints(ApiServerConfig)[name]
+    value: Any
+    if get_origin(hint) is list:
+        value = [part.strip() for part in raw.split(",") if part.strip()]
+    elif hint is str or hint == (str | None):
+        value = raw
+    else:
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+    return coerce(value, hint, (env_key,))
+
+
+def apply_env(api: ApiServerConfig, env: Mapping[str, str]) -> tuple[ApiServerConfig, list[str]]:
+    """`api` with every valid API_SERVER_* value of `env` applied; also the problems found."""
+    changes: dict[str, Any] = {}
+    problems: list[str] = []
+    for field in dataclasses.fields(ApiServerConfig):
+        key = env_name(field.name)
+        if key in env:
+            try:
+                changes[field.name] = parse_env_value(key, env[key])
+            except SchemaError as exc:
+                problems.append(str(exc))
+    return dataclasses.replace(api, **changes), problems

@@ -1,0 +1,105 @@
+"""`config set / unset`: change one key of config.yaml or .env, validated, atomically, and safe
+against a concurrent writer (the caller holds the profile's lock around read-modify-write).
+
+config.yaml is edited with ruamel.yaml's round-trip mode so the user's comments and key order
+survive; this module is imported only by the commands that write."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+from hermes.config.loader import load_config
+from hermes.config.schema import Config
+from hermes.config.validate import SchemaError, build, coerce, field_hint
+from hermes.errors import ConfigError
+from hermes.fsutil import atomic_write
+
+
+def parse_cli_value(key: str, raw: str) -> Any:
+    """A CLI string typed the YAML way (`true`, `3`, `[a, b]`) and checked against the schema.
+    Plain string fields take the text as given, so `model.name 3` stays the string "3"."""
+    try:
+        hint = field_hint(Config, key)
+    except SchemaError as exc:
+        raise ConfigError(str(exc), param=key) from None
+    if hint is str or hint == (str | None):
+        return raw
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    try:
+        return coerce(value, hint, tuple(key.split(".")))
+    except SchemaError as exc:
+        raise ConfigError(str(exc), param=key) from None
+
+
+def _yaml() -> YAML:
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.width = 4096
+    return rt
+
+
+def _load_rt(path: Path) -> CommentedMap:
+    load_config(path)  # refuse to edit a file that does not load: the error names the line
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    data = _yaml().load(text) if text.strip() else None
+    return data if isinstance(data, CommentedMap) else CommentedMap()
+
+
+def _dump(path: Path, data: CommentedMap) -> None:
+    buf = io.StringIO()
+    _yaml().dump(data, buf)
+    try:
+        build(Config, yaml.safe_load(buf.getvalue()))
+    except SchemaError as exc:  # belt and braces: never write a file that would not load
+        raise ConfigError(f"{path}: {exc}") from None
+    atomic_write(path, buf.getvalue(), mode=0o644)
+
+
+def set_yaml_key(path: Path, key: str, value: Any) -> None:
+    data = _load_rt(path)
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = CommentedMap()
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+    _dump(path, data)
+
+
+def unset_yaml_key(path: Path, key: str) -> bool:
+    """Remove `key`; True if it was present. Emptied parent mappings are removed too."""
+    field_hint(Config, key)
+    data = _load_rt(path)
+    parts = key.split(".")
+    chain: list[tuple[CommentedMap, str]] = []
+    node: Any = data
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        chain.append((node, part))
+        node = node[part]
+    parent, last = chain[-1]
+    del parent[last]
+    for parent, part in reversed(chain[:-1]):  # drop mappings the removal left empty
+        if isinstance(parent[part], dict) and not parent[part]:
+            del parent[part]
+        else:
+            break
+    _dump(path, data)
+    return True

@@ -1,0 +1,154 @@
+"""Turn plain YAML data into the typed schema, and resolve dotted keys for `config set`.
+
+Errors name the dotted key and, for unknown keys, the valid choices ("did you mean …")."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import types
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+KeyPath = tuple[str | int, ...]
+
+
+class SchemaError(ValueError):
+    """A value does not fit the schema; `keypath` says where."""
+
+    def __init__(self, keypath: KeyPath, message: str) -> None:
+        super().__init__(message)
+        self.keypath = keypath
+        self.message = message
+
+    def __str__(self) -> str:
+        where = dotted(self.keypath)
+        return f"{where}: {self.message}" if where else self.message
+
+
+def dotted(keypath: KeyPath) -> str:
+    return ".".join(str(k) for k in keypath)
+
+
+@functools.cache
+def hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{hint}; valid keys: {', '.join(choices)}"
+
+
+def describe(hint: Any) -> str:
+    origin = get_origin(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(str(a) for a in get_args(hint))
+    if origin in (Union, types.UnionType):
+        return " or ".join(describe(a) for a in get_args(hint))
+    if origin is list:
+        return f"a list of {describe(get_args(hint)[0])}s"
+    names = {bool: "true/false", int: "a whole number", float: "a number", str: "a string",
+             type(None): "null"}
+    if dataclasses.is_dataclass(hint):
+        return "a mapping"
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def build(cls: type, data: Any, keypath: KeyPath = ()) -> Any:
+    """An instance of dataclass `cls` from a mapping, validating every value."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SchemaError(keypath, f"expected a mapping, got {_show(data)}")
+    fields = hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise SchemaError((*keypath, str(key)), "unknown key" + suggest(str(key), names))
+        values[key] = coerce(value, fields[key], (*keypath, key))
+    return cls(**values)
+
+
+def coerce(value: Any, hint: Any, keypath: KeyPath) -> Any:
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, keypath)  # type: ignore[arg-type]
+    if origin in (Union, types.UnionType):
+        options = get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return coerce(value, option, keypath)
+            except SchemaError:
+                continue
+        raise SchemaError(keypath, f"expected {describe(hint)}, got {_show(value)}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise SchemaError(keypath, f"expected {describe(hint)}, got {_show(value)}")
+        (item,) = get_args(hint)
+        return [coerce(v, item, (*keypath, i)) for i, v in enumerate(value)]
+    if origin is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            raise SchemaError(keypath, f"expected {describe(hint)}, got {_show(value)}"
+                              + _close(value, choices))
+        return value
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, str):
+        return value
+    raise SchemaError(keypath, f"expected {describe(hint)}, got {_show(value)}")
+
+
+def _close(value: Any, choices: tuple[Any, ...]) -> str:
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def field_hint(root: type, key: str) -> Any:
+    """The type of dotted `key` in the schema rooted at `root`; SchemaError if there is none."""
+    cls: Any = root
+    hint: Any = root
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if not dataclasses.is_dataclass(cls):
+            raise SchemaError(tuple(parts[:i]), f"{describe(hint)} has no sub-keys")
+        fields = hints(cls)
+        if part not in fields:
+            names = [f.name for f in dataclasses.fields(cls)]
+            raise SchemaError(tuple(parts[: i + 1]), "unknown key" + suggest(part, names))
+        hint = fields[part]
+        cls = hint
+    return hint
+
+
+def field_default(root: type, key: str) -> Any:
+    """The schema default of dotted `key`."""
+    obj: Any = root()
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def to_plain(obj: Any) -> Any:
+    """A dataclass tree as plain dicts and lists (for JSON / YAML output)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list):
+        return [to_plain(v) for v in obj]
+    return obj

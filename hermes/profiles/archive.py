@@ -1,0 +1,133 @@
+"""`profile export / import`: a profile as a tar.gz without secrets, state or logs.
+
+Import trusts nothing in the archive: absolute paths, `..`, links, devices and anything outside
+the single top-level folder are refused before a byte is extracted."""
+
+from __future__ import annotations
+
+import io
+import os
+import json
+import tarfile
+import tempfile
+import time
+from pathlib import Path, PurePosixPath
+
+from hermes import __version__
+from hermes.config import envfile
+from hermes.errors import InvalidRequest
+from hermes.profiles.paths import validate_name
+from hermes.profiles.store import (
+    PORTABLE_DIRS,
+    PORTABLE_FILES,
+    Created,
+    ProfileStore,
+    portable_env,
+    scrub_config,
+)
+
+MANIFEST = "hermes-profile.json"
+FORMAT = 1
+MAX_UNPACKED_BYTES = 2 * 1024**3
+
+
+def export_profile(store: ProfileStore, name: str, out: Path, *, workspace: bool = True) -> int:
+    """Write profile `name` to `out` (tar.gz); returns the number of files written."""
+    profile = store.get(name)
+    manifest = {"format": FORMAT, "name": name, "hermes_version": __version__,
+                "exported_at": int(time.time()),
+                "env": portable_env(envfile.read(profile.env_path))}
+    parts = [*PORTABLE_FILES, *PORTABLE_DIRS, *(("workspace",) if workspace else ())]
+    count = 0
+    tmp = out.with_name(f".{out.name}.tmp")
+    with tarfile.open(tmp, "w:gz") as tar:
+        _add_bytes(tar, f"{name}/{MANIFEST}", json.dumps(manifest, indent=2).encode())
+        for part in parts:
+            src = profile.root / part
+            if part == "config.yaml" and src.is_file():
+                _add_bytes(tar, f"{name}/config.yaml", _scrubbed_config(src))
+                count += 1
+                continue
+            for path in _regular_files(src):
+                tar.add(path, arcname=f"{name}/{path.relative_to(profile.root).as_posix()}",
+                        recursive=False)
+                count += 1
+    tmp.replace(out)
+    return count
+
+
+def import_profile(store: ProfileStore, archive: Path, *, name: str | None = None) -> Created:
+    try:
+        tar = tarfile.open(archive, "r:gz")
+    except (OSError, tarfile.TarError) as exc:
+        raise InvalidRequest(f"{archive}: not a readable .tar.gz profile export ({exc})") from None
+    with tar, tempfile.TemporaryDirectory(prefix=".import-", dir=_scratch(store)) as tmpdir:
+        top = _check_members(archive, tar.getmembers())
+        tar.extractall(tmpdir, filter="data")
+        root = Path(tmpdir) / top
+        try:
+            manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise InvalidRequest(f"{archive}: no valid {MANIFEST}; not a hermes profile export")
+        target = name or str(manifest.get("name") or top)
+        validate_name(target)
+        env = manifest.get("env") if isinstance(manifest.get("env"), dict) else {}
+        return store.import_files(target, root, {str(k): str(v) for k, v in env.items()})
+
+
+def _check_members(archive: Path, members: list[tarfile.TarInfo]) -> str:
+    tops: set[str] = set()
+    total = 0
+    for m in members:
+        path = PurePosixPath(m.name)
+        if path.is_absolute() or ".." in path.parts or m.name.startswith(("/", "\\")):
+            raise InvalidRequest(f"{archive}: refusing unsafe path {m.name!r} in the archive")
+        if not (m.isfile() or m.isdir()):
+            kind = "link" if (m.issym() or m.islnk()) else "special file"
+            raise InvalidRequest(f"{archive}: refusing {kind} {m.name!r} in the archive")
+        total += m.size
+        if total > MAX_UNPACKED_BYTES:
+            raise InvalidRequest(f"{archive}: unpacks to more than 2 GiB; refusing")
+        tops.add(path.parts[0])
+    if len(tops) != 1:
+        raise InvalidRequest(f"{archive}: expected one top-level folder, found {len(tops)}")
+    return tops.pop()
+
+
+def _regular_files(src: Path) -> list[Path]:
+    """Regular files under `src`. Links and special files are left out: import would refuse
+    them, and a link could carry something from outside the profile into the archive."""
+    if src.is_symlink():
+        return []
+    if src.is_file():
+        return [src]
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(src):  # does not descend into linked dirs
+        dirnames.sort()
+        for fname in sorted(filenames):
+            path = Path(dirpath, fname)
+            if not path.is_symlink() and path.is_file():
+                out.append(path)
+    return out
+
+
+def _scrubbed_config(path: Path) -> bytes:
+    """config.yaml minus a key, port or model name someone put in it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "config.yaml"
+        copy.write_bytes(path.read_bytes())
+        scrub_config(copy)
+        return copy.read_bytes()
+
+
+def _add_bytes(tar: tarfile.TarFile, arcname: str, data: bytes) -> None:
+    info = tarfile.TarInfo(arcname)
+    info.size = len(data)
+    info.mtime = int(time.time())
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _scratch(store: ProfileStore) -> Path:
+    store.profiles_dir.mkdir(parents=True, exist_ok=True)
+    return store.profiles_dir

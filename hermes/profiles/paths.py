@@ -1,0 +1,82 @@
+"""Where things live: HERMES_HOME, profile names, and the layout of one profile's directory."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from hermes.errors import InvalidRequest
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+# Words that read as commands or selectors; a profile by such a name would be ambiguous.
+RESERVED_NAMES = frozenset({
+    "hermes", "all", "run", "none", "null", "self", "current", "active", "new", "list",
+    "profile", "profiles", "logs", "state", "supervisor", "gateway", "system", "root",
+})
+DEFAULT_PROFILE = "default"
+
+
+def hermes_home() -> Path:
+    """$HERMES_HOME, default ~/.hermes."""
+    raw = os.environ.get("HERMES_HOME")
+    return Path(raw).expanduser() if raw else Path.home() / ".hermes"
+
+
+def validate_name(name: str) -> str:
+    if not name:
+        raise InvalidRequest("a profile name may not be empty", param="name")
+    if not NAME_RE.match(name):
+        raise InvalidRequest(
+            f"invalid profile name {name!r}: use 1-32 characters, a lower-case letter first, "
+            "then lower-case letters, digits, '-' or '_'", param="name")
+    if name in RESERVED_NAMES:
+        raise InvalidRequest(f"{name!r} is a reserved word; choose another profile name",
+                             param="name")
+    return name
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One profile's directory. Paths only: reading them is the caller's business."""
+
+    name: str
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def env_path(self) -> Path:
+        return self.root / ".env"
+
+    @property
+    def soul_path(self) -> Path:
+        return self.root / "SOUL.md"
+
+    @property
+    def memory_dir(self) -> Path:
+        return self.root / "memory"
+
+    @property
+    def skills_dir(self) -> Path:
+        return self.root / "skills"
+
+    @property
+    def workspace_dir(self) -> Path:
+        return self.root / "workspace"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def lock_path(self) -> Path:
+        """Held around every read-modify-write of config.yaml or .env."""
+        return self.state_dir / ".config.lock"

@@ -1,0 +1,328 @@
+"""ProfileStore: create / clone / rename / delete profiles, pick the active one, allocate ports.
+
+Every change to the set of profiles happens under one lock file in HERMES_HOME, and a new profile
+is assembled in a hidden temporary directory and renamed into place, so a failure part-way leaves
+nothing behind and two `create`s never get the same port."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hermes.config import envfile
+from hermes.config.loader import read_yaml
+from hermes.config.schema import Config
+from hermes.config.validate import SchemaError, build
+from hermes.errors import Conflict, ConfigError, HermesError, InvalidRequest, ProfileNotFound
+from hermes.fsutil import atomic_write, locked
+from hermes.profiles.paths import DEFAULT_PROFILE, NAME_RE, Profile, hermes_home, validate_name
+from hermes.profiles.ports import FIRST_PORT, port_holder, port_in_use, valid_port
+from hermes.profiles.templates import template_dir
+
+PROFILE_DIRS = ("memory", "skills", "workspace", "state", "logs")
+# What a clone or an export carries: the profile's character, never its secrets or state.
+PORTABLE_FILES = ("config.yaml", "SOUL.md")
+PORTABLE_DIRS = ("memory", "skills")
+# Non-secret .env settings that describe how the profile is served, carried by clone/import.
+PORTABLE_ENV = ("API_SERVER_ENABLED", "API_SERVER_HOST", "API_SERVER_CORS_ORIGINS",
+                "API_SERVER_TOOL_PROGRESS", "API_SERVER_MAX_CONCURRENT_RUNS")
+KEY_PREFIX = "hsk-"
+
+
+def new_api_key() -> str:
+    """A random API_SERVER_KEY: 256 bits, URL-safe, with a prefix secret scanners can spot."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def portable_env(values: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in values.items() if k in PORTABLE_ENV}
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    """What `profile list / show` report: read from the profile's files, never raising."""
+
+    name: str
+    path: Path
+    port: int
+    host: str
+    provider: str
+    model: str
+    description: str
+    active: bool
+    enabled: bool
+    error: str | None = None
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/v1"
+
+
+@dataclass(frozen=True)
+class Created:
+    profile: Profile
+    port: int
+    api_key: str
+
+
+class ProfileStore:
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home if home is not None else hermes_home()
+        self.profiles_dir = self.home / "profiles"
+        self.active_file = self.home / "active_profile"
+        self.lock_path = self.home / "run" / ".profiles.lock"
+
+    # -- lookup --------------------------------------------------------------------------------
+
+    def path(self, name: str) -> Profile:
+        return Profile(name, self.profiles_dir / name)
+
+    def names(self) -> list[str]:
+        try:
+            entries = os.listdir(self.profiles_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in entries if NAME_RE.match(n) and (self.profiles_dir / n).is_dir())
+
+    def exists(self, name: str) -> bool:
+        return bool(NAME_RE.match(name)) and self.path(name).root.is_dir()
+
+    def get(self, name: str) -> Profile:
+        if name == DEFAULT_PROFILE:
+            return self.ensure_default()[0]
+        if not NAME_RE.match(name or ""):
+            validate_name(name)
+        if not self.exists(name):
+            hint = ", ".join(self.names()) or "none yet"
+            raise ProfileNotFound(f"no profile named {name!r} (profiles: {hint}); "
+                                  f"create it with `hermes profile create {name}`", param="profile")
+        return self.path(name)
+
+    def active_name(self) -> str:
+        try:
+            name = self.active_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return DEFAULT_PROFILE
+        return name or DEFAULT_PROFILE
+
+    def resolve(self, explicit: str | None = None) -> Profile:
+        """The profile a command acts on: -p, then HERMES_PROFILE, then active_profile, then
+        default (created on first use)."""
+        name = explicit or os.environ.get("HERMES_PROFILE") or self.active_name()
+        return self.get(name)
+
+    def use(self, name: str) -> Profile:
+        profile = self.get(name)
+        self.home.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.active_file, name + "\n")
+        return profile
+
+    # -- reading a profile ---------------------------------------------------------------------
+
+    def info(self, profile: Profile, active: str | None = None) -> ProfileInfo:
+        env = envfile.read(profile.env_path)
+        error = None
+        try:
+            config = build(Config, read_yaml(profile.config_path))
+        except (ConfigError, SchemaError) as exc:
+            config, error = Config(), str(exc)
+        api = config.api_server
+        port = _int(env.get("API_SERVER_PORT"), api.port)
+        enabled = _bool(env.get("API_SERVER_ENABLED"), api.enabled)
+        return ProfileInfo(
+            name=profile.name, path=profile.root, port=port,
+            host=env.get("API_SERVER_HOST") or api.host,
+            provider=config.model.provider, model=config.model.name,
+            description=config.description, enabled=enabled,
+            active=profile.name == (active if active is not None else self.active_name()),
+            error=error)
+
+    def infos(self) -> list[ProfileInfo]:
+        self.ensure_default()
+        active = self.active_name()
+        return [self.info(self.path(n), active) for n in self.names()]
+
+    def used_ports(self, exclude: str | None = None) -> dict[int, str]:
+        return {i.port: i.name for i in (self.info(self.path(n), "") for n in self.names())
+                if i.name != exclude}
+
+    # -- changing the set of profiles ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        with locked(self.lock_path):
+            yield
+
+    def ensure_default(self) -> tuple[Profile, bool]:
+        """The default profile, created first if missing; True when this call created it."""
+        profile = self.path(DEFAULT_PROFILE)
+        if profile.root.is_dir():
+            return profile, False
+        with self._lock():
+            if profile.root.is_dir():
+                return profile, False
+            self._create_locked(DEFAULT_PROFILE, clone_from=None, port=None, description=None)
+        return profile, True
+
+    def create(self, name: str, *, clone_from: str | None = None, port: int | None = None,
+               description: str | None = None) -> Created:
+        validate_name(name)
+        source = self.get(clone_from) if clone_from else None
+        with self._lock():
+            if self.exists(name):
+                raise Conflict(f"profile {name!r} already exists", param="name")
+            return self._create_locked(name, clone_from=source, port=port,
+                                       description=description)
+
+    def _create_locked(self, name: str, *, clone_from: Profile | None, port: int | None,
+                       description: str | None, files_from: Path | None = None,
+                       env_extra: dict[str, str] | None = None) -> Created:
+        port = self._choose_port(port)
+        self.profiles_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".new-{name}-", dir=self.profiles_dir))
+        try:
+            _copy_tree(template_dir(), tmp)
+            source_root = clone_from.root if clone_from else files_from
+            if source_root is not None:
+                _overlay_portable(source_root, tmp)
+                scrub_config(tmp / "config.yaml")
+            if files_from is not None and (files_from / "workspace").is_dir():
+                _copy_tree(files_from / "workspace", tmp / "workspace")
+            for sub in PROFILE_DIRS:
+                (tmp / sub).mkdir(exist_ok=True)
+            if description is not None:
+                from hermes.config.editing import set_yaml_key
+
+                set_yaml_key(tmp / "config.yaml", "description", description)
+            key = new_api_key()
+            env = {"API_SERVER_ENABLED": "true"}
+            if clone_from is not None:
+                env.update(portable_env(envfile.read(clone_from.env_path)))
+            env.update(portable_env(env_extra or {}))
+            env.update({"API_SERVER_PORT": str(port), "API_SERVER_KEY": key})
+            header = f"# hermes profile {name!r}: secrets and API server settings (mode 0600).\n"
+            atomic_write(tmp / ".env", header, mode=envfile.ENV_MODE)
+            envfile.update(tmp / ".env", dict(env))
+            os.rename(tmp, self.profiles_dir / name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return Created(self.path(name), port, key)
+
+    def _choose_port(self, wanted: int | None) -> int:
+        if wanted is not None:
+            self.check_port(wanted)
+            return wanted
+        taken = self.used_ports()
+        port = FIRST_PORT
+        while port in taken or port_in_use(port):
+            port += 1
+            if port > 65535:
+                raise Conflict("no free port left above 8642")
+        return port
+
+    def check_port(self, port: int, *, exclude: str | None = None) -> None:
+        """Refuse a port another profile has, or that something on this machine listens on."""
+        if not valid_port(port):
+            raise InvalidRequest(f"port {port} is out of range (1-65535)", param="port")
+        taken = self.used_ports(exclude=exclude)
+        if port in taken:
+            raise Conflict(f"port {port} is already used by profile {taken[port]!r}",
+                           param="port")
+        current = self.info(self.path(exclude), "").port if exclude else None
+        if port != current and port_in_use(port):
+            holder = port_holder(port) or "another process"
+            raise Conflict(f"port {port} is in use by {holder}", param="port")
+
+    def rename(self, old: str, new: str) -> Profile:
+        validate_name(new)
+        if old == DEFAULT_PROFILE:
+            raise InvalidRequest("the default profile cannot be renamed; clone it instead: "
+                                 f"`hermes profile create {new} --clone-from default`")
+        with self._lock():
+            source = self.get(old)
+            if self.exists(new):
+                raise Conflict(f"profile {new!r} already exists", param="name")
+            os.rename(source.root, self.path(new).root)
+            if self.active_name() == old:
+                atomic_write(self.active_file, new + "\n")
+        return self.path(new)
+
+    def delete(self, name: str, *, force: bool = False) -> None:
+        if name == DEFAULT_PROFILE and not force:
+            raise InvalidRequest("refusing to delete the default profile without --force")
+        with self._lock():
+            profile = self.get(name) if name != DEFAULT_PROFILE else self.path(name)
+            if not profile.root.is_dir():
+                raise ProfileNotFound(f"no profile named {name!r}", param="profile")
+            trash = Path(tempfile.mkdtemp(prefix=f".del-{name}-", dir=self.profiles_dir))
+            os.rename(profile.root, trash / name)
+            shutil.rmtree(trash, ignore_errors=True)
+            if self.active_name() == name:
+                with contextlib.suppress(FileNotFoundError):
+                    self.active_file.unlink()
+
+    def import_files(self, name: str, files: Path, env: dict[str, str]) -> Created:
+        """Create profile `name` from an unpacked export (used by archive.import_profile)."""
+        validate_name(name)
+        with self._lock():
+            if self.exists(name):
+                raise Conflict(f"profile {name!r} already exists; pass --name NEW", param="name")
+            return self._create_locked(name, clone_from=None, port=None, description=None,
+                                       files_from=files, env_extra=env)
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=False,
+                    ignore=shutil.ignore_patterns("__pycache__", ".env"))
+
+
+def _overlay_portable(src: Path, dst: Path) -> None:
+    for fname in PORTABLE_FILES:
+        if (src / fname).is_file():
+            shutil.copyfile(src / fname, dst / fname)
+    for dname in PORTABLE_DIRS:
+        if (src / dname).is_dir():
+            shutil.rmtree(dst / dname, ignore_errors=True)
+            shutil.copytree(src / dname, dst / dname, symlinks=True,
+                            ignore=_skip_links)
+
+
+def _skip_links(directory: str, names: list[str]) -> list[str]:
+    return [n for n in names if os.path.islink(os.path.join(directory, n))]
+
+
+def scrub_config(path: Path) -> None:
+    """Drop what must not travel: a key written into config.yaml, and the source's port/name."""
+    data = read_yaml(path)
+    api = data.get("api_server")
+    if not isinstance(api, dict) or not {"key", "port", "model_name"} & api.keys():
+        return
+    from hermes.config.editing import unset_yaml_key
+
+    for key in ("key", "port", "model_name"):
+        unset_yaml_key(path, f"api_server.{key}")
+
+
+def _int(raw: str | None, default: int) -> int:
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def _bool(raw: str | None, default: bool) -> bool:
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+__all__ = ["Created", "HermesError", "ProfileInfo", "ProfileStore"]
