@@ -12,5 +12,8 @@ def main(argv: list[str] | None = None) -> None:
     errors are one line on stderr and a non-zero exit code (HERMES_DEBUG=1 shows the trace)."""
     from hermes.cli.app import app, run
 
-    sys.exit(run(app, sys.argv[1:] if argv is None else argv,
-                 debug=os.environ.get("HERMES_DEBUG") == "1"))
+    sys.exit(
+        run(
+            app, sys.argv[1:] if argv is None else argv, debug=os.environ.get("HERMES_DEBUG") == "1"
+        )
+    )

@@ -68,13 +68,24 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    profile: Annotated[str | None, typer.Option(
-        "-p", "--profile", metavar="NAME",
-        help="Profile to act on (default: $HERMES_PROFILE, then `profile use`, then default).",
-    )] = None,
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Show the version and exit.",
-    )] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "-p",
+            "--profile",
+            metavar="NAME",
+            help="Profile to act on (default: $HERMES_PROFILE, then `profile use`, then default).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = State(profile_name=profile)
 
@@ -109,18 +120,18 @@ def run(application: typer.Typer, argv: list[str], *, debug: bool = False) -> in
 
 
 def _handle_other(exc: Exception, debug: bool) -> int:
-    from typer._click import exceptions as click_exc
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
-    if isinstance(exc, click_exc.Exit):
+    if isinstance(exc, typer.Exit):
         return int(exc.exit_code)
-    if isinstance(exc, click_exc.Abort):
+    if isinstance(exc, typer.Abort):
         error("aborted")
         return 1
-    if isinstance(exc, click_exc.ClickException):
-        hint = ""
+    if isinstance(exc, NoArgsIsHelpError):  # `hermes profile` alone: the help was shown
+        return 0
+    if isinstance(exc, ClickException):
         ctx = getattr(exc, "ctx", None)
-        if ctx is not None:
-            hint = f" (see `{ctx.command_path} --help`)"
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         error(f"{exc.format_message()}{hint}")
         return int(exc.exit_code)
     if debug:

@@ -30,8 +30,10 @@ def _show(value: Any) -> str:
 @app.command("set")
 def set_(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(
-        help="UPPER_SNAKE (goes to .env) or dotted.lower (goes to config.yaml).")],
+    key: Annotated[
+        str,
+        typer.Argument(help="UPPER_SNAKE (goes to .env) or dotted.lower (goes to config.yaml)."),
+    ],
     value: Annotated[str, typer.Argument(help="Typed the YAML way: true, 3, [a, b].")],
 ) -> None:
     """Set a key in the profile's .env or config.yaml."""
@@ -48,8 +50,9 @@ def set_(
 
 
 @app.command("get")
-def get(ctx: typer.Context, key: Annotated[str, typer.Argument()], reveal: RevealOpt = False
-        ) -> None:
+def get(
+    ctx: typer.Context, key: Annotated[str, typer.Argument()], reveal: RevealOpt = False
+) -> None:
     """Print a key's value (secrets masked unless --reveal)."""
     from hermes.profiles.settings import get_value
 
@@ -70,25 +73,27 @@ def unset(ctx: typer.Context, key: Annotated[str, typer.Argument()]) -> None:
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False,
-          reveal: RevealOpt = False) -> None:
+def list_(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    reveal: RevealOpt = False,
+) -> None:
     """Every setting of config.yaml (with defaults) and .env, and where each comes from."""
     from hermes.profiles.settings import list_values
 
     settings = list_values(_state(ctx).profile())
     if as_json:
-        print_json([{"key": s.key, "value": s.shown(reveal), "source": s.source}
-                    for s in settings])
+        print_json([{"key": s.key, "value": s.shown(reveal), "source": s.source} for s in settings])
         return
-    table(("KEY", "VALUE", "SOURCE"), [(s.key, _show(s.shown(reveal)), s.source)
-                                       for s in settings])
+    table(("KEY", "VALUE", "SOURCE"), [(s.key, _show(s.shown(reveal)), s.source) for s in settings])
 
 
 @app.command("path")
-def path(ctx: typer.Context,
-         env: Annotated[bool, typer.Option("--env", help="The .env path instead.")] = False,
-         directory: Annotated[bool, typer.Option("--dir", help="The profile folder.")] = False,
-         ) -> None:
+def path(
+    ctx: typer.Context,
+    env: Annotated[bool, typer.Option("--env", help="The .env path instead.")] = False,
+    directory: Annotated[bool, typer.Option("--dir", help="The profile folder.")] = False,
+) -> None:
     """Print the path of the profile's config.yaml (or .env, or folder)."""
     profile = _state(ctx).profile()
     echo(str(profile.root if directory else profile.env_path if env else profile.config_path))

@@ -24,10 +24,19 @@ def _state(ctx: typer.Context) -> State:
 
 
 def _info_dict(info: ProfileInfo) -> dict[str, Any]:
-    return {"name": info.name, "active": info.active, "port": info.port, "host": info.host,
-            "url": info.url, "provider": info.provider, "model": info.model,
-            "description": info.description, "enabled": info.enabled,
-            "path": str(info.path), "error": info.error}
+    return {
+        "name": info.name,
+        "active": info.active,
+        "port": info.port,
+        "host": info.host,
+        "url": info.url,
+        "provider": info.provider,
+        "model": info.model,
+        "description": info.description,
+        "enabled": info.enabled,
+        "path": str(info.path),
+        "error": info.error,
+    }
 
 
 def _report_created(store: ProfileStore, created: Created, as_json: bool, verb: str) -> None:
@@ -40,17 +49,24 @@ def _report_created(store: ProfileStore, created: Created, as_json: bool, verb: 
     echo(f"  URL:      {info.url}")
     echo(f"  Model id: {name if name != 'default' else 'hermes-agent'}")
     echo(f"  API key:  {created.api_key}")
-    echo("  The key is shown once; `hermes -p {0} config get API_SERVER_KEY --reveal` "
-         "prints it again.".format(name))
+    echo(
+        f"  The key is shown once; `hermes -p {name} config get API_SERVER_KEY --reveal` "
+        "prints it again."
+    )
 
 
 @app.command("create")
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="New profile name: a-z first, then a-z 0-9 - _.")],
-    clone_from: Annotated[str | None, typer.Option(
-        "--clone-from", metavar="SRC",
-        help="Copy SRC's config, SOUL.md, skills and memory (never its secrets or state).")] = None,
+    clone_from: Annotated[
+        str | None,
+        typer.Option(
+            "--clone-from",
+            metavar="SRC",
+            help="Copy SRC's config, SOUL.md, skills and memory (never its secrets or state).",
+        ),
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port to serve on (default: next free).")] = None,
     description: Annotated[str | None, typer.Option(help="One line about the profile.")] = None,
     as_json: JsonOpt = False,
@@ -68,8 +84,16 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([_info_dict(i) for i in infos])
         return
-    rows = [("*" if i.active else "", i.name, i.port, f"{i.provider}/{i.model}",
-             "config error" if i.error else (i.description or "")) for i in infos]
+    rows = [
+        (
+            "*" if i.active else "",
+            i.name,
+            i.port,
+            f"{i.provider}/{i.model}",
+            "config error" if i.error else (i.description or ""),
+        )
+        for i in infos
+    ]
     table(("", "NAME", "PORT", "MODEL", "DESCRIPTION"), rows)
 
 
@@ -100,8 +124,9 @@ def use(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
 
 
 @app.command("rename")
-def rename(ctx: typer.Context, old: Annotated[str, typer.Argument()],
-           new: Annotated[str, typer.Argument()]) -> None:
+def rename(
+    ctx: typer.Context, old: Annotated[str, typer.Argument()], new: Annotated[str, typer.Argument()]
+) -> None:
     """Rename a profile, keeping its port and data."""
     _state(ctx).store.rename(old, new)
     echo(f"Renamed profile {old!r} to {new!r}")
@@ -120,7 +145,8 @@ def delete(
     if name == "default" and not force:
         store.delete(name, force=False)  # raises the explanatory error
     if not yes and not typer.confirm(
-            f"Delete profile {name!r} and everything in {profile.root}?", default=False):
+        f"Delete profile {name!r} and everything in {profile.root}?", default=False
+    ):
         raise typer.Abort()
     store.delete(name, force=force)
     echo(f"Deleted profile {name!r}")
@@ -131,11 +157,11 @@ def export(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument()],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Archive path.")] = None,
-    workspace: Annotated[bool, typer.Option(
-        "--workspace/--no-workspace", help="Include the workspace folder.")] = True,
+    workspace: Annotated[
+        bool, typer.Option("--workspace/--no-workspace", help="Include the workspace folder.")
+    ] = True,
 ) -> None:
-    """Export a profile as .tar.gz: config, SOUL.md, memory, skills, workspace; no secrets,
-    state or logs."""
+    """Export a profile as .tar.gz, without secrets, state or logs."""
     from hermes.profiles.archive import export_profile
 
     out = output or Path(f"hermes-profile-{name}.tar.gz")
@@ -156,4 +182,3 @@ def import_(
     store = _state(ctx).store
     created = import_profile(store, file, name=name)
     _report_created(store, created, as_json, "Imported")
-

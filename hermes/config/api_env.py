@@ -23,7 +23,7 @@ def field_of(env_key: str) -> str | None:
     """The api_server field an API_SERVER_* variable sets, or None if it sets none."""
     if not env_key.startswith(PREFIX):
         return None
-    name = env_key[len(PREFIX):].lower()
+    name = env_key[len(PREFIX) :].lower()
     return name if name in hints(ApiServerConfig) else None
 
 

@@ -87,7 +87,7 @@ def unset_yaml_key(path: Path, key: str) -> bool:
     field_hint(Config, key)
     data = _load_rt(path)
     parts = key.split(".")
-    chain: list[tuple[CommentedMap, str]] = []
+    chain: list[tuple[Any, str]] = []
     node: Any = data
     for part in parts:
         if not isinstance(node, dict) or part not in node:

@@ -89,13 +89,13 @@ def update(path: Path, changes: dict[str, str | None]) -> None:
     out: list[str] = []
     for line in lines:
         m = _LINE_RE.match(line)
-        key = m.group(1) if m and not line.lstrip().startswith("#") else None
-        if key is None or key not in changes:
+        name = m.group(1) if m and not line.lstrip().startswith("#") else None
+        if name is None or name not in changes:
             out.append(line)
             continue
-        if key in pending:  # first occurrence: replace in place; later duplicates are dropped
-            value = pending.pop(key)
-            if value is not None:
-                out.append(f"{key}={format_value(value)}")
+        if name in pending:  # first occurrence: replace in place; later duplicates are dropped
+            new = pending.pop(name)
+            if new is not None:
+                out.append(f"{key}={format_value(new)}")
     out.extend(f"{k}={format_value(v)}" for k, v in pending.items() if v is not None)
     atomic_write(path, "\n".join(out) + "\n", mode=ENV_MODE)

@@ -15,7 +15,7 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """The mapping in a YAML file ({} when missing or empty); ConfigError with the line if broken."""
+    """The mapping in a YAML file ({} if missing or empty); ConfigError with the line if broken."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -16,20 +16,34 @@ def doc(text: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    provider: str = field(default="openai", metadata=doc(
-        "provider type (openai, anthropic, gemini, ollama, local, or a preset such as openrouter) "
-        "or the name of an entry of `providers`"))
+    provider: str = field(
+        default="openai",
+        metadata=doc(
+            "provider type (openai, anthropic, gemini, ollama, local, or a preset such as openrouter) "
+            "or the name of an entry of `providers`"
+        ),
+    )
     name: str = field(default="gpt-4o-mini", metadata=doc("model id sent to the provider"))
-    base_url: str | None = field(default=None, metadata=doc(
-        "API base URL; the provider's default when unset"))
-    api_key_env: str | None = field(default=None, metadata=doc(
-        "name of the .env variable holding the key (default: the provider's, e.g. OPENAI_API_KEY)"))
+    base_url: str | None = field(
+        default=None, metadata=doc("API base URL; the provider's default when unset")
+    )
+    api_key_env: str | None = field(
+        default=None,
+        metadata=doc(
+            "name of the .env variable holding the key (default: the provider's, e.g. OPENAI_API_KEY)"
+        ),
+    )
     temperature: float | None = field(default=None, metadata=doc("sampling temperature"))
     max_tokens: int | None = field(default=None, metadata=doc("cap on tokens per model reply"))
-    context_length: int = field(default=128_000, metadata=doc(
-        "the model's context window in tokens"))
-    fallbacks: list[str] = field(default_factory=list, metadata=doc(
-        "names of `providers` entries tried in order when the model fails before its first token"))
+    context_length: int = field(
+        default=128_000, metadata=doc("the model's context window in tokens")
+    )
+    fallbacks: list[str] = field(
+        default_factory=list,
+        metadata=doc(
+            "names of `providers` entries tried in order when the model fails before its first token"
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -43,10 +57,13 @@ class ProviderEntry:
 
 @dataclass(frozen=True)
 class AgentConfig:
-    max_iterations: int = field(default=20, metadata=doc(
-        "model calls per request before the agent stops (finish_reason `length`)"))
-    tool_concurrency: int = field(default=8, metadata=doc(
-        "tool calls of one model turn run at once"))
+    max_iterations: int = field(
+        default=20,
+        metadata=doc("model calls per request before the agent stops (finish_reason `length`)"),
+    )
+    tool_concurrency: int = field(
+        default=8, metadata=doc("tool calls of one model turn run at once")
+    )
 
 
 @dataclass(frozen=True)
@@ -70,14 +87,19 @@ class FileToolConfig:
 
 @dataclass(frozen=True)
 class MemoryToolConfig:
-    max_chars: int = field(default=8_000, metadata=doc(
-        "size cap of MEMORY.md; it is part of every system prompt"))
+    max_chars: int = field(
+        default=8_000, metadata=doc("size cap of MEMORY.md; it is part of every system prompt")
+    )
 
 
 @dataclass(frozen=True)
 class WebSearchToolConfig:
-    backend: WebSearchBackend = field(default="auto", metadata=doc(
-        "auto picks searxng if `searxng_url` is set, brave if BRAVE_API_KEY is, else duckduckgo"))
+    backend: WebSearchBackend = field(
+        default="auto",
+        metadata=doc(
+            "auto picks searxng if `searxng_url` is set, brave if BRAVE_API_KEY is, else duckduckgo"
+        ),
+    )
     searxng_url: str | None = field(default=None, metadata=doc("base URL of a SearxNG instance"))
     max_results: int = field(default=5, metadata=doc("results returned by default"))
     timeout: int = field(default=15, metadata=doc("seconds"))
@@ -85,8 +107,9 @@ class WebSearchToolConfig:
 
 @dataclass(frozen=True)
 class WebFetchToolConfig:
-    allow_private: bool = field(default=False, metadata=doc(
-        "allow loopback, private, link-local and metadata addresses"))
+    allow_private: bool = field(
+        default=False, metadata=doc("allow loopback, private, link-local and metadata addresses")
+    )
     timeout: int = field(default=20, metadata=doc("seconds"))
     max_bytes: int = field(default=2_000_000, metadata=doc("largest page downloaded"))
     max_chars: int = field(default=40_000, metadata=doc("text returned to the model"))
@@ -94,8 +117,9 @@ class WebFetchToolConfig:
 
 @dataclass(frozen=True)
 class ToolsConfig:
-    enabled: list[str] | None = field(default=None, metadata=doc(
-        "tool names the profile offers; unset means all"))
+    enabled: list[str] | None = field(
+        default=None, metadata=doc("tool names the profile offers; unset means all")
+    )
     terminal: TerminalToolConfig = field(default_factory=TerminalToolConfig)
     execute_code: CodeToolConfig = field(default_factory=CodeToolConfig)
     files: FileToolConfig = field(default_factory=FileToolConfig)
@@ -108,31 +132,43 @@ class ToolsConfig:
 class ApiServerConfig:
     """Every key here is also the environment variable API_SERVER_<KEY>, which wins."""
 
-    enabled: bool = field(default=False, metadata=doc(
-        "serve this profile (new profiles get API_SERVER_ENABLED=true in .env)"))
+    enabled: bool = field(
+        default=False,
+        metadata=doc("serve this profile (new profiles get API_SERVER_ENABLED=true in .env)"),
+    )
     host: str = field(default="127.0.0.1", metadata=doc("bind address"))
     port: int = field(default=8642, metadata=doc("port (each profile gets its own)"))
-    key: str | None = field(default=None, metadata=doc(
-        "bearer key clients must send; keep it in .env as API_SERVER_KEY"))
-    cors_origins: list[str] = field(default_factory=list, metadata=doc(
-        "exact browser origins allowed by CORS"))
-    model_name: str | None = field(default=None, metadata=doc(
-        "advertised model id (default: the profile name; `hermes-agent` for default)"))
-    tool_progress: ToolProgress = field(default="inline", metadata=doc(
-        "tool markers in streams: inline, event or off"))
+    key: str | None = field(
+        default=None,
+        metadata=doc("bearer key clients must send; keep it in .env as API_SERVER_KEY"),
+    )
+    cors_origins: list[str] = field(
+        default_factory=list, metadata=doc("exact browser origins allowed by CORS")
+    )
+    model_name: str | None = field(
+        default=None,
+        metadata=doc("advertised model id (default: the profile name; `hermes-agent` for default)"),
+    )
+    tool_progress: ToolProgress = field(
+        default="inline", metadata=doc("tool markers in streams: inline, event or off")
+    )
     max_concurrent_runs: int = field(default=32, metadata=doc("agent runs at once before 429"))
-    max_request_bytes: int = field(default=10 * 1024 * 1024, metadata=doc(
-        "largest request body accepted"))
-    max_stored_responses: int = field(default=1000, metadata=doc(
-        "Responses API store size; least recently used evicted first"))
+    max_request_bytes: int = field(
+        default=10 * 1024 * 1024, metadata=doc("largest request body accepted")
+    )
+    max_stored_responses: int = field(
+        default=1000, metadata=doc("Responses API store size; least recently used evicted first")
+    )
 
 
 @dataclass(frozen=True)
 class Config:
     description: str = field(default="", metadata=doc("one line shown by `profile list`"))
     model: ModelConfig = field(default_factory=ModelConfig)
-    providers: list[ProviderEntry] = field(default_factory=list, metadata=doc(
-        "named provider entries for `model.provider` and `model.fallbacks`"))
+    providers: list[ProviderEntry] = field(
+        default_factory=list,
+        metadata=doc("named provider entries for `model.provider` and `model.fallbacks`"),
+    )
     agent: AgentConfig = field(default_factory=AgentConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     api_server: ApiServerConfig = field(default_factory=ApiServerConfig)

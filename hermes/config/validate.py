@@ -31,7 +31,7 @@ def dotted(keypath: KeyPath) -> str:
 
 
 @functools.cache
-def hints(cls: type) -> dict[str, Any]:
+def hints(cls: Any) -> dict[str, Any]:
     return get_type_hints(cls)
 
 
@@ -49,14 +49,19 @@ def describe(hint: Any) -> str:
         return " or ".join(describe(a) for a in get_args(hint))
     if origin is list:
         return f"a list of {describe(get_args(hint)[0])}s"
-    names = {bool: "true/false", int: "a whole number", float: "a number", str: "a string",
-             type(None): "null"}
+    names = {
+        bool: "true/false",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+        type(None): "null",
+    }
     if dataclasses.is_dataclass(hint):
         return "a mapping"
     return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
-def build(cls: type, data: Any, keypath: KeyPath = ()) -> Any:
+def build(cls: Any, data: Any, keypath: KeyPath = ()) -> Any:
     """An instance of dataclass `cls` from a mapping, validating every value."""
     if data is None:
         data = {}
@@ -75,7 +80,7 @@ def build(cls: type, data: Any, keypath: KeyPath = ()) -> Any:
 def coerce(value: Any, hint: Any, keypath: KeyPath) -> Any:
     origin = get_origin(hint)
     if dataclasses.is_dataclass(hint):
-        return build(hint, value, keypath)  # type: ignore[arg-type]
+        return build(hint, value, keypath)
     if origin in (Union, types.UnionType):
         options = get_args(hint)
         if value is None and type(None) in options:
@@ -96,8 +101,9 @@ def coerce(value: Any, hint: Any, keypath: KeyPath) -> Any:
     if origin is Literal:
         choices = get_args(hint)
         if value not in choices:
-            raise SchemaError(keypath, f"expected {describe(hint)}, got {_show(value)}"
-                              + _close(value, choices))
+            raise SchemaError(
+                keypath, f"expected {describe(hint)}, got {_show(value)}" + _close(value, choices)
+            )
         return value
     if hint is bool and isinstance(value, bool):
         return value
@@ -128,9 +134,9 @@ def field_hint(root: type, key: str) -> Any:
     for i, part in enumerate(parts):
         if not dataclasses.is_dataclass(cls):
             raise SchemaError(tuple(parts[:i]), f"{describe(hint)} has no sub-keys")
-        fields = hints(cls)
+        fields = hints(root if i == 0 else hint)
         if part not in fields:
-            names = [f.name for f in dataclasses.fields(cls)]
+            names = list(fields)
             raise SchemaError(tuple(parts[: i + 1]), "unknown key" + suggest(part, names))
         hint = fields[part]
         cls = hint

@@ -6,8 +6,8 @@ the single top-level folder are refused before a byte is extracted."""
 from __future__ import annotations
 
 import io
-import os
 import json
+import os
 import tarfile
 import tempfile
 import time
@@ -34,9 +34,13 @@ MAX_UNPACKED_BYTES = 2 * 1024**3
 def export_profile(store: ProfileStore, name: str, out: Path, *, workspace: bool = True) -> int:
     """Write profile `name` to `out` (tar.gz); returns the number of files written."""
     profile = store.get(name)
-    manifest = {"format": FORMAT, "name": name, "hermes_version": __version__,
-                "exported_at": int(time.time()),
-                "env": portable_env(envfile.read(profile.env_path))}
+    manifest = {
+        "format": FORMAT,
+        "name": name,
+        "hermes_version": __version__,
+        "exported_at": int(time.time()),
+        "env": portable_env(envfile.read(profile.env_path)),
+    }
     parts = [*PORTABLE_FILES, *PORTABLE_DIRS, *(("workspace",) if workspace else ())]
     count = 0
     tmp = out.with_name(f".{out.name}.tmp")
@@ -49,8 +53,11 @@ def export_profile(store: ProfileStore, name: str, out: Path, *, workspace: bool
                 count += 1
                 continue
             for path in _regular_files(src):
-                tar.add(path, arcname=f"{name}/{path.relative_to(profile.root).as_posix()}",
-                        recursive=False)
+                tar.add(
+                    path,
+                    arcname=f"{name}/{path.relative_to(profile.root).as_posix()}",
+                    recursive=False,
+                )
                 count += 1
     tmp.replace(out)
     return count
@@ -58,7 +65,7 @@ def export_profile(store: ProfileStore, name: str, out: Path, *, workspace: bool
 
 def import_profile(store: ProfileStore, archive: Path, *, name: str | None = None) -> Created:
     try:
-        tar = tarfile.open(archive, "r:gz")
+        tar = tarfile.open(archive, "r:gz")  # noqa: SIM115 - closed by the `with` below
     except (OSError, tarfile.TarError) as exc:
         raise InvalidRequest(f"{archive}: not a readable .tar.gz profile export ({exc})") from None
     with tar, tempfile.TemporaryDirectory(prefix=".import-", dir=_scratch(store)) as tmpdir:
@@ -68,7 +75,9 @@ def import_profile(store: ProfileStore, archive: Path, *, name: str | None = Non
         try:
             manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            raise InvalidRequest(f"{archive}: no valid {MANIFEST}; not a hermes profile export")
+            raise InvalidRequest(
+                f"{archive}: no valid {MANIFEST}; not a hermes profile export"
+            ) from None
         target = name or str(manifest.get("name") or top)
         validate_name(target)
         env = manifest.get("env") if isinstance(manifest.get("env"), dict) else {}

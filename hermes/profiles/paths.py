@@ -11,10 +11,28 @@ from hermes.errors import InvalidRequest
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # Words that read as commands or selectors; a profile by such a name would be ambiguous.
-RESERVED_NAMES = frozenset({
-    "hermes", "all", "run", "none", "null", "self", "current", "active", "new", "list",
-    "profile", "profiles", "logs", "state", "supervisor", "gateway", "system", "root",
-})
+RESERVED_NAMES = frozenset(
+    {
+        "hermes",
+        "all",
+        "run",
+        "none",
+        "null",
+        "self",
+        "current",
+        "active",
+        "new",
+        "list",
+        "profile",
+        "profiles",
+        "logs",
+        "state",
+        "supervisor",
+        "gateway",
+        "system",
+        "root",
+    }
+)
 DEFAULT_PROFILE = "default"
 
 
@@ -30,10 +48,13 @@ def validate_name(name: str) -> str:
     if not NAME_RE.match(name):
         raise InvalidRequest(
             f"invalid profile name {name!r}: use 1-32 characters, a lower-case letter first, "
-            "then lower-case letters, digits, '-' or '_'", param="name")
+            "then lower-case letters, digits, '-' or '_'",
+            param="name",
+        )
     if name in RESERVED_NAMES:
-        raise InvalidRequest(f"{name!r} is a reserved word; choose another profile name",
-                             param="name")
+        raise InvalidRequest(
+            f"{name!r} is a reserved word; choose another profile name", param="name"
+        )
     return name
 
 

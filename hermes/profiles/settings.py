@@ -106,11 +106,15 @@ def list_values(profile: Profile) -> list[Setting]:
     """Every config.yaml key (set or default), then every .env variable."""
     config = load_config(profile.config_path)
     raw = read_yaml(profile.config_path)
-    out = [Setting(key, value, "config.yaml" if _present(raw, key) else "default",
-                   is_secret_name(key))
-           for key, value in _leaves(to_plain(config), "")]
-    out += [Setting(k, v, ".env", is_secret_name(k))
-            for k, v in envfile.read(profile.env_path).items()]
+    env = envfile.read(profile.env_path)
+    out = []
+    for key, value in _leaves(to_plain(config), ""):
+        source = "config.yaml" if _present(raw, key) else "default"
+        shadow = _env_shadow(key)
+        if shadow in env:
+            source += f", overridden by {shadow} in .env"
+        out.append(Setting(key, value, source, is_secret_name(key)))
+    out += [Setting(k, v, ".env", is_secret_name(k)) for k, v in env.items()]
     return out
 
 

@@ -19,7 +19,7 @@ from hermes.config import envfile
 from hermes.config.loader import read_yaml
 from hermes.config.schema import Config
 from hermes.config.validate import SchemaError, build
-from hermes.errors import Conflict, ConfigError, HermesError, InvalidRequest, ProfileNotFound
+from hermes.errors import ConfigError, Conflict, HermesError, InvalidRequest, ProfileNotFound
 from hermes.fsutil import atomic_write, locked
 from hermes.profiles.paths import DEFAULT_PROFILE, NAME_RE, Profile, hermes_home, validate_name
 from hermes.profiles.ports import FIRST_PORT, port_holder, port_in_use, valid_port
@@ -30,8 +30,13 @@ PROFILE_DIRS = ("memory", "skills", "workspace", "state", "logs")
 PORTABLE_FILES = ("config.yaml", "SOUL.md")
 PORTABLE_DIRS = ("memory", "skills")
 # Non-secret .env settings that describe how the profile is served, carried by clone/import.
-PORTABLE_ENV = ("API_SERVER_ENABLED", "API_SERVER_HOST", "API_SERVER_CORS_ORIGINS",
-                "API_SERVER_TOOL_PROGRESS", "API_SERVER_MAX_CONCURRENT_RUNS")
+PORTABLE_ENV = (
+    "API_SERVER_ENABLED",
+    "API_SERVER_HOST",
+    "API_SERVER_CORS_ORIGINS",
+    "API_SERVER_TOOL_PROGRESS",
+    "API_SERVER_MAX_CONCURRENT_RUNS",
+)
 KEY_PREFIX = "hsk-"
 
 
@@ -102,8 +107,11 @@ class ProfileStore:
             validate_name(name)
         if not self.exists(name):
             hint = ", ".join(self.names()) or "none yet"
-            raise ProfileNotFound(f"no profile named {name!r} (profiles: {hint}); "
-                                  f"create it with `hermes profile create {name}`", param="profile")
+            raise ProfileNotFound(
+                f"no profile named {name!r} (profiles: {hint}); "
+                f"create it with `hermes profile create {name}`",
+                param="profile",
+            )
         return self.path(name)
 
     def active_name(self) -> str:
@@ -138,12 +146,17 @@ class ProfileStore:
         port = _int(env.get("API_SERVER_PORT"), api.port)
         enabled = _bool(env.get("API_SERVER_ENABLED"), api.enabled)
         return ProfileInfo(
-            name=profile.name, path=profile.root, port=port,
+            name=profile.name,
+            path=profile.root,
+            port=port,
             host=env.get("API_SERVER_HOST") or api.host,
-            provider=config.model.provider, model=config.model.name,
-            description=config.description, enabled=enabled,
+            provider=config.model.provider,
+            model=config.model.name,
+            description=config.description,
+            enabled=enabled,
             active=profile.name == (active if active is not None else self.active_name()),
-            error=error)
+            error=error,
+        )
 
     def infos(self) -> list[ProfileInfo]:
         self.ensure_default()
@@ -151,8 +164,11 @@ class ProfileStore:
         return [self.info(self.path(n), active) for n in self.names()]
 
     def used_ports(self, exclude: str | None = None) -> dict[int, str]:
-        return {i.port: i.name for i in (self.info(self.path(n), "") for n in self.names())
-                if i.name != exclude}
+        return {
+            i.port: i.name
+            for i in (self.info(self.path(n), "") for n in self.names())
+            if i.name != exclude
+        }
 
     # -- changing the set of profiles ----------------------------------------------------------
 
@@ -172,19 +188,31 @@ class ProfileStore:
             self._create_locked(DEFAULT_PROFILE, clone_from=None, port=None, description=None)
         return profile, True
 
-    def create(self, name: str, *, clone_from: str | None = None, port: int | None = None,
-               description: str | None = None) -> Created:
+    def create(
+        self,
+        name: str,
+        *,
+        clone_from: str | None = None,
+        port: int | None = None,
+        description: str | None = None,
+    ) -> Created:
         validate_name(name)
         source = self.get(clone_from) if clone_from else None
         with self._lock():
             if self.exists(name):
                 raise Conflict(f"profile {name!r} already exists", param="name")
-            return self._create_locked(name, clone_from=source, port=port,
-                                       description=description)
+            return self._create_locked(name, clone_from=source, port=port, description=description)
 
-    def _create_locked(self, name: str, *, clone_from: Profile | None, port: int | None,
-                       description: str | None, files_from: Path | None = None,
-                       env_extra: dict[str, str] | None = None) -> Created:
+    def _create_locked(
+        self,
+        name: str,
+        *,
+        clone_from: Profile | None,
+        port: int | None,
+        description: str | None,
+        files_from: Path | None = None,
+        env_extra: dict[str, str] | None = None,
+    ) -> Created:
         port = self._choose_port(port)
         self.profiles_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".new-{name}-", dir=self.profiles_dir))
@@ -235,8 +263,7 @@ class ProfileStore:
             raise InvalidRequest(f"port {port} is out of range (1-65535)", param="port")
         taken = self.used_ports(exclude=exclude)
         if port in taken:
-            raise Conflict(f"port {port} is already used by profile {taken[port]!r}",
-                           param="port")
+            raise Conflict(f"port {port} is already used by profile {taken[port]!r}", param="port")
         current = self.info(self.path(exclude), "").port if exclude else None
         if port != current and port_in_use(port):
             holder = port_holder(port) or "another process"
@@ -245,8 +272,10 @@ class ProfileStore:
     def rename(self, old: str, new: str) -> Profile:
         validate_name(new)
         if old == DEFAULT_PROFILE:
-            raise InvalidRequest("the default profile cannot be renamed; clone it instead: "
-                                 f"`hermes profile create {new} --clone-from default`")
+            raise InvalidRequest(
+                "the default profile cannot be renamed; clone it instead: "
+                f"`hermes profile create {new} --clone-from default`"
+            )
         with self._lock():
             source = self.get(old)
             if self.exists(new):
@@ -276,13 +305,19 @@ class ProfileStore:
         with self._lock():
             if self.exists(name):
                 raise Conflict(f"profile {name!r} already exists; pass --name NEW", param="name")
-            return self._create_locked(name, clone_from=None, port=None, description=None,
-                                       files_from=files, env_extra=env)
+            return self._create_locked(
+                name, clone_from=None, port=None, description=None, files_from=files, env_extra=env
+            )
 
 
 def _copy_tree(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=False,
-                    ignore=shutil.ignore_patterns("__pycache__", ".env"))
+    shutil.copytree(
+        src,
+        dst,
+        dirs_exist_ok=True,
+        symlinks=False,
+        ignore=shutil.ignore_patterns("__pycache__", ".env"),
+    )
 
 
 def _overlay_portable(src: Path, dst: Path) -> None:
@@ -292,8 +327,7 @@ def _overlay_portable(src: Path, dst: Path) -> None:
     for dname in PORTABLE_DIRS:
         if (src / dname).is_dir():
             shutil.rmtree(dst / dname, ignore_errors=True)
-            shutil.copytree(src / dname, dst / dname, symlinks=True,
-                            ignore=_skip_links)
+            shutil.copytree(src / dname, dst / dname, symlinks=True, ignore=_skip_links)
 
 
 def _skip_links(directory: str, names: list[str]) -> list[str]:
