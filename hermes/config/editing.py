@@ -16,7 +16,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from hermes.config.loader import load_config
 from hermes.config.schema import Config
-from hermes.config.validate import SchemaError, build, coerce, field_hint
+from hermes.config.validate import SchemaError, build, coerce, field_hint, to_plain
 from hermes.errors import ConfigError
 from hermes.fsutil import atomic_write
 
@@ -35,7 +35,7 @@ def parse_cli_value(key: str, raw: str) -> Any:
     except yaml.YAMLError:
         value = raw
     try:
-        return coerce(value, hint, tuple(key.split(".")))
+        return to_plain(coerce(value, hint, tuple(key.split("."))))
     except SchemaError as exc:
         raise ConfigError(str(exc), param=key) from None
 

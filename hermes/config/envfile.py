@@ -96,6 +96,6 @@ def update(path: Path, changes: dict[str, str | None]) -> None:
         if name in pending:  # first occurrence: replace in place; later duplicates are dropped
             new = pending.pop(name)
             if new is not None:
-                out.append(f"{key}={format_value(new)}")
+                out.append(f"{name}={format_value(new)}")
     out.extend(f"{k}={format_value(v)}" for k, v in pending.items() if v is not None)
     atomic_write(path, "\n".join(out) + "\n", mode=ENV_MODE)

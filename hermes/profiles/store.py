@@ -197,6 +197,7 @@ class ProfileStore:
         description: str | None = None,
     ) -> Created:
         validate_name(name)
+        self.ensure_default()  # the default profile comes first, and so gets the first port
         source = self.get(clone_from) if clone_from else None
         with self._lock():
             if self.exists(name):

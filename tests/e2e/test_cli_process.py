@@ -1,0 +1,87 @@
+"""The real `hermes` executable: exit codes, one-line errors, and concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from hermes.config import envfile, load_config
+from tests.e2e.conftest import HERMES, Run
+
+
+def test_create_list_show_json(run: Run, home: Path) -> None:
+    created = run("profile", "create", "alice", "--json", check=True)
+    info = json.loads(created.stdout)
+    assert info["name"] == "alice" and info["port"] == 8643 and len(info["api_key"]) >= 32
+    listed = json.loads(run("profile", "list", "--json", check=True).stdout)
+    assert [p["name"] for p in listed] == ["alice", "default"]
+    assert run("-p", "alice", "profile", "show", check=True).stdout.count("alice") >= 1
+
+
+def test_errors_are_one_line_with_exit_codes(run: Run) -> None:
+    cases = [
+        (("-p", "ghost", "config", "list"), 2, "no profile named 'ghost'"),
+        (("profile", "create", "../x"), 2, "invalid profile name"),
+        (("config", "set", "model.temprature", "1"), 2, "did you mean 'temperature'"),
+        (("nosuchcommand",), 2, "No such command"),
+        (("profile", "create"), 2, "Missing argument"),
+    ]
+    for args, code, text in cases:
+        result = run(*args)
+        assert result.returncode == code, (args, result.stderr)
+        assert text in result.stderr
+        assert result.stderr.strip().count("\n") == 0, result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_broken_config_is_an_error_naming_the_line(run: Run, home: Path) -> None:
+    run("profile", "list", check=True)
+    (home / "profiles" / "default" / "config.yaml").write_text("model:\n  name: [x\n")
+    result = run("config", "get", "model.name")
+    assert result.returncode != 0 and "config.yaml:3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_python_dash_m_hermes(hermes_env: dict[str, str]) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "hermes", "--version"],
+        env=hermes_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.startswith("hermes ")
+
+
+def test_concurrent_config_set_loses_no_update(
+    run: Run, hermes_env: dict[str, str], home: Path
+) -> None:
+    run("profile", "list", check=True)
+    writes = [["config", "set", f"VAR_{i}", str(i)] for i in range(8)]
+    yaml_keys = [
+        ("model.temperature", "0.7"),
+        ("model.max_tokens", "512"),
+        ("agent.max_iterations", "9"),
+        ("api_server.tool_progress", "event"),
+        ("model.context_length", "32000"),
+        ("tools.web_search.max_results", "3"),
+        ("providers", "[{name: p0, provider: openai, model: m0}]"),
+    ]
+    writes += [["config", "set", key, value] for key, value in yaml_keys]
+    procs = [
+        subprocess.Popen(
+            [HERMES, *args], env=hermes_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for args in writes
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+    env = envfile.read(home / "profiles" / "default" / ".env")
+    assert all(env[f"VAR_{i}"] == str(i) for i in range(8))
+    config = load_config(home / "profiles" / "default" / "config.yaml")
+    assert config.model.temperature == 0.7 and config.model.max_tokens == 512
+    assert config.agent.max_iterations == 9 and config.api_server.tool_progress == "event"
+    assert config.model.context_length == 32000 and config.tools.web_search.max_results == 3
+    assert config.providers[0].name == "p0"

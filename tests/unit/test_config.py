@@ -1,0 +1,173 @@
+"""`hermes config …` and the config layer: typed keys, .env editing, masking, broken files."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from hermes.config import envfile, load_config, mask
+from hermes.errors import ConfigError
+
+
+def profile_dir(home: Path, name: str = "default") -> Path:
+    return home / "profiles" / name
+
+
+def test_env_keys_go_to_env_keeping_other_lines(cli, home: Path) -> None:
+    cli("profile", "list")
+    env_path = profile_dir(home) / ".env"
+    env_path.write_text(env_path.read_text() + "# my comment\nCUSTOM=1\n")
+    assert cli("config", "set", "OPENAI_API_KEY", "sk-abc def#x").exit_code == 0
+    assert cli("config", "set", "CUSTOM", "2").exit_code == 0
+    text = env_path.read_text()
+    assert "# my comment" in text and "CUSTOM=2" in text and "CUSTOM=1" not in text
+    assert envfile.read(env_path)["OPENAI_API_KEY"] == "sk-abc def#x"
+    assert stat.S_IMODE(env_path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("value", ["a\nb", "a\rb", "a\x00b"])
+def test_env_values_with_newline_or_nul_are_refused(cli, home: Path, value: str) -> None:
+    cli("profile", "list")
+    before = (profile_dir(home) / ".env").read_text()
+    result = cli("config", "set", "TOKEN", value)
+    assert result.exit_code != 0 and "newline or NUL" in result.output
+    assert (profile_dir(home) / ".env").read_text() == before
+
+
+def test_yaml_keys_are_typed_the_yaml_way(cli, home: Path) -> None:
+    assert cli("config", "set", "model.temperature", "0.5").exit_code == 0
+    assert cli("config", "set", "api_server.cors_origins", "[https://a.example]").exit_code == 0
+    assert cli("config", "set", "tools.web_fetch.allow_private", "true").exit_code == 0
+    assert cli("config", "set", "agent.max_iterations", "7").exit_code == 0
+    assert cli("config", "set", "model.name", "3").exit_code == 0  # a string field stays a string
+    config = load_config(profile_dir(home) / "config.yaml")
+    assert config.model.temperature == 0.5
+    assert config.api_server.cors_origins == ["https://a.example"]
+    assert config.tools.web_fetch.allow_private is True
+    assert config.agent.max_iterations == 7
+    assert config.model.name == "3"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("model.temprature", "0.3", "did you mean 'temperature'"),
+        ("modle.name", "x", "did you mean 'model'"),
+        ("model.temperature", "hot", "expected a number"),
+        ("agent.max_iterations", "many", "expected a whole number"),
+        ("api_server.tool_progress", "inlin", "did you mean 'inline'"),
+        ("api_server.enabled", "maybe", "expected true/false"),
+        ("model.name.sub", "x", "has no sub-keys"),
+        ("API_SERVER_PORT", "abc", "expected a whole number"),
+        ("bad-key", "x", "unknown key"),
+    ],
+)
+def test_bad_keys_and_values_are_refused_with_choices(
+    cli, home: Path, key: str, value: str, expected: str
+) -> None:
+    cli("profile", "list")
+    before = (profile_dir(home) / "config.yaml").read_text()
+    result = cli("config", "set", key, value)
+    assert result.exit_code != 0
+    assert expected in result.output and "Traceback" not in result.output
+    assert (profile_dir(home) / "config.yaml").read_text() == before
+
+
+def test_set_keeps_comments_in_config_yaml(cli, home: Path) -> None:
+    assert cli("config", "set", "model.provider", "anthropic").exit_code == 0
+    text = (profile_dir(home) / "config.yaml").read_text()
+    assert "# hermes profile configuration" in text and "provider: anthropic" in text
+    assert "# openai (any OpenAI-compatible API)" in text
+
+
+def test_get_masks_secrets_unless_reveal(cli) -> None:
+    cli("config", "set", "OPENAI_API_KEY", "sk-proj-0123456789abcdef")
+    assert cli("config", "get", "OPENAI_API_KEY").stdout.strip() == "sk-…cdef"
+    assert (
+        cli("config", "get", "OPENAI_API_KEY", "--reveal").stdout.strip()
+        == "sk-proj-0123456789abcdef"
+    )
+    listed = cli("config", "list").stdout
+    assert "sk-proj-0123456789abcdef" not in listed and "sk-…cdef" in listed
+    set_out = cli("config", "set", "OPENAI_API_KEY", "sk-proj-zzzzzzzzzzzz9999").stdout
+    assert "zzzzzzzz" not in set_out
+
+
+def test_get_reports_defaults_and_missing_env_keys(cli) -> None:
+    assert cli("config", "get", "agent.max_iterations").stdout.strip() == "20"
+    assert json.loads(cli("config", "get", "model").stdout)["provider"] == "openai"
+    missing = cli("config", "get", "NOPE_KEY")
+    assert missing.exit_code == 2 and "not set" in missing.output
+
+
+def test_unset_returns_to_default(cli) -> None:
+    cli("config", "set", "agent.max_iterations", "3")
+    assert cli("config", "get", "agent.max_iterations").stdout.strip() == "3"
+    assert cli("config", "unset", "agent.max_iterations").exit_code == 0
+    assert cli("config", "get", "agent.max_iterations").stdout.strip() == "20"
+    cli("config", "set", "FOO_TOKEN", "abc")
+    assert cli("config", "unset", "FOO_TOKEN").exit_code == 0
+    assert cli("config", "get", "FOO_TOKEN").exit_code == 2
+    assert cli("config", "unset", "model.nope").exit_code != 0
+
+
+def test_list_says_where_each_value_comes_from(cli) -> None:
+    cli("config", "set", "model.temperature", "0.2")
+    rows = {r["key"]: r for r in json.loads(cli("config", "list", "--json").stdout)}
+    assert rows["model.temperature"]["source"] == "config.yaml"
+    assert rows["model.context_length"]["source"] == "default"
+    assert rows["API_SERVER_PORT"]["source"] == ".env"
+    assert "overridden by API_SERVER_PORT" in rows["api_server.port"]["source"]
+    assert rows["API_SERVER_KEY"]["value"].startswith("hsk-…")
+    revealed = {r["key"]: r for r in json.loads(cli("config", "list", "--json", "--reveal").stdout)}
+    assert len(revealed["API_SERVER_KEY"]["value"]) >= 32
+
+
+def test_setting_a_port_of_another_profile_is_refused(cli) -> None:
+    cli("profile", "create", "alice")
+    result = cli("-p", "alice", "config", "set", "API_SERVER_PORT", "8642")
+    assert result.exit_code != 0 and "profile 'default'" in result.output
+    assert cli("-p", "alice", "config", "set", "API_SERVER_PORT", "9311").exit_code == 0
+
+
+def test_config_path(cli, home: Path) -> None:
+    assert cli("config", "path").stdout.strip() == str(profile_dir(home) / "config.yaml")
+    assert cli("config", "path", "--env").stdout.strip() == str(profile_dir(home) / ".env")
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("model:\n  name: [unclosed\n", "config.yaml:3"),
+        ("model:\n  temperature: hot\n", "config.yaml:2"),
+        ("agent:\n  max_iterations: 2\nmodle:\n  name: x\n", "config.yaml:3"),
+        ("- just\n- a list\n", "config.yaml:1"),
+    ],
+)
+def test_broken_config_names_file_and_line(cli, home: Path, text: str, where: str) -> None:
+    cli("profile", "list")
+    (profile_dir(home) / "config.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=where):
+        load_config(profile_dir(home) / "config.yaml")
+    result = cli("config", "set", "model.name", "x")
+    assert result.exit_code != 0 and where in result.output and "Traceback" not in result.output
+    assert cli("profile", "list").exit_code == 0  # listing still works
+
+
+def test_envfile_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text('# c\nexport A=1\nB=\'x y\'\nC="q\\"z" # note\nD=plain # c2\n')
+    assert envfile.read(path) == {"A": "1", "B": "x y", "C": 'q"z', "D": "plain"}
+    envfile.update(path, {"B": "new value", "E": "e", "A": None})
+    assert envfile.read(path) == {"B": "new value", "C": 'q"z', "D": "plain", "E": "e"}
+    assert path.read_text().startswith("# c\n")
+
+
+def test_mask() -> None:
+    assert mask("sk-proj-abcdefghf3a9") == "sk-…f3a9"
+    assert mask("hk_0123456789abcd") == "hk_…abcd"
+    assert mask("abcdefghijklmnop") == "…mnop"
+    assert mask("short") == "………"
