@@ -19,8 +19,8 @@ class ModelConfig:
     provider: str = field(
         default="openai",
         metadata=doc(
-            "provider type (openai, anthropic, gemini, ollama, local, or a preset such as openrouter) "
-            "or the name of an entry of `providers`"
+            "provider type (openai, anthropic, gemini, ollama, local, or a preset such as "
+            "openrouter) or the name of an entry of `providers`"
         ),
     )
     name: str = field(default="gpt-4o-mini", metadata=doc("model id sent to the provider"))
@@ -30,7 +30,8 @@ class ModelConfig:
     api_key_env: str | None = field(
         default=None,
         metadata=doc(
-            "name of the .env variable holding the key (default: the provider's, e.g. OPENAI_API_KEY)"
+            "name of the .env variable holding the key (default: the provider's, "
+            "e.g. OPENAI_API_KEY)"
         ),
     )
     temperature: float | None = field(default=None, metadata=doc("sampling temperature"))
@@ -41,7 +42,8 @@ class ModelConfig:
     fallbacks: list[str] = field(
         default_factory=list,
         metadata=doc(
-            "names of `providers` entries tried in order when the model fails before its first token"
+            "names of `providers` entries tried in order when the model fails before its "
+            "first token"
         ),
     )
 

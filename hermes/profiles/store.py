@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from hermes.config.validate import SchemaError, build
 from hermes.errors import ConfigError, Conflict, HermesError, InvalidRequest, ProfileNotFound
 from hermes.fsutil import atomic_write, locked
 from hermes.profiles.paths import DEFAULT_PROFILE, NAME_RE, Profile, hermes_home, validate_name
-from hermes.profiles.ports import FIRST_PORT, port_holder, port_in_use, valid_port
+from hermes.profiles import ports
 from hermes.profiles.templates import template_dir
 
 PROFILE_DIRS = ("memory", "skills", "workspace", "state", "logs")
@@ -42,6 +41,8 @@ KEY_PREFIX = "hsk-"
 
 def new_api_key() -> str:
     """A random API_SERVER_KEY: 256 bits, URL-safe, with a prefix secret scanners can spot."""
+    import secrets  # lazy: `profile list` never needs it
+
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
@@ -251,8 +252,8 @@ class ProfileStore:
             self.check_port(wanted)
             return wanted
         taken = self.used_ports()
-        port = FIRST_PORT
-        while port in taken or port_in_use(port):
+        port = ports.FIRST_PORT
+        while port in taken or ports.port_in_use(port):
             port += 1
             if port > 65535:
                 raise Conflict("no free port left above 8642")
@@ -260,14 +261,14 @@ class ProfileStore:
 
     def check_port(self, port: int, *, exclude: str | None = None) -> None:
         """Refuse a port another profile has, or that something on this machine listens on."""
-        if not valid_port(port):
+        if not ports.valid_port(port):
             raise InvalidRequest(f"port {port} is out of range (1-65535)", param="port")
         taken = self.used_ports(exclude=exclude)
         if port in taken:
             raise Conflict(f"port {port} is already used by profile {taken[port]!r}", param="port")
         current = self.info(self.path(exclude), "").port if exclude else None
-        if port != current and port_in_use(port):
-            holder = port_holder(port) or "another process"
+        if port != current and ports.port_in_use(port):
+            holder = ports.port_holder(port) or "another process"
             raise Conflict(f"port {port} is in use by {holder}", param="port")
 
     def rename(self, old: str, new: str) -> Profile:
