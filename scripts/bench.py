@@ -33,8 +33,12 @@ def timed(cmd: list[str], env: dict[str, str], runs: int) -> dict[str, float]:
         subprocess.run(cmd, env=env, check=True, capture_output=True)
         samples.append((time.perf_counter() - start) * 1000)
     samples.sort()
-    return {"median_ms": statistics.median(samples), "min_ms": samples[0],
-            "p90_ms": samples[int(0.9 * (len(samples) - 1))], "runs": runs}
+    return {
+        "median_ms": statistics.median(samples),
+        "min_ms": samples[0],
+        "p90_ms": samples[int(0.9 * (len(samples) - 1))],
+        "runs": runs,
+    }
 
 
 def bench_cli(runs: int, profiles: int) -> dict[str, dict[str, float]]:
@@ -50,9 +54,11 @@ def bench_cli(runs: int, profiles: int) -> dict[str, dict[str, float]]:
         assert len(store.names()) == profiles
         return {
             f"hermes profile list ({profiles} profiles)": timed(
-                [HERMES, "profile", "list"], env, runs),
+                [HERMES, "profile", "list"], env, runs
+            ),
             f"hermes profile list --json ({profiles} profiles)": timed(
-                [HERMES, "profile", "list", "--json"], env, runs),
+                [HERMES, "profile", "list", "--json"], env, runs
+            ),
             "hermes --version": timed([HERMES, "--version"], env, runs),
             "python -c pass (interpreter floor)": timed([sys.executable, "-c", "pass"], env, runs),
         }
@@ -65,7 +71,9 @@ def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
     width = max(len(k) for k in rows)
     print(f"{'command':{width}}  {'median':>9}  {'p90':>9}  {'min':>9}")
     for name, r in rows.items():
-        print(f"{name:{width}}  {r['median_ms']:7.1f}ms  {r['p90_ms']:7.1f}ms  {r['min_ms']:7.1f}ms")
+        print(
+            f"{name:{width}}  {r['median_ms']:7.1f}ms  {r['p90_ms']:7.1f}ms  {r['min_ms']:7.1f}ms"
+        )
 
 
 def main() -> None:
@@ -75,12 +83,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "bench.json")
     args = parser.parse_args()
     results = {"cli": bench_cli(args.runs, args.profiles)}
-    print_table("CLI start-up (wall clock, target: profile list with 50 profiles < 250 ms)",
-                results["cli"])
+    print_table(
+        "CLI start-up (wall clock, target: profile list with 50 profiles < 250 ms)", results["cli"]
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(),
-                                                "python": sys.version.split()[0]},
-                                    "results": results}, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     print(f"\nwrote {args.out}")
 
 

@@ -48,7 +48,8 @@ def describe(hint: Any) -> str:
     if origin in (Union, types.UnionType):
         return " or ".join(describe(a) for a in get_args(hint))
     if origin is list:
-        return f"a list of {describe(get_args(hint)[0])}s"
+        inner = describe(get_args(hint)[0]).removeprefix("a ").removeprefix("an ")
+        return f"a list of {inner}s"
     names = {
         bool: "true/false",
         int: "a whole number",

@@ -14,6 +14,7 @@ def port_in_use(port: int) -> bool:
     Binding the wildcard address conflicts with a listener on any specific address, and
     SO_REUSEADDR keeps sockets lingering in TIME_WAIT from counting as "in use"."""
     import socket  # lazy: listing profiles never needs it
+
     for family, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
         try:
             sock = socket.socket(family, socket.SOCK_STREAM)

@@ -7,22 +7,24 @@ nothing behind and two `create`s never get the same port."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hermes.config import envfile
-from hermes.config.loader import read_yaml
-from hermes.config.schema import Config
-from hermes.config.validate import SchemaError, build
 from hermes.errors import ConfigError, Conflict, HermesError, InvalidRequest, ProfileNotFound
 from hermes.fsutil import atomic_write, locked
+from hermes.profiles import index, ports
 from hermes.profiles.paths import DEFAULT_PROFILE, NAME_RE, Profile, hermes_home, validate_name
-from hermes.profiles import ports
 from hermes.profiles.templates import template_dir
+
+# config.yaml's loader and schema are imported inside the functions that parse a config:
+# `profile list` is served from the index and never needs them (see hermes.profiles.index).
 
 PROFILE_DIRS = ("memory", "skills", "workspace", "state", "logs")
 # What a clone or an export carries: the profile's character, never its secrets or state.
@@ -85,6 +87,7 @@ class ProfileStore:
         self.profiles_dir = self.home / "profiles"
         self.active_file = self.home / "active_profile"
         self.lock_path = self.home / "run" / ".profiles.lock"
+        self.index_path = self.home / "run" / "profile-index.json"
 
     # -- lookup --------------------------------------------------------------------------------
 
@@ -137,6 +140,10 @@ class ProfileStore:
     # -- reading a profile ---------------------------------------------------------------------
 
     def info(self, profile: Profile, active: str | None = None) -> ProfileInfo:
+        from hermes.config.loader import read_yaml
+        from hermes.config.schema import Config
+        from hermes.config.validate import SchemaError, build
+
         env = envfile.read(profile.env_path)
         error = None
         try:
@@ -162,14 +169,30 @@ class ProfileStore:
     def infos(self) -> list[ProfileInfo]:
         self.ensure_default()
         active = self.active_name()
-        return [self.info(self.path(n), active) for n in self.names()]
+        return [dataclasses.replace(i, active=i.name == active) for i in self._indexed()]
 
     def used_ports(self, exclude: str | None = None) -> dict[int, str]:
-        return {
-            i.port: i.name
-            for i in (self.info(self.path(n), "") for n in self.names())
-            if i.name != exclude
-        }
+        return {i.port: i.name for i in self._indexed() if i.name != exclude}
+
+    def _indexed(self) -> list[ProfileInfo]:
+        """Every profile's info, from the index where it is fresh (active is left False)."""
+        cached = index.load(self.index_path)
+        entries: dict[str, Any] = {}
+        out: list[ProfileInfo] = []
+        dirty = False
+        for name in self.names():
+            profile = self.path(name)
+            sig = index.signature(profile)
+            entry = cached.get(name)
+            info = _from_entry(profile, entry) if entry and entry.get("sig") == sig else None
+            if info is None:
+                info, dirty = self.info(profile, active=""), True
+                entry = {"sig": sig, "info": _to_entry(info)}
+            entries[name] = entry
+            out.append(info)
+        if dirty or entries.keys() != cached.keys():
+            index.save(self.index_path, entries)
+        return out
 
     # -- changing the set of profiles ----------------------------------------------------------
 
@@ -338,6 +361,8 @@ def _skip_links(directory: str, names: list[str]) -> list[str]:
 
 def scrub_config(path: Path) -> None:
     """Drop what must not travel: a key written into config.yaml, and the source's port/name."""
+    from hermes.config.loader import read_yaml
+
     data = read_yaml(path)
     api = data.get("api_server")
     if not isinstance(api, dict) or not {"key", "port", "model_name"} & api.keys():
@@ -346,6 +371,21 @@ def scrub_config(path: Path) -> None:
 
     for key in ("key", "port", "model_name"):
         unset_yaml_key(path, f"api_server.{key}")
+
+
+_ENTRY_FIELDS = ("port", "host", "provider", "model", "description", "enabled", "error")
+
+
+def _to_entry(info: ProfileInfo) -> dict[str, Any]:
+    return {k: getattr(info, k) for k in _ENTRY_FIELDS}
+
+
+def _from_entry(profile: Profile, entry: dict[str, Any]) -> ProfileInfo | None:
+    try:
+        data = {k: entry["info"][k] for k in _ENTRY_FIELDS}
+        return ProfileInfo(name=profile.name, path=profile.root, active=False, **data)
+    except (KeyError, TypeError):
+        return None
 
 
 def _int(raw: str | None, default: int) -> int:

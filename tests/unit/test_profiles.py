@@ -220,3 +220,19 @@ def test_concurrent_creates_get_distinct_ports(home: Path) -> None:
     ports = [c.port for c in created]
     assert len(set(ports)) == 8 and 8642 not in ports
     assert not [p for p in os.listdir(home / "profiles") if p.startswith(".")]
+
+
+def test_list_reflects_hand_edits_despite_its_index(cli, home: Path) -> None:
+    cli("profile", "create", "alice")
+    assert listing(cli)["alice"]["model"] == "gpt-4o-mini"
+    assert (home / "run" / "profile-index.json").exists()
+    config = home / "profiles" / "alice" / "config.yaml"
+    config.write_text(config.read_text().replace("gpt-4o-mini", "llama3"))  # in place, same inode
+    assert listing(cli)["alice"]["model"] == "llama3"
+    env = home / "profiles" / "alice" / ".env"
+    env.write_text(env.read_text().replace("API_SERVER_PORT=8643", "API_SERVER_PORT=9999"))
+    assert listing(cli)["alice"]["port"] == 9999
+    (home / "run" / "profile-index.json").write_text("{not json")
+    assert listing(cli)["alice"]["port"] == 9999
+    cli("profile", "rename", "alice", "bob")
+    assert set(listing(cli)) == {"bob", "default"}

@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Print the README's table of config.yaml keys, generated from the schema dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from hermes.config.schema import Config
+from hermes.config.validate import describe, hints, to_plain
+
+
+def rows(cls: Any, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    out = []
+    instance = cls()
+    for f in dataclasses.fields(cls):
+        hint = hints(cls)[f.name]
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hint):
+            out += rows(hint, key + ".")
+            continue
+        default = json.dumps(to_plain(getattr(instance, f.name)))
+        out.append((key, describe(hint), default, f.metadata.get("doc", "")))
+    return out
+
+
+def main() -> None:
+    print("| key | type | default | meaning |")
+    print("|---|---|---|---|")
+    for key, kind, default, doc in rows(Config):
+        print(f"| `{key}` | {kind} | `{default}` | {doc} |")
+
+
+if __name__ == "__main__":
+    main()
