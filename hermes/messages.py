@@ -58,7 +58,7 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallsReady:
-    """All tool calls of one model turn, complete: fragments are assembled before this is yielded."""
+    """Every tool call of one model turn, whole: fragments are assembled before this is yielded."""
 
     calls: tuple[ToolCall, ...]
 

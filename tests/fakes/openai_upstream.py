@@ -1,0 +1,337 @@
+"""A scripted fake OpenAI-compatible upstream: a real aiohttp server on 127.0.0.1, port 0.
+
+Each POST /v1/chat/completions pops the next queued turn and answers it streaming (SSE exactly as
+OpenAI frames it) or as one JSON object, following the request's `stream`:
+
+    async with FakeOpenAI() as up:              # in the test's own event loop
+        up.queue_text("hello", chunks=["hel", "lo"])
+        client = AsyncOpenAI(base_url=up.base_url, api_key="sk-test", max_retries=0)
+
+    with FakeOpenAI.in_thread() as up:          # sync tests, or gateways run as subprocesses
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from hermes.messages import ToolCall, Usage
+from hermes.wire.openai_chat import (
+    SSE_DONE,
+    chunk,
+    completion_response,
+    models_response,
+    sse_event,
+    usage_chunk,
+)
+
+NO_TURN_LEFT = "fake upstream: no scripted turn left"
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error"}
+_ARGUMENT_PIECE = 7  # tool-call arguments are streamed in fragments this long
+
+
+@dataclass(frozen=True)
+class _Reply:
+    text: str = ""
+    chunks: tuple[str, ...] = ()
+    calls: tuple[ToolCall, ...] = ()
+    finish_reason: str = "stop"
+    stall: float = 0.0  # before answering at all
+    mid_stall: float = 0.0  # streaming only: after the first content chunk
+    chunk_delay: float = 0.0
+    broken: bool = False  # one valid chunk, then a data line that is not JSON
+
+
+@dataclass(frozen=True)
+class _Error:
+    status: int
+    message: str
+    headers: Mapping[str, str]
+
+
+class FakeOpenAI:
+    def __init__(self, *, models: Sequence[str] = ("fake-model",), api_key: str | None = None):
+        """`api_key`: when set, requests without `Authorization: Bearer <api_key>` get a 401."""
+        self.models = tuple(models)
+        self.api_key = api_key
+        self.requests: list[tuple[dict[str, Any], dict[str, str]]] = []
+        self.disconnects = 0
+        self._turns: deque[_Reply | _Error] = deque()  # deque: thread-safe append / popleft
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self.port = 0
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def queue_text(
+        self,
+        text: str,
+        *,
+        chunks: Sequence[str] | None = None,
+        chunk_delay: float = 0.0,
+        finish_reason: str = "stop",
+    ) -> None:
+        """`chunks` (default: word by word) must join back to `text`."""
+        pieces = tuple(chunks) if chunks is not None else tuple(re.findall(r"\s*\S+\s*", text))
+        if "".join(pieces) != text:
+            raise ValueError(f"chunks {pieces!r} do not join to {text!r}")
+        self._turns.append(
+            _Reply(text, pieces, chunk_delay=chunk_delay, finish_reason=finish_reason)
+        )
+
+    def queue_tool_call(
+        self, name: str, arguments: Mapping[str, Any] | str, call_id: str | None = None
+    ) -> None:
+        self._turns.append(_Reply(calls=(self._call(name, arguments, call_id),)))
+
+    def queue_tool_calls(self, calls: Sequence[tuple[str, Mapping[str, Any] | str]]) -> None:
+        self._turns.append(_Reply(calls=tuple(self._call(n, a, None) for n, a in calls)))
+
+    def queue_error(
+        self, status: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self._turns.append(_Error(status, message, dict(headers or {})))
+
+    def queue_stall(self, seconds: float = 3600.0, *, mid_stream: bool = False) -> None:
+        """Accept, then wait `seconds` before answering "late". With `mid_stream`, a streaming
+        answer sends its role chunk and "la" before the wait (for idle-read timeouts)."""
+        before, during = (0.0, seconds) if mid_stream else (seconds, 0.0)
+        self._turns.append(_Reply("late", ("la", "te"), stall=before, mid_stall=during))
+
+    def queue_broken_chunk(self) -> None:
+        self._turns.append(_Reply("partial", ("partial",), broken=True))
+
+    @property
+    def pending(self) -> int:
+        """Queued turns not yet consumed."""
+        return len(self._turns)
+
+    def _call(self, name: str, arguments: Mapping[str, Any] | str, call_id: str | None) -> ToolCall:
+        args = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        return ToolCall(call_id or f"call_fake{next(self._ids)}", name, args)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        # handler_cancellation: a client hanging up cancels the handler, which is what a test of
+        # "the gateway cancelled its upstream request" observes through `disconnects`.
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        self._closing = True
+        for task in list(self._handlers):
+            task.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeOpenAI:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @classmethod
+    @contextmanager
+    def in_thread(cls, **kwargs: Any) -> Iterator[FakeOpenAI]:
+        """Serve from a private event loop in a daemon thread, for sync code."""
+        fake = cls(**kwargs)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="fake-openai", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(fake.start(), loop).result(timeout=10)
+            yield fake
+        finally:
+            try:
+                asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(timeout=10)
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(timeout=10)
+                loop.close()
+
+    async def wait_disconnects(self, count: int = 1, timeout: float = 5.0) -> None:
+        """In-loop mode: wait until `count` clients have hung up mid-answer."""
+        deadline = time.monotonic() + timeout
+        while not self._disconnected(count, deadline):
+            await asyncio.sleep(0.01)
+
+    def wait_disconnects_blocking(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Thread mode: the same, blocking the calling thread."""
+        deadline = time.monotonic() + timeout
+        while not self._disconnected(count, deadline):
+            time.sleep(0.01)
+
+    def _disconnected(self, count: int, deadline: float) -> bool:
+        if self.disconnects >= count:
+            return True
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{self.disconnects} disconnects, expected {count}")
+        return False
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        if denied := self._check_key(request):
+            return denied
+        return web.json_response(models_response(self.models, created=int(time.time())))
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error(400, "fake upstream: request body is not a JSON object")
+        self.requests.append((body, dict(request.headers)))
+        if denied := self._check_key(request):
+            return denied
+        try:
+            turn = self._turns.popleft()
+        except IndexError:
+            return _error(500, NO_TURN_LEFT)
+        if isinstance(turn, _Error):
+            return _error(turn.status, turn.message, turn.headers)
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            await asyncio.sleep(turn.stall)
+            if body.get("stream"):
+                return await self._stream(request, body, turn)
+            return self._complete(body, turn)
+        except (asyncio.CancelledError, ConnectionResetError):
+            if not self._closing:
+                self.disconnects += 1
+            raise
+        finally:
+            self._handlers.discard(task)
+
+    def _check_key(self, request: web.Request) -> web.Response | None:
+        if self.api_key is None or request.headers.get("Authorization") == f"Bearer {self.api_key}":
+            return None
+        return _error(401, "fake upstream: incorrect API key provided")
+
+    def _complete(self, body: dict[str, Any], turn: _Reply) -> web.Response:
+        if turn.broken:
+            return web.Response(
+                text='{"id": "chatcmpl-broken", "choi', content_type="application/json"
+            )
+        finish = "tool_calls" if turn.calls else turn.finish_reason
+        answer = completion_response(
+            f"chatcmpl-fake{next(self._ids)}",
+            int(time.time()),
+            str(body.get("model") or self.models[0]),
+            turn.text or None,
+            finish,
+            _usage(body, turn),
+            tool_calls=turn.calls,
+        )
+        return web.json_response(answer)
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], turn: _Reply
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+            }
+        )
+        await response.prepare(request)
+        ident, created = f"chatcmpl-fake{next(self._ids)}", int(time.time())
+        model = str(body.get("model") or self.models[0])
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        def frame(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            data = chunk(ident, created, model, delta, finish)
+            if include_usage:
+                data["usage"] = None  # OpenAI sends an explicit null until the usage chunk
+            return sse_event(data)
+
+        for n, delta in enumerate(_deltas(turn)):
+            if n and turn.chunk_delay:
+                await asyncio.sleep(turn.chunk_delay)
+            await response.write(frame(delta))
+            if n == 0 and turn.broken:
+                await response.write(b'data: {"id": "chatcmpl-broken", "choi\n\n')
+                await response.write_eof()
+                return response
+            if n == 1 and turn.mid_stall:
+                await asyncio.sleep(turn.mid_stall)
+        await response.write(frame({}, "tool_calls" if turn.calls else turn.finish_reason))
+        if include_usage:
+            await response.write(sse_event(usage_chunk(ident, created, model, _usage(body, turn))))
+        await response.write(SSE_DONE)
+        await response.write_eof()
+        return response
+
+
+def _deltas(turn: _Reply) -> list[dict[str, Any]]:
+    """The deltas OpenAI streams for a turn: the role first, text pieces, then each tool call's
+    head (id, name) followed by its arguments in fragments."""
+    deltas: list[dict[str, Any]] = []
+    if turn.text or not turn.calls:
+        deltas.append({"role": "assistant", "content": "", "refusal": None})
+        deltas.extend({"content": piece} for piece in turn.chunks)
+    for index, call in enumerate(turn.calls):
+        function = {"name": call.name, "arguments": ""}
+        head = {"index": index, "id": call.id, "type": "function", "function": function}
+        if deltas:
+            deltas.append({"tool_calls": [head]})
+        else:
+            deltas.append({"role": "assistant", "content": None, "tool_calls": [head]})
+        for start in range(0, len(call.arguments), _ARGUMENT_PIECE):
+            piece = call.arguments[start : start + _ARGUMENT_PIECE]
+            deltas.append({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    return deltas
+
+
+def _usage(body: dict[str, Any], turn: _Reply) -> Usage:
+    chars = 0
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            chars += sum(len(p.get("text") or "") for p in content if isinstance(p, dict))
+    produced = turn.text + "".join(c.name + c.arguments for c in turn.calls)
+    return Usage(max(1, chars // 4), max(1, len(produced) // 4))
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    error = {
+        "message": message,
+        "type": _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request"),
+        "param": None,
+        "code": None,
+    }
+    return web.json_response({"error": error}, status=status, headers=headers)
