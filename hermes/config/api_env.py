@@ -10,7 +10,7 @@ from typing import Any, get_origin
 import yaml
 
 from hermes.config.schema import ApiServerConfig
-from hermes.config.validate import SchemaError, coerce, hints
+from hermes.config.validate import SchemaError, coerce, hints, takes_text
 
 PREFIX = "API_SERVER_"
 
@@ -36,7 +36,7 @@ def parse_env_value(env_key: str, raw: str) -> Any:
     value: Any
     if get_origin(hint) is list:
         value = [part.strip() for part in raw.split(",") if part.strip()]
-    elif hint is str or hint == (str | None):
+    elif takes_text(hint):
         value = raw
     else:
         try:

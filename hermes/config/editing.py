@@ -13,10 +13,11 @@ from typing import Any
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from hermes.config.loader import load_config
 from hermes.config.schema import Config
-from hermes.config.validate import SchemaError, build, coerce, field_hint, to_plain
+from hermes.config.validate import SchemaError, build, coerce, field_hint, takes_text, to_plain
 from hermes.errors import ConfigError
 from hermes.fsutil import atomic_write
 
@@ -28,14 +29,21 @@ def parse_cli_value(key: str, raw: str) -> Any:
         hint = field_hint(Config, key)
     except SchemaError as exc:
         raise ConfigError(str(exc), param=key) from None
-    if hint is str or hint == (str | None):
-        return raw
+    if takes_text(hint):
+        return to_plain(_coerce_text(raw, hint, key))
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     try:
         return to_plain(coerce(value, hint, tuple(key.split("."))))
+    except SchemaError as exc:
+        raise ConfigError(str(exc), param=key) from None
+
+
+def _coerce_text(raw: str, hint: Any, key: str) -> Any:
+    try:
+        return coerce(raw, hint, tuple(key.split(".")))
     except SchemaError as exc:
         raise ConfigError(str(exc), param=key) from None
 
@@ -78,8 +86,24 @@ def set_yaml_key(path: Path, key: str, value: Any) -> None:
             child = CommentedMap()
             node[part] = child
         node = child
-    node[parts[-1]] = value
+    node[parts[-1]] = _quoted(value)
     _dump(path, data)
+
+
+def _quoted(value: Any) -> Any:
+    """Quote strings a YAML 1.1 reader (PyYAML, which loads config.yaml) would read as something
+    else: ruamel writes YAML 1.2, where `off` or `yes` are plain strings."""
+    if isinstance(value, str):
+        try:
+            plain = yaml.safe_load(value or '""') == value
+        except yaml.YAMLError:
+            plain = False
+        return value if plain else DoubleQuotedScalarString(value)
+    if isinstance(value, list):
+        return [_quoted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _quoted(v) for k, v in value.items()}
+    return value
 
 
 def unset_yaml_key(path: Path, key: str) -> bool:

@@ -36,6 +36,10 @@ class ModelConfig:
     )
     temperature: float | None = field(default=None, metadata=doc("sampling temperature"))
     max_tokens: int | None = field(default=None, metadata=doc("cap on tokens per model reply"))
+    timeout: int = field(
+        default=120,
+        metadata=doc("seconds without a byte from the provider before the request fails (504)"),
+    )
     context_length: int = field(
         default=128_000, metadata=doc("the model's context window in tokens")
     )

@@ -62,6 +62,19 @@ def describe(hint: Any) -> str:
     return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
+def takes_text(hint: Any) -> bool:
+    """True for fields whose values are strings (str, str | None, a Literal of strings): a CLI or
+    env value for them is taken as typed, so `off` stays "off" rather than YAML's false."""
+    if hint is str:
+        return True
+    args = get_args(hint)
+    if get_origin(hint) is Literal:
+        return all(isinstance(a, str) for a in args)
+    if get_origin(hint) in (Union, types.UnionType):
+        return all(a is type(None) or takes_text(a) for a in args)
+    return False
+
+
 def build(cls: Any, data: Any, keypath: KeyPath = ()) -> Any:
     """An instance of dataclass `cls` from a mapping, validating every value."""
     if data is None:

@@ -1,0 +1,122 @@
+"""Gateway building blocks in isolation: settings, exposure rules, markers, idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from hermes.errors import ConfigError, Conflict
+from hermes.gateway.idempotency import IdempotencyCache, Recorded
+from hermes.gateway.progress import inline_marker, strip_markers
+from hermes.gateway.settings import load
+from hermes.profiles import ProfileStore
+from hermes.profiles.settings import set_value
+
+
+def test_settings_precedence_env_over_dotenv_over_config(store: ProfileStore) -> None:
+    store.create("alice")
+    profile = store.get("alice")
+    set_value(store, profile, "api_server.tool_progress", "off")
+    set_value(store, profile, "API_SERVER_TOOL_PROGRESS", "event")
+    loaded = load(profile, {})
+    assert loaded.settings.tool_progress == "event"
+    assert loaded.settings.model_name == "alice" and loaded.settings.port == 8643
+    loaded = load(profile, {"API_SERVER_TOOL_PROGRESS": "inline", "API_SERVER_PORT": "9001"})
+    assert loaded.settings.tool_progress == "inline" and loaded.settings.port == 9001
+    assert load(store.get("default"), {}).settings.model_name == "hermes-agent"
+
+
+def test_provider_keys_come_from_the_profile_env_first(store: ProfileStore) -> None:
+    profile = store.get("default")
+    set_value(store, profile, "OPENAI_API_KEY", "sk-profile-key-123456")
+    loaded = load(profile, {"OPENAI_API_KEY": "sk-shell-key-999999"})
+    assert loaded.env["OPENAI_API_KEY"] == "sk-profile-key-123456"
+
+
+def test_disabled_profile_refuses_to_start(store: ProfileStore) -> None:
+    profile = store.get("default")
+    set_value(store, profile, "API_SERVER_ENABLED", "false")
+    with pytest.raises(ConfigError, match="config set API_SERVER_ENABLED true"):
+        load(profile, {})
+
+
+@pytest.mark.parametrize("key", [None, "short", "changeme", "placeholder"])
+def test_non_loopback_needs_a_real_key(store: ProfileStore, key: str | None) -> None:
+    profile = store.get("default")
+    env = {"API_SERVER_KEY": key} if key else {}
+    if key is None:
+        set_value(store, profile, "API_SERVER_KEY", "")  # no key at all
+    with pytest.raises(ConfigError, match="refusing to listen on 0.0.0.0"):
+        load(profile, env, host="0.0.0.0")
+
+
+def test_non_loopback_with_a_real_key_and_loopback_without(store: ProfileStore) -> None:
+    profile = store.get("default")
+    assert load(profile, {}, host="0.0.0.0").settings.host == "0.0.0.0"
+    set_value(store, profile, "API_SERVER_KEY", "")
+    assert load(profile, {}, host="127.0.0.1").settings.key is None
+    assert load(profile, {}, host="::1").settings.key is None
+
+
+def test_markers_round_trip() -> None:
+    emitted = "Let me look." + inline_marker("💻 ls -la", after_text=True) + "Two files."
+    assert emitted == "Let me look.\n\n`💻 ls -la`\n\nTwo files."
+    assert strip_markers(emitted) == "Let me look.\n\nTwo files."
+    many = inline_marker("🔍 python docs", False) + inline_marker("🌐 example.com", False) + "ok"
+    assert strip_markers(many) == "ok"
+    untouched = "Use `ls -la` to list, and `💻` is an emoji."
+    assert strip_markers(untouched) == untouched
+
+
+async def test_idempotency_replays_shares_and_conflicts() -> None:
+    cache = IdempotencyCache()
+    runs = 0
+
+    async def produce() -> Recorded:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0.05)
+        return Recorded(200, "application/json", b"{}")
+
+    fp = cache.fingerprint(b"body")
+    results = await asyncio.gather(*(cache.run("k", fp, produce) for _ in range(3)))
+    assert runs == 1
+    assert sorted(replayed for _, replayed in results) == [False, True, True]
+    with pytest.raises(Conflict):
+        await cache.run("k", cache.fingerprint(b"other"), produce)
+
+
+async def test_idempotency_expires_and_forgets_failures() -> None:
+    now = [0.0]
+    cache = IdempotencyCache(ttl=300, clock=lambda: now[0])
+    fp = cache.fingerprint(b"x")
+
+    async def fail() -> Recorded:
+        raise RuntimeError("boom")
+
+    async def ok() -> Recorded:
+        return Recorded(200, "application/json", b"1")
+
+    with pytest.raises(RuntimeError):
+        await cache.run("k", fp, fail)
+    assert (await cache.run("k", fp, ok))[1] is False  # a failure is not remembered
+    assert (await cache.run("k", fp, ok))[1] is True
+    now[0] = 301
+    assert (await cache.run("k", fp, ok))[1] is False  # expired
+
+
+async def test_idempotency_is_bounded() -> None:
+    cache = IdempotencyCache(max_entries=3)
+
+    async def ok() -> Recorded:
+        return Recorded(200, "application/json", b"x")
+
+    for i in range(10):
+        await cache.run(f"k{i}", "fp", ok)
+    assert len(cache._entries) == 3
+
+
+def test_profile_fixture_paths(home: Path) -> None:  # keeps `home` import honest for mypy
+    assert not (home / "profiles").exists()
