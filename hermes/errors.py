@@ -63,3 +63,69 @@ class ConfigError(HermesError):
     type = "server_error"
     code = "config_error"
     exit_code = 2
+
+
+class Unauthorized(HermesError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+    exit_code = 1
+
+
+class PayloadTooLarge(HermesError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class TooManyRequests(HermesError):
+    """Rate limited, here or upstream. `retry_after` (seconds) becomes a Retry-After header."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(
+        self, message: str, *, param: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, param=param)
+        self.retry_after = retry_after
+
+
+class UpstreamError(HermesError):
+    """The model provider failed. `retryable` says whether trying again (or a fallback) may help."""
+
+    status = 502
+    type = "upstream_error"
+    code = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        upstream_status: int | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message, param=param)
+        self.retryable = retryable
+        self.upstream_status = upstream_status
+
+
+class UpstreamAuthError(UpstreamError):
+    code = "upstream_auth_error"
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 429
+    type = "rate_limit_error"
+    code = "upstream_rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, retryable=True, upstream_status=429)
+        self.retry_after = retry_after
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"

@@ -91,10 +91,11 @@ def _root(
 
 
 def _register() -> None:
-    from hermes.cli import config_cmds, profile_cmds
+    from hermes.cli import config_cmds, gateway_cmds, profile_cmds
 
     app.add_typer(profile_cmds.app, name="profile", help="Create and manage profiles.")
     app.add_typer(config_cmds.app, name="config", help="Read and change a profile's settings.")
+    app.command("gateway")(gateway_cmds.gateway)
 
 
 _register()

@@ -281,7 +281,7 @@ class FakeOpenAI:
             if n and turn.chunk_delay:
                 await asyncio.sleep(turn.chunk_delay)
             await response.write(frame(delta))
-            if n == 0 and turn.broken:
+            if n == 1 and turn.broken:  # after the first text, so the client saw output
                 await response.write(b'data: {"id": "chatcmpl-broken", "choi\n\n')
                 await response.write_eof()
                 return response

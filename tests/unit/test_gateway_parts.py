@@ -48,7 +48,7 @@ def test_non_loopback_needs_a_real_key(store: ProfileStore, key: str | None) -> 
     env = {"API_SERVER_KEY": key} if key else {}
     if key is None:
         set_value(store, profile, "API_SERVER_KEY", "")  # no key at all
-    with pytest.raises(ConfigError, match="refusing to listen on 0.0.0.0"):
+    with pytest.raises(ConfigError, match=r"refusing to listen on 0\.0\.0\.0"):
         load(profile, env, host="0.0.0.0")
 
 

@@ -1,0 +1,123 @@
+"""The agent loop: call the model with the tools, run the tools it asks for (concurrently), feed
+the results back, and stop at a final answer or at max_iterations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from hermes.messages import (
+    Finish,
+    Message,
+    TextDelta,
+    ToolCall,
+    ToolCallsReady,
+    Usage,
+    UsageReport,
+)
+from hermes.providers.base import ModelParams, Provider
+from hermes.tools import ToolContext, ToolRegistry, ToolResult
+
+log = logging.getLogger("hermes.agent")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolStarted:
+    call: ToolCall
+    marker: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFinished:
+    call: ToolCall
+    result: ToolResult
+    duration_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    reason: str  # "stop", "length", "content_filter"
+    usage: Usage
+
+
+AgentEvent = TextDelta | ToolStarted | ToolFinished | RunFinished
+
+
+class Agent:
+    def __init__(
+        self,
+        provider: Provider,
+        registry: ToolRegistry,
+        context: ToolContext,
+        *,
+        max_iterations: int = 20,
+        tool_concurrency: int = 8,
+    ) -> None:
+        self.provider = provider
+        self.registry = registry
+        self.context = context
+        self.max_iterations = max(1, max_iterations)
+        self.tool_concurrency = max(1, tool_concurrency)
+
+    async def run(
+        self, messages: Sequence[Message], params: ModelParams = ModelParams()
+    ) -> AsyncIterator[AgentEvent]:
+        """Yield text as it arrives, tool progress, then exactly one RunFinished."""
+        history = list(messages)
+        tools = self.registry.schemas()
+        usage = Usage()
+        for _ in range(self.max_iterations):
+            text: list[str] = []
+            calls: tuple[ToolCall, ...] = ()
+            reason = "stop"
+            async for event in self.provider.stream(history, tools=tools, params=params):
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    yield event
+                elif isinstance(event, ToolCallsReady):
+                    calls = event.calls
+                elif isinstance(event, UsageReport):
+                    usage = usage + event.usage
+                elif isinstance(event, Finish):
+                    reason = event.reason
+            if not calls:
+                yield RunFinished("stop" if reason == "tool_calls" else reason, usage)
+                return
+            history.append(Message("assistant", "".join(text) or None, tool_calls=calls))
+            async for tool_event in self._run_tools(calls):
+                if isinstance(tool_event, ToolFinished):
+                    history.append(
+                        Message("tool", tool_event.result.output, tool_call_id=tool_event.call.id)
+                    )
+                yield tool_event
+        yield TextDelta(
+            f"\n\n[Stopped: the agent used its {self.max_iterations} model calls "
+            "(agent.max_iterations) without reaching a final answer.]"
+        )
+        yield RunFinished("length", usage)
+
+    async def _run_tools(
+        self, calls: Sequence[ToolCall]
+    ) -> AsyncIterator[ToolStarted | ToolFinished]:
+        """Start every call (at most tool_concurrency at once); report results in call order so
+        the history the model sees is deterministic."""
+        for call in calls:
+            yield ToolStarted(call, self.registry.marker(call.name, call.arguments))
+        limit = asyncio.Semaphore(self.tool_concurrency)
+
+        async def one(call: ToolCall) -> ToolFinished:
+            async with limit:
+                start = time.perf_counter()
+                result = await self.registry.call(call.name, call.arguments, self.context)
+                return ToolFinished(call, result, (time.perf_counter() - start) * 1000)
+
+        tasks = [asyncio.ensure_future(one(call)) for call in calls]
+        try:
+            for task in tasks:
+                yield await task
+        finally:
+            for task in tasks:
+                task.cancel()

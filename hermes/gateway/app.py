@@ -1,0 +1,77 @@
+"""The gateway's aiohttp application: create_app(profile, …) wires settings, provider, tools and
+routes; everything it holds lives on the app under typed keys."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+
+from aiohttp import web
+
+from hermes import __version__
+from hermes.config.envfile import read as read_env
+from hermes.config.schema import Config
+from hermes.gateway.chat import chat_completions
+from hermes.gateway.middleware import MIDDLEWARES
+from hermes.gateway.runtime import RUNTIME, Runtime
+from hermes.gateway.settings import GatewaySettings
+from hermes.profiles.paths import Profile
+from hermes.providers.base import Provider
+from hermes.tools import ToolContext, ToolRegistry, default_tools
+from hermes.wire.openai_chat import models_response
+
+
+def create_app(
+    profile: Profile,
+    config: Config,
+    settings: GatewaySettings,
+    *,
+    provider: Provider,
+    registry: ToolRegistry | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> web.Application:
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_request_bytes)
+    tools = registry or ToolRegistry(default_tools(), config.tools.enabled)
+    secret_names = frozenset(read_env(profile.env_path))
+    context = ToolContext(
+        workspace=profile.workspace_dir,
+        settings=config.tools,
+        profile_name=profile.name,
+        secret_names=secret_names,
+        base_env=dict(os.environ if environ is None else environ),
+    )
+    app[RUNTIME] = Runtime(profile, config, settings, provider, tools, context)
+    app.cleanup_ctx.append(_provider_lifetime)
+    add_routes(app)
+    return app
+
+
+async def _provider_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[RUNTIME].provider.close()
+
+
+def add_routes(app: web.Application) -> None:
+    for prefix in ("/v1", ""):
+        app.router.add_get(f"{prefix}/health", health)
+        app.router.add_get(f"{prefix}/models", models)
+        app.router.add_post(f"{prefix}/chat/completions", chat_completions)
+
+
+async def health(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    return web.json_response(
+        {
+            "status": "ok",
+            "profile": rt.profile.name,
+            "model": rt.settings.model_name,
+            "version": __version__,
+        }
+    )
+
+
+async def models(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    return web.json_response(
+        models_response([rt.settings.model_name], created=rt.started_at, owned_by="hermes")
+    )

@@ -1,0 +1,174 @@
+"""Cross-cutting HTTP behaviour: request ids and security headers, the access log, CORS,
+errors in the OpenAI shape, and API-key auth."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from hermes.errors import HermesError, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized
+from hermes.gateway.runtime import RUNTIME
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+log = logging.getLogger("hermes.gateway")
+access = logging.getLogger("hermes.access")
+
+OPEN_PATHS = frozenset({"/health", "/v1/health"})
+CORS_METHODS = "GET, POST, DELETE, OPTIONS"
+CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-API-Key"
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+REQUEST_ID = web.RequestKey("request_id", str)
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+def headers_for(request: web.Request) -> dict[str, str]:
+    """Headers every response carries (streams set them before their first byte)."""
+    headers = {**SECURITY_HEADERS, "X-Request-Id": request[REQUEST_ID]}
+    origin = request.headers.get("Origin")
+    if origin and origin in request.app[RUNTIME].settings.cors_origins:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Vary"] = "Origin"
+    return headers
+
+
+def error_response(request: web.Request, exc: HermesError) -> web.Response:
+    response = web.json_response(exc.to_openai(), status=exc.status)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, round(retry_after)))
+    return response
+
+
+@web.middleware
+async def outer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, security and CORS headers on every response (errors included), access log."""
+    request[REQUEST_ID] = request.headers.get("X-Request-Id", "")[:64] or new_request_id()
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        if not response.prepared:
+            response.headers.update(headers_for(request))
+        return response
+    finally:
+        access.info(
+            '%s "%s %s" %d %.1fms %s',
+            request.remote,
+            request.method,
+            request.path,
+            status,
+            (time.perf_counter() - start) * 1000,
+            request[REQUEST_ID],
+        )
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes the OpenAI error shape; a traceback only ever reaches the log."""
+    try:
+        return await handler(request)
+    except HermesError as exc:
+        return error_response(request, exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _http_error(request, exc)
+    except Exception:
+        log.exception(
+            "unhandled error in %s %s (%s)", request.method, request.path, request[REQUEST_ID]
+        )
+        failure = HermesError(
+            f"internal error; see the gateway log (request {request[REQUEST_ID]})"
+        )
+        return error_response(request, failure)
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    if exc.status == 413:
+        limit = request.app[RUNTIME].settings.max_request_bytes
+        return error_response(request, PayloadTooLarge(f"request body over {limit} bytes"))
+    if exc.status == 404:
+        return error_response(request, NotFound(f"no route for {request.method} {request.path}"))
+    if exc.status == 405:
+        err = HermesError(f"method {request.method} not allowed on {request.path}")
+        body = err.to_openai()
+        body["error"].update(type="invalid_request_error", code="method_not_allowed")
+        response = web.json_response(body, status=405)
+        allow = exc.headers.get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+        return response
+    body = HermesError(exc.reason or "error").to_openai()
+    body["error"]["type"] = "invalid_request_error"
+    return web.json_response(body, status=exc.status)
+
+
+@web.middleware
+async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Off unless API_SERVER_CORS_ORIGINS lists the origin; preflights answer 204 here."""
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        origin = request.headers.get("Origin", "")
+        if origin in request.app[RUNTIME].settings.cors_origins:
+            return web.Response(
+                status=204,
+                headers={
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Allow-Methods": CORS_METHODS,
+                    "Access-Control-Allow-Headers": CORS_HEADERS,
+                    "Access-Control-Max-Age": "600",
+                    "Vary": "Origin",
+                },
+            )
+        return web.Response(status=204, headers={"Vary": "Origin"})
+    return await handler(request)
+
+
+@web.middleware
+async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bearer or X-API-Key, compared in constant time. No key configured: open (loopback only,
+    enforced at start-up)."""
+    key = request.app[RUNTIME].settings.key
+    if key is None or request.path in OPEN_PATHS:
+        return await handler(request)
+    presented = request.headers.get("X-API-Key")
+    if presented is None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        presented = token.strip() if scheme.lower() == "bearer" else None
+    if presented is None or not hmac.compare_digest(presented.encode(), key.encode()):
+        raise Unauthorized(
+            "missing or invalid API key: send `Authorization: Bearer <key>` or `X-API-Key`"
+        )
+    return await handler(request)
+
+
+class RunSlot:
+    """Counts agent runs; beyond api_server.max_concurrent_runs a request gets 429 at once."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.runtime = request.app[RUNTIME]
+
+    def __enter__(self) -> None:
+        rt = self.runtime
+        if rt.active_runs >= rt.settings.max_concurrent_runs:
+            raise TooManyRequests(
+                f"{rt.active_runs} runs already in progress "
+                "(api_server.max_concurrent_runs); retry shortly",
+                retry_after=1,
+            )
+        rt.active_runs += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.runtime.active_runs -= 1
+
+
+MIDDLEWARES = [outer, cors, errors, auth]

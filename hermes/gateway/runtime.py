@@ -1,0 +1,31 @@
+"""Per-gateway state, stored on the aiohttp app under typed keys (no module globals)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from hermes.config.schema import Config
+from hermes.gateway.idempotency import IdempotencyCache
+from hermes.gateway.settings import GatewaySettings
+from hermes.profiles.paths import Profile
+from hermes.providers.base import Provider
+from hermes.tools import ToolContext, ToolRegistry
+
+
+@dataclass(slots=True)
+class Runtime:
+    profile: Profile
+    config: Config
+    settings: GatewaySettings
+    provider: Provider
+    registry: ToolRegistry
+    tool_context: ToolContext
+    idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
+    started_at: int = field(default_factory=lambda: int(time.time()))
+    active_runs: int = 0
+
+
+RUNTIME = web.AppKey("runtime", Runtime)

@@ -1,0 +1,119 @@
+"""What a gateway needs to start: the profile's config, its API server settings (API_SERVER_*
+from the environment or .env beating config.yaml's api_server) and the env its provider reads."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hermes.config import envfile
+from hermes.config.api_env import PREFIX, apply_env
+from hermes.config.loader import load_config
+from hermes.config.schema import Config
+from hermes.errors import ConfigError
+from hermes.profiles.paths import DEFAULT_PROFILE, Profile
+
+DEFAULT_MODEL_NAME = "hermes-agent"  # what existing clients of the default profile already use
+MIN_KEY_LENGTH = 16
+PLACEHOLDER_KEYS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "your-key",
+        "your_api_key",
+        "placeholder",
+        "secret",
+        "password",
+        "apikey",
+        "api-key",
+        "xxxxxxxxxxxxxxxx",
+        "sk-xxx",
+        "test",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    profile: str
+    host: str
+    port: int
+    key: str | None
+    cors_origins: tuple[str, ...]
+    model_name: str
+    tool_progress: str
+    max_concurrent_runs: int
+    max_request_bytes: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    config: Config
+    settings: GatewaySettings
+    env: dict[str, str]  # what the provider reads its key from
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load(
+    profile: Profile,
+    environ: Mapping[str, str],
+    *,
+    host: str | None = None,
+    port: int | None = None,
+) -> Loaded:
+    """Read only this profile's config.yaml and .env. API_SERVER_* in the process environment
+    beat .env (so `API_SERVER_PORT=9000 hermes gateway` works); for provider keys .env wins."""
+    config = load_config(profile.config_path)
+    file_env = envfile.read(profile.env_path)
+    api_env = {**file_env, **{k: v for k, v in environ.items() if k.startswith(PREFIX)}}
+    api, problems = apply_env(config.api_server, api_env)
+    if problems:
+        raise ConfigError(f"profile {profile.name!r}: " + "; ".join(problems))
+    if not api.enabled:
+        raise ConfigError(
+            f"the API server is disabled for profile {profile.name!r}; enable it with "
+            f"`hermes -p {profile.name} config set API_SERVER_ENABLED true`"
+        )
+    default_name = DEFAULT_MODEL_NAME if profile.name == DEFAULT_PROFILE else profile.name
+    settings = GatewaySettings(
+        profile=profile.name,
+        host=host or api.host,
+        port=port if port is not None else api.port,
+        key=api.key or None,
+        cors_origins=tuple(api.cors_origins),
+        model_name=api.model_name or default_name,
+        tool_progress=api.tool_progress,
+        max_concurrent_runs=max(1, api.max_concurrent_runs),
+        max_request_bytes=max(1024, api.max_request_bytes),
+    )
+    check_exposure(settings)
+    return Loaded(config, settings, {**environ, **file_env})
+
+
+def check_exposure(settings: GatewaySettings) -> None:
+    """Refuse to listen beyond loopback without a real key."""
+    if is_loopback(settings.host):
+        return
+    key = settings.key or ""
+    hint = f"set one with `hermes -p {settings.profile} config set API_SERVER_KEY …`"
+    if not key:
+        raise ConfigError(f"refusing to listen on {settings.host} without an API key; {hint}")
+    if len(key) < MIN_KEY_LENGTH or key.lower() in PLACEHOLDER_KEYS:
+        raise ConfigError(
+            f"refusing to listen on {settings.host} with a short or placeholder API key "
+            f"(at least {MIN_KEY_LENGTH} random characters); {hint}"
+        )

@@ -1,0 +1,40 @@
+"""The provider interface: one streaming method, capabilities, and a close."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hermes.messages import Message, StreamEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ModelParams:
+    """Per-request sampling settings; None means the provider's (or config's) default."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+
+
+class Provider(Protocol):
+    """A model behind one wire format.
+
+    `stream` yields TextDelta* then, if the model wants tools, one ToolCallsReady, then
+    UsageReport?, then Finish. Failures raise hermes.errors.UpstreamError subclasses whose
+    `retryable` says whether another try (or a fallback provider) may help; a provider retries
+    transient failures itself only before it has yielded anything."""
+
+    label: str  # "openai:gpt-4o-mini", for logs and the X-Hermes-Provider header
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] = (),
+        params: ModelParams = ModelParams(),
+    ) -> AsyncIterator[StreamEvent]: ...
+
+    async def close(self) -> None: ...
