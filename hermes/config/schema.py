@@ -159,6 +159,9 @@ class ApiServerConfig:
         default="inline", metadata=doc("tool markers in streams: inline, event or off")
     )
     max_concurrent_runs: int = field(default=32, metadata=doc("agent runs at once before 429"))
+    keepalive_seconds: int = field(
+        default=15, metadata=doc("idle seconds before a stream gets a keep-alive comment")
+    )
     max_request_bytes: int = field(
         default=10 * 1024 * 1024, metadata=doc("largest request body accepted")
     )

@@ -150,7 +150,8 @@ async def _stream(
     progress = rt.settings.tool_progress
     role_sent = after_text = False
     try:
-        async for event in with_keepalive(agent.run(messages, params)):
+        events = agent.run(messages, params)
+        async for event in with_keepalive(events, rt.settings.keepalive_seconds):
             if event is None:
                 await out.send(b": keep-alive\n\n")
                 continue

@@ -45,6 +45,7 @@ class GatewaySettings:
     tool_progress: str
     max_concurrent_runs: int
     max_request_bytes: int
+    keepalive_seconds: float = 15.0
 
     @property
     def url(self) -> str:
@@ -99,6 +100,7 @@ def load(
         tool_progress=api.tool_progress,
         max_concurrent_runs=max(1, api.max_concurrent_runs),
         max_request_bytes=max(1024, api.max_request_bytes),
+        keepalive_seconds=float(max(1, api.keepalive_seconds)),
     )
     check_exposure(settings)
     return Loaded(config, settings, {**environ, **file_env})

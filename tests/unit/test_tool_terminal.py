@@ -25,9 +25,7 @@ SPAWN = "echo $$ > pid; sleep 30 & echo $! > bgpid; echo started; wait"
 
 
 def make_ctx(workspace: Path, **terminal_settings: int) -> ToolContext:
-    settings = dataclasses.replace(
-        ToolsConfig(), terminal=TerminalToolConfig(**terminal_settings)
-    )
+    settings = dataclasses.replace(ToolsConfig(), terminal=TerminalToolConfig(**terminal_settings))
     env = {"PATH": os.environ["PATH"], "HOME": str(workspace), "LANG": "C.UTF-8"}
     return ToolContext(workspace, settings, "alice", frozenset(), env)
 
@@ -63,7 +61,7 @@ def pids(ws: Path) -> list[int]:
 
 
 async def run(ctx: ToolContext, command: str, timeout: int | None = None) -> str:
-    out = await terminal(ctx, command, timeout)  # type: ignore[arg-type]
+    out = await terminal(ctx, command, timeout)
     assert isinstance(out, str)
     return out
 

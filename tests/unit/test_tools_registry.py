@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
@@ -131,7 +131,8 @@ def test_decorator_rejects_what_it_cannot_describe() -> None:
     async def bare(ctx, x) -> str:  # type: ignore[no-untyped-def]
         return ""
 
-    for fn in (sync, star, odd, bare):
+    fns: list[Any] = [sync, star, odd, bare]
+    for fn in fns:
         with pytest.raises(TypeError):
             tool(fn)
 
@@ -278,7 +279,7 @@ def test_child_env_keeps_only_safe_names(tmp_path: Path) -> None:
     }
 
 
-def test_tool_is_still_callable_directly(ctx: ToolContext) -> None:
-    out = asyncio.run(search(ctx, "q"))  # type: ignore[arg-type]
+async def test_tool_is_still_callable_directly(ctx: ToolContext) -> None:
+    out = await search(ctx, "q")
     assert isinstance(out, str) and json.loads(out)["query"] == "q"
     assert isinstance(search, Tool)

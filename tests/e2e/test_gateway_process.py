@@ -1,0 +1,217 @@
+"""Gateway process behaviour that needs its own configuration: start-up refusals, shutdown,
+limits, timeouts, keep-alives, tool progress events and the agent's iteration cap."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hermes.profiles import ProfileStore
+from tests.e2e.conftest import HERMES
+from tests.e2e.gateway_process import free_port, gateway_env, make_profile, run_gateway
+from tests.fakes.openai_upstream import FakeOpenAI
+
+
+@pytest.fixture
+def up() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI.in_thread() as fake:
+        yield fake
+
+
+def post(gw, body: dict, **kw) -> httpx.Response:  # type: ignore[no-untyped-def]
+    return httpx.post(
+        f"{gw.base_url}/chat/completions", headers=gw.headers(), json=body, timeout=30, **kw
+    )
+
+
+USER = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+def start_failure(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [HERMES, *args], env=gateway_env(home, env), capture_output=True, text=True, timeout=30
+    )
+
+
+def test_cli_gateway_serves_and_exits_0_on_sigterm(home: Path, up: FakeOpenAI) -> None:
+    make_profile(home, "alice", up.base_url)
+    port = free_port()
+    proc = subprocess.Popen(
+        [HERMES, "-p", "alice", "gateway", "--port", str(port)],
+        env=gateway_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert f"http://127.0.0.1:{port}/v1" in line
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["profile"] == "alice"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_sigterm_lets_an_in_flight_request_finish(home: Path, up: FakeOpenAI) -> None:
+    make_profile(home, "alice", up.base_url)
+    up.queue_text("slow but complete", chunks=["slow ", "but ", "complete"], chunk_delay=0.5)
+    with run_gateway(home, "alice") as gw:
+        result: dict[str, httpx.Response] = {}
+        thread = threading.Thread(target=lambda: result.update(r=post(gw, USER)))
+        thread.start()
+        time.sleep(0.3)
+        gw.proc.send_signal(signal.SIGTERM)
+        thread.join(20)
+        assert result["r"].status_code == 200
+        assert result["r"].json()["choices"][0]["message"]["content"] == "slow but complete"
+        assert gw.proc.wait(15) == 0
+
+
+def test_port_in_use_is_a_one_line_error(home: Path, up: FakeOpenAI) -> None:
+    make_profile(home, "alice", up.base_url)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = start_failure(home, "-p", "alice", "gateway", "--port", str(port))
+    assert result.returncode != 0
+    assert f"port {port}" in result.stderr and "in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "args", "expected"),
+    [
+        ({"API_SERVER_ENABLED": "false"}, (), "config set API_SERVER_ENABLED true"),
+        ({"API_SERVER_KEY": ""}, ("--host", "0.0.0.0"), "refusing to listen on 0.0.0.0"),
+        ({"API_SERVER_KEY": "changeme"}, ("--host", "0.0.0.0"), "short or placeholder"),
+    ],
+)
+def test_start_up_refusals(
+    home: Path, up: FakeOpenAI, setting: dict[str, str], args: tuple[str, ...], expected: str
+) -> None:
+    make_profile(home, "alice", up.base_url, **setting)
+    result = start_failure(home, "-p", "alice", "gateway", "--port", str(free_port()), *args)
+    assert result.returncode != 0, result.stdout
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_missing_provider_key_is_an_actionable_start_error(home: Path) -> None:
+    ProfileStore(home).create("alice")  # provider openai, no OPENAI_API_KEY in its .env
+    result = start_failure(
+        home, "-p", "alice", "gateway", "--port", str(free_port()), env={"OPENAI_API_KEY": ""}
+    )
+    assert result.returncode != 0
+    assert "hermes -p alice config set OPENAI_API_KEY" in result.stderr
+
+
+def test_python_dash_m_gateway_reports_errors(home: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hermes.gateway", "--profile", "ghost"],
+        env=gateway_env(home),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "no profile named 'ghost'" in result.stderr
+
+
+def test_max_concurrent_runs_gives_429(home: Path, up: FakeOpenAI) -> None:
+    make_profile(home, "alice", up.base_url, API_SERVER_MAX_CONCURRENT_RUNS="1")
+    up.queue_stall(2)
+    with run_gateway(home, "alice") as gw:
+        first: dict[str, httpx.Response] = {}
+        thread = threading.Thread(target=lambda: first.update(r=post(gw, USER)))
+        thread.start()
+        deadline = time.monotonic() + 5
+        while not up.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second = post(gw, USER)
+        assert second.status_code == 429 and second.headers["retry-after"]
+        thread.join(20)
+        assert first["r"].status_code == 200
+
+
+def test_upstream_timeout_is_504(home: Path, up: FakeOpenAI) -> None:
+    make_profile(home, "alice", up.base_url, model__timeout="1")
+    for _ in range(3):  # the first try and two retries all stall
+        up.queue_stall(5)
+    with run_gateway(home, "alice") as gw:
+        r = post(gw, USER)
+    assert r.status_code == 504 and r.json()["error"]["code"] == "upstream_timeout"
+
+
+def test_keepalive_comment_while_idle(home: Path, up: FakeOpenAI) -> None:
+    make_profile(home, "alice", up.base_url, api_server__keepalive_seconds="1")
+    up.queue_text("late reply", chunks=["late ", "reply"], chunk_delay=2.5)
+    with run_gateway(home, "alice") as gw:
+        r = post(gw, {**USER, "stream": True})
+    assert ": keep-alive\n\n" in r.text
+    assert r.text.rstrip().endswith("data: [DONE]") and "late " in r.text
+
+
+def test_tool_progress_event_mode_keeps_content_clean(home: Path, up: FakeOpenAI) -> None:
+    make_profile(home, "alice", up.base_url, API_SERVER_TOOL_PROGRESS="event")
+    up.queue_tool_call("terminal", {"command": "echo hi"})
+    up.queue_text("done")
+    with run_gateway(home, "alice") as gw:
+        r = post(gw, {**USER, "stream": True})
+    blocks = [b for b in r.text.split("\n\n") if b]
+    progress = [b for b in blocks if b.startswith("event: hermes.tool.progress")]
+    assert len(progress) == 2
+    started = json.loads(progress[0].split("data: ", 1)[1])
+    assert started["tool"] == "terminal" and started["marker"].startswith("💻")
+    content = "".join(
+        json.loads(b[6:])["choices"][0]["delta"].get("content") or ""
+        for b in blocks
+        if b.startswith("data: {") and '"choices":[{' in b
+    )
+    assert content == "done"
+
+
+def test_max_iterations_ends_with_length(home: Path, up: FakeOpenAI) -> None:
+    make_profile(home, "alice", up.base_url, agent__max_iterations="2")
+    up.queue_tool_call("terminal", {"command": "true"})
+    up.queue_tool_call("terminal", {"command": "true"})
+    with run_gateway(home, "alice") as gw:
+        r = post(gw, USER)
+    body = r.json()
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert "agent.max_iterations" in body["choices"][0]["message"]["content"]
+    assert body["usage"]["total_tokens"] > 0 and len(up.requests) == 2
+
+
+def test_tool_calls_of_one_turn_run_concurrently(home: Path, up: FakeOpenAI) -> None:
+    make_profile(home, "alice", up.base_url)
+    up.queue_tool_calls(
+        [
+            ("terminal", {"command": "sleep 1; echo a"}),
+            ("terminal", {"command": "sleep 1; echo b"}),
+            ("no_such_tool", {"x": 1}),
+        ]
+    )
+    up.queue_text("both done")
+    with run_gateway(home, "alice") as gw:
+        start = time.monotonic()
+        r = post(gw, USER)
+        elapsed = time.monotonic() - start
+    assert r.json()["choices"][0]["message"]["content"] == "both done"
+    assert elapsed < 1.9, elapsed
+    tool_msgs = [m for m in up.requests[1][0]["messages"] if m["role"] == "tool"]
+    assert "a" in tool_msgs[0]["content"] and "b" in tool_msgs[1]["content"]
+    assert tool_msgs[2]["content"].startswith("error")  # unknown tool: a result, not a failure
