@@ -3,6 +3,7 @@ errors in the OpenAI shape, and API-key auth."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -60,6 +61,9 @@ async def outer(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not response.prepared:
             response.headers.update(headers_for(request))
         return response
+    except asyncio.CancelledError:
+        status = 499  # the client went away; the run was cancelled with it
+        raise
     finally:
         access.info(
             '%s "%s %s" %d %.1fms %s',

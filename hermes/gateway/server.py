@@ -12,9 +12,15 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from hermes.errors import ConfigError, HermesError
 from hermes.profiles import ProfileStore
+
+if TYPE_CHECKING:
+    from hermes.gateway.settings import Loaded
+    from hermes.profiles import Profile
+    from hermes.providers.base import Provider
 
 SHUTDOWN_TIMEOUT = 10.0
 log = logging.getLogger("hermes.gateway")
@@ -42,7 +48,7 @@ def serve(
     return uvloop.run(_run(profile, loaded, provider, env))
 
 
-async def _run(profile, loaded, provider, env) -> int:  # type: ignore[no-untyped-def]
+async def _run(profile: Profile, loaded: Loaded, provider: Provider, env: dict[str, str]) -> int:
     from aiohttp import web
 
     from hermes.gateway.app import create_app
