@@ -2,9 +2,14 @@
 """hermes benchmarks: prints a table and writes bench-results/bench.json.
 
 Not a test: nothing here gates CI on an absolute time. Sections:
-  cli   `hermes profile list` (table and --json) with 50 profiles, and `hermes --version`.
+  cli       `hermes profile list` (table and --json) with 50 profiles, and `hermes --version`.
+  gateway   latency, req/s and time-to-first-token direct to a fake upstream, through a minimal
+            aiohttp relay and through the hermes gateway; the gateway's RSS and start-up time
+            (scripts/bench_gateway.py).
 
-Run: make bench   (or: .venv/bin/python scripts/bench.py [--runs N] [--profiles N])
+Run: make bench   (or: .venv/bin/python scripts/bench.py [--only cli|gateway] [--quick]
+                   [--runs N] [--profiles N])
+Sections not run keep their previous results in the JSON file.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from bench_gateway import bench_gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 HERMES = str(Path(sys.executable).parent / "hermes")
@@ -76,18 +84,88 @@ def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
         )
 
 
+def print_gateway(g: dict[str, Any]) -> None:
+    paths, added = g["paths"], g["added_vs_direct"]
+    print("\nGateway: non-streaming latency and throughput, streaming time-to-first-token")
+    print(
+        f"{'path':8}  {'c=1 p50':>8}  {'c=1 p99':>8}  {'c=1 req/s':>9}  {'c=16 p50':>8}  "
+        f"{'c=16 p99':>8}  {'c=16 req/s':>10}  {'TTFT p50':>8}  {'TTFT p99':>8}  {'+p50 c=1':>8}"
+        f"  {'+TTFT':>7}"
+    )
+    for name, r in paths.items():
+        plus = added.get(name)
+        extra = (
+            f"{plus['p50_c1_ms']:6.2f}ms  {plus['ttft_p50_ms']:5.2f}ms"
+            if plus
+            else f"{'-':>8}  {'-':>7}"
+        )
+        print(
+            f"{name:8}  {r['c1']['p50_ms']:6.2f}ms  {r['c1']['p99_ms']:6.2f}ms  "
+            f"{r['c1']['rps']:9.0f}  {r['c16']['p50_ms']:6.2f}ms  {r['c16']['p99_ms']:6.2f}ms  "
+            f"{r['c16']['rps']:10.0f}  {r['ttft_c1']['p50_ms']:6.2f}ms  "
+            f"{r['ttft_c1']['p99_ms']:6.2f}ms  {extra}"
+        )
+    print("(+ = added vs direct; p50/p99 of latency, TTFT = first non-empty delta.content)")
+    rss = paths["hermes"]["rss_mb"]
+    print("hermes RSS: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} MB" for k, v in rss.items()))
+    for name, samples in g["start_to_ready_s"].items():
+        starts = ", ".join(f"{s:.3f}" for s in samples)
+        print(f"{name:6} start-to-ready (spawn -> /health 200): {starts} s")
+    print("CPU ms per request at c=16 (client = this load generator):")
+    for name, r in paths.items():
+        cpu = r["c16"]["cpu_ms_per_req"]
+        print(f"  {name:8}  " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+    print("\nGateway targets (hermes)")
+    labels = {
+        "added_p50_c1_ms": ("added p50 at c=1 vs direct", "<= {:.0f} ms", "{:.2f} ms"),
+        "rps_c16_pct_of_relay": ("req/s at c=16, % of relay", ">= {:.0f} %", "{:.0f} %"),
+        "added_ttft_ratio_vs_relay": ("added TTFT p50, x relay's", "<= {:.0f}x", "{:.2f}x"),
+        "rss_mb": ("RSS, max of 3 samples", "<= {:.0f} MB", "{:.1f} MB"),
+        "rss_growth_mb": ("RSS growth, last step", "<= {:.0f} MB", "{:+.2f} MB"),
+        "start_to_ready_s": ("start-to-ready, median", "<= {:.1f} s", "{:.3f} s"),
+    }
+    for key, t in g["targets"].items():
+        label, target, value = labels[key]
+        verdict = "ok" if t["ok"] else "MISSED"
+        print(
+            f"  {label:28}  {value.format(t['value']):>10}  {target.format(t['target']):>9}  "
+            f"{verdict}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("cli", "gateway"), default=None)
+    parser.add_argument("--quick", action="store_true", help="fewer gateway requests (smoke run)")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--profiles", type=int, default=50)
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "bench.json")
     args = parser.parse_args()
-    results = {"cli": bench_cli(args.runs, args.profiles)}
-    print_table(
-        "CLI start-up (wall clock, target: profile list with 50 profiles < 250 ms)", results["cli"]
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
+    results: dict[str, Any] = {}
+    if args.only in (None, "cli"):
+        results["cli"] = bench_cli(args.runs, args.profiles)
+        print_table(
+            "CLI start-up (wall clock, target: profile list with 50 profiles < 250 ms)",
+            results["cli"],
+        )
+    if args.only in (None, "gateway"):
+        results["gateway"] = bench_gateway(quick=args.quick)
+        print_gateway(results["gateway"])
+    write_results(args.out, results)
+    print(f"\nwrote {args.out}")
+
+
+def write_results(out: Path, results: dict[str, Any]) -> None:
+    """Merge into `out`: a section not run this time keeps its previous figures."""
+    previous: dict[str, Any] = {}
+    if out.exists():
+        try:
+            previous = json.loads(out.read_text()).get("results", {})
+        except (ValueError, AttributeError):
+            previous = {}
+    results = {**previous, **results}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
         json.dumps(
             {
                 "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
@@ -96,7 +174,6 @@ def main() -> None:
             indent=2,
         )
     )
-    print(f"\nwrote {args.out}")
 
 
 if __name__ == "__main__":
