@@ -63,9 +63,14 @@ class Agent:
         self.tool_concurrency = max(1, tool_concurrency)
 
     async def run(
-        self, messages: Sequence[Message], params: ModelParams = ModelParams()
+        self,
+        messages: Sequence[Message],
+        params: ModelParams = ModelParams(),
+        *,
+        incremental: bool = True,
     ) -> AsyncIterator[AgentEvent]:
-        """Yield text as it arrives, tool progress, then exactly one RunFinished."""
+        """Yield text as it arrives, tool progress, then exactly one RunFinished. With
+        `incremental=False` (nobody watches tokens arrive) each model answer is fetched whole."""
         history = list(messages)
         tools = self.registry.schemas()
         usage = Usage()
@@ -73,7 +78,10 @@ class Agent:
             text: list[str] = []
             calls: tuple[ToolCall, ...] = ()
             reason = "stop"
-            async for event in self.provider.stream(history, tools=tools, params=params):
+            stream = self.provider.stream(
+                history, tools=tools, params=params, incremental=incremental
+            )
+            async for event in stream:
                 if isinstance(event, TextDelta):
                     text.append(event.text)
                     yield event

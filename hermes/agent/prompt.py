@@ -5,6 +5,7 @@ never replacing it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 
 from hermes.memory import memory_sections
@@ -43,6 +44,44 @@ def build_system_prompt(
             "guessing; report what you ran and what it showed."
         )
     return "\n\n".join(parts)
+
+
+class PromptCache:
+    """The core prompt, rebuilt only when a file it reads changed: one stat() per input file per
+    request instead of reading them all (a hand edit or the memory tool shows up at once)."""
+
+    def __init__(self, profile: Profile, tool_names: Iterable[str], *, memory_chars: int) -> None:
+        self.profile = profile
+        self.tool_names = tuple(sorted(tool_names))
+        self.memory_chars = memory_chars
+        self._signature: tuple[object, ...] | None = None
+        self._prompt = ""
+
+    def get(self) -> str:
+        signature = self._stat_all()
+        if signature != self._signature:
+            self._prompt = build_system_prompt(
+                self.profile, self.tool_names, memory_chars=self.memory_chars
+            )
+            self._signature = signature
+        return self._prompt
+
+    def _stat_all(self) -> tuple[object, ...]:
+        p = self.profile
+        paths = [p.soul_path, p.memory_dir / "MEMORY.md", p.memory_dir / "USER.md", p.skills_dir]
+        try:
+            paths += [p.skills_dir / name / "SKILL.md" for name in os.listdir(p.skills_dir)]
+        except OSError:
+            pass
+        return tuple(_stat(path) for path in paths)
+
+
+def _stat(path: os.PathLike[str]) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def layer(core: str, messages: Sequence[Message]) -> list[Message]:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from aiohttp import web
 
 from hermes import __version__
+from hermes.agent.prompt import PromptCache
 from hermes.config.envfile import read as read_env
 from hermes.config.schema import Config
 from hermes.gateway.chat import chat_completions
@@ -40,7 +41,8 @@ def create_app(
         secret_names=secret_names,
         base_env=dict(os.environ if environ is None else environ),
     )
-    app[RUNTIME] = Runtime(profile, config, settings, provider, tools, context)
+    prompt = PromptCache(profile, tools.names(), memory_chars=config.tools.memory.max_chars)
+    app[RUNTIME] = Runtime(profile, config, settings, provider, tools, context, prompt)
     app.cleanup_ctx.append(_provider_lifetime)
     add_routes(app)
     return app

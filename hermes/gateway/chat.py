@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hermes.agent import Agent, RunFinished, ToolFinished, ToolStarted, build_system_prompt, layer
+from hermes.agent import Agent, RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError, InvalidRequest, PayloadTooLarge
 from hermes.gateway.idempotency import Recorded
 from hermes.gateway.middleware import RunSlot, headers_for
@@ -95,10 +95,7 @@ async def _respond(
             max_iterations=rt.config.agent.max_iterations,
             tool_concurrency=rt.config.agent.tool_concurrency,
         )
-        core = build_system_prompt(
-            rt.profile, rt.registry.names(), memory_chars=rt.config.tools.memory.max_chars
-        )
-        messages = layer(core, [_clean(m) for m in chat.messages])
+        messages = layer(rt.prompt.get(), [_clean(m) for m in chat.messages])
         params = ModelParams(chat.max_tokens, chat.temperature, chat.top_p, chat.stop)
         if chat.stream:
             return await _stream(request, rt, agent, messages, params, chat, recorder)
@@ -120,7 +117,7 @@ async def _complete(
 ) -> web.Response:
     text: list[str] = []
     finished = RunFinished("stop", Usage())
-    async for event in agent.run(messages, params):
+    async for event in agent.run(messages, params, incremental=False):
         if isinstance(event, TextDelta):
             text.append(event.text)
         elif isinstance(event, RunFinished):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from hermes.agent.prompt import PromptCache
 from hermes.config.schema import Config
 from hermes.gateway.idempotency import IdempotencyCache
 from hermes.gateway.settings import GatewaySettings
@@ -23,6 +24,7 @@ class Runtime:
     provider: Provider
     registry: ToolRegistry
     tool_context: ToolContext
+    prompt: PromptCache
     idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
     started_at: int = field(default_factory=lambda: int(time.time()))
     active_runs: int = 0

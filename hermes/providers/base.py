@@ -25,7 +25,9 @@ class Provider(Protocol):
     `stream` yields TextDelta* then, if the model wants tools, one ToolCallsReady, then
     UsageReport?, then Finish. Failures raise hermes.errors.UpstreamError subclasses whose
     `retryable` says whether another try (or a fallback provider) may help; a provider retries
-    transient failures itself only before it has yielded anything."""
+    transient failures itself only before it has yielded anything. With `incremental=False`
+    nobody watches tokens arrive, so a provider may fetch the answer whole (cheaper) and yield
+    the same events at once."""
 
     label: str  # "openai:gpt-4o-mini", for logs and the X-Hermes-Provider header
 
@@ -35,6 +37,7 @@ class Provider(Protocol):
         *,
         tools: Sequence[Mapping[str, Any]] = (),
         params: ModelParams = ModelParams(),
+        incremental: bool = True,
     ) -> AsyncIterator[StreamEvent]: ...
 
     async def close(self) -> None: ...

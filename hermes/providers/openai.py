@@ -20,7 +20,12 @@ from hermes.errors import (
 )
 from hermes.messages import Message, StreamEvent
 from hermes.providers.base import ModelParams
-from hermes.wire.openai_chat import ChunkAccumulator, WireError, encode_chat_request
+from hermes.wire.openai_chat import (
+    ChunkAccumulator,
+    WireError,
+    encode_chat_request,
+    parse_completion_response,
+)
 from hermes.wire.sse import SSEDecoder
 
 log = logging.getLogger("hermes.providers.openai")
@@ -28,6 +33,8 @@ log = logging.getLogger("hermes.providers.openai")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_RETRIES = 2
 RETRY_AFTER_CAP = 10.0
+# A non-streamed answer may take this many idle timeouts (model.timeout) to arrive whole.
+WHOLE_ANSWER_FACTOR = 5
 
 
 class OpenAIProvider:
@@ -49,6 +56,12 @@ class OpenAIProvider:
         self.label = f"{name}:{model}"
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=timeout
+        )
+        self._whole_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=connect_timeout,
+            sock_connect=connect_timeout,
+            sock_read=timeout * WHOLE_ANSWER_FACTOR,
         )
         self._session: aiohttp.ClientSession | None = None
 
@@ -72,15 +85,19 @@ class OpenAIProvider:
         return headers
 
     def _body(
-        self, messages: Sequence[Message], tools: Sequence[Mapping[str, Any]], p: ModelParams
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]],
+        p: ModelParams,
+        incremental: bool,
     ) -> dict[str, Any]:
         d = self.defaults
         return encode_chat_request(
             messages,
             model=self.model,
             tools=tools or None,
-            stream=True,
-            include_usage=True,
+            stream=incremental,
+            include_usage=incremental,
             max_tokens=p.max_tokens if p.max_tokens is not None else d.max_tokens,
             temperature=p.temperature if p.temperature is not None else d.temperature,
             top_p=p.top_p if p.top_p is not None else d.top_p,
@@ -93,13 +110,16 @@ class OpenAIProvider:
         *,
         tools: Sequence[Mapping[str, Any]] = (),
         params: ModelParams = ModelParams(),
+        incremental: bool = True,
     ) -> AsyncIterator[StreamEvent]:
-        body = json.dumps(self._body(messages, tools, params)).encode()
+        body = json.dumps(self._body(messages, tools, params, incremental)).encode()
         url = f"{self.base_url}/chat/completions"
         attempt = 0
         while True:
             try:
-                response = await self._open(url, body)
+                response = await self._open(url, body, incremental)
+                if not incremental:
+                    events = await self._whole(response)
                 break
             except UpstreamError as exc:
                 if not exc.retryable or attempt >= MAX_RETRIES:
@@ -110,13 +130,21 @@ class OpenAIProvider:
                 )
                 attempt += 1
                 await asyncio.sleep(delay)
+        if not incremental:
+            for event in events:
+                yield event
+            return
         async with response:
             async for event in self._events(response):
                 yield event
 
-    async def _open(self, url: str, body: bytes) -> aiohttp.ClientResponse:
+    async def _open(self, url: str, body: bytes, incremental: bool) -> aiohttp.ClientResponse:
+        # A whole answer sends no byte until it is complete: allow it longer than the idle timeout.
+        timeout = self._timeout if incremental else self._whole_timeout
         try:
-            response = await self._client().post(url, data=body, headers=self._headers())
+            response = await self._client().post(
+                url, data=body, headers=self._headers(), timeout=timeout
+            )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeout(
                 f"the model provider did not answer in time ({self.label})", retryable=True
@@ -129,6 +157,24 @@ class OpenAIProvider:
             async with response:
                 raise await _status_error(response, self.label)
         return response
+
+    async def _whole(self, response: aiohttp.ClientResponse) -> tuple[StreamEvent, ...]:
+        """A non-streaming answer; failures here are retryable like a failed connect."""
+        async with response:
+            try:
+                raw = await response.read()
+            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                raise UpstreamTimeout(
+                    f"the model provider did not answer in time ({self.label})", retryable=True
+                ) from exc
+            except aiohttp.ClientError as exc:
+                raise UpstreamError(
+                    f"the connection to the model provider failed: {exc}", retryable=True
+                ) from exc
+        try:
+            return parse_completion_response(json.loads(raw)).events()
+        except (ValueError, WireError) as exc:
+            raise UpstreamError(f"the model provider sent a malformed answer: {exc}") from exc
 
     async def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
         decoder = SSEDecoder()

@@ -152,7 +152,7 @@ def test_upstream_timeout_is_504(home: Path, up: FakeOpenAI) -> None:
     for _ in range(3):  # the first try and two retries all stall
         up.queue_stall(5)
     with run_gateway(home, "alice") as gw:
-        r = post(gw, USER)
+        r = post(gw, {**USER, "stream": True})  # streamed: model.timeout is the idle limit
     assert r.status_code == 504 and r.json()["error"]["code"] == "upstream_timeout"
 
 
