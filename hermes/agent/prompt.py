@@ -5,6 +5,7 @@ never replacing it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 
@@ -69,10 +70,8 @@ class PromptCache:
     def _stat_all(self) -> tuple[object, ...]:
         p = self.profile
         paths = [p.soul_path, p.memory_dir / "MEMORY.md", p.memory_dir / "USER.md", p.skills_dir]
-        try:
+        with contextlib.suppress(OSError):
             paths += [p.skills_dir / name / "SKILL.md" for name in os.listdir(p.skills_dir)]
-        except OSError:
-            pass
         return tuple(_stat(path) for path in paths)
 
 

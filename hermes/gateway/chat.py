@@ -153,7 +153,7 @@ async def _stream(
                 await out.send(b": keep-alive\n\n")
                 continue
             if not role_sent:
-                await out.send(
+                out.hold(
                     sse_event(chunk(cid, created, model, {"role": "assistant", "content": ""}))
                 )
                 role_sent = True

@@ -16,6 +16,7 @@ from hermes.gateway.middleware import headers_for
 T = TypeVar("T")
 KEEPALIVE_SECONDS = 15.0
 _DONE = object()
+_KEEPALIVE = object()
 
 
 class Recorder:
@@ -31,12 +32,20 @@ class EventStream:
         self.request = request
         self.recorder = recorder
         self.response: web.StreamResponse | None = None
+        self._held = b""
+
+    def hold(self, data: bytes) -> None:
+        """Send `data` together with the next write (one write, one packet, for the role chunk
+        and the first content)."""
+        self._held += data
 
     @property
     def started(self) -> bool:
         return self.response is not None
 
     async def send(self, data: bytes) -> None:
+        if self._held:
+            data, self._held = self._held + data, b""
         if self.response is None:
             response = web.StreamResponse(
                 headers={
@@ -57,31 +66,47 @@ async def with_keepalive(
     events: AsyncIterator[T], interval: float = KEEPALIVE_SECONDS
 ) -> AsyncIterator[T | None]:
     """`events`, with None yielded whenever nothing arrived for `interval` seconds. The source
-    runs in its own task so a keep-alive never interrupts it; leaving early cancels it."""
+    runs in its own task so a keep-alive never interrupts it; leaving early cancels it. One timer
+    per idle interval, not per event: the hot path only records the time of the last event."""
+    loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
+    last = loop.time()
 
     async def pump() -> None:
+        nonlocal last
         try:
             async for event in events:
+                last = loop.time()
                 queue.put_nowait(event)
             queue.put_nowait(_DONE)
         except Exception as exc:  # handed to the consumer, which re-raises it
             queue.put_nowait(exc)
 
+    timer: asyncio.TimerHandle | None = None
+
+    def tick() -> None:
+        nonlocal last, timer
+        if loop.time() - last >= interval * 0.99:
+            queue.put_nowait(_KEEPALIVE)
+            last = loop.time()
+        timer = loop.call_at(last + interval, tick)
+
     task = asyncio.create_task(pump())
+    timer = loop.call_at(last + interval, tick)
     try:
         while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), interval)
-            except TimeoutError:
-                yield None
-                continue
+            item = await queue.get()
             if item is _DONE:
                 return
-            if isinstance(item, Exception):
+            if item is _KEEPALIVE:
+                yield None
+            elif isinstance(item, Exception):
                 raise item
-            yield item  # type: ignore[misc]
+            else:
+                yield item  # type: ignore[misc]
     finally:
+        if timer is not None:
+            timer.cancel()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
