@@ -48,34 +48,46 @@ def build_system_prompt(
 
 
 class PromptCache:
-    """The core prompt, rebuilt only when a file it reads changed: one stat() per input file per
-    request instead of reading them all (a hand edit or the memory tool shows up at once)."""
+    """The core prompt, rebuilt only when a file it reads changed: a handful of stat() calls per
+    request instead of reading every file (a hand edit or the memory tool shows up at once).
+
+    Watched: SOUL.md, MEMORY.md, USER.md, the skills folder (its mtime changes when a skill is
+    added or removed) and each SKILL.md seen at the last build. Paths are plain strings: pathlib
+    costs more than the stat() calls themselves on this hot path."""
 
     def __init__(self, profile: Profile, tool_names: Iterable[str], *, memory_chars: int) -> None:
         self.profile = profile
         self.tool_names = tuple(sorted(tool_names))
         self.memory_chars = memory_chars
+        self._skills_dir = str(profile.skills_dir)
+        self._base = (
+            str(profile.soul_path),
+            str(profile.memory_dir / "MEMORY.md"),
+            str(profile.memory_dir / "USER.md"),
+            self._skills_dir,
+        )
+        self._watched: tuple[str, ...] = self._base
         self._signature: tuple[object, ...] | None = None
         self._prompt = ""
 
     def get(self) -> str:
-        signature = self._stat_all()
+        signature = tuple(map(_stat, self._watched))
         if signature != self._signature:
-            self._prompt = build_system_prompt(
-                self.profile, self.tool_names, memory_chars=self.memory_chars
-            )
-            self._signature = signature
+            self._rebuild()
         return self._prompt
 
-    def _stat_all(self) -> tuple[object, ...]:
-        p = self.profile
-        paths = [p.soul_path, p.memory_dir / "MEMORY.md", p.memory_dir / "USER.md", p.skills_dir]
+    def _rebuild(self) -> None:
+        skills: list[str] = []
         with contextlib.suppress(OSError):
-            paths += [p.skills_dir / name / "SKILL.md" for name in os.listdir(p.skills_dir)]
-        return tuple(_stat(path) for path in paths)
+            skills = [f"{self._skills_dir}/{n}/SKILL.md" for n in os.listdir(self._skills_dir)]
+        self._watched = (*self._base, *skills)
+        self._signature = tuple(map(_stat, self._watched))  # before reading: a racing edit
+        self._prompt = build_system_prompt(  # makes the next get() rebuild again
+            self.profile, self.tool_names, memory_chars=self.memory_chars
+        )
 
 
-def _stat(path: os.PathLike[str]) -> tuple[int, int, int] | None:
+def _stat(path: str) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
