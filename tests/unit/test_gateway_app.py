@@ -1,0 +1,95 @@
+"""The gateway app in-process (aiohttp test client), with providers injected as seams."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from hermes.gateway.app import create_app
+from hermes.gateway.settings import load
+from hermes.messages import Finish, Message, StreamEvent, TextDelta
+from hermes.profiles import ProfileStore
+from hermes.profiles.settings import set_value
+from hermes.providers.base import ModelParams
+
+
+class Exploding:
+    """A provider whose failure is not a HermesError: an internal bug as far as hermes knows."""
+
+    label = "test:exploding"
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] = (),
+        params: ModelParams = ModelParams(),
+        incremental: bool = True,
+    ) -> AsyncIterator[StreamEvent]:
+        raise RuntimeError("secret internal detail")
+        yield Finish("stop")  # pragma: no cover - makes this an async generator
+
+    async def close(self) -> None:
+        pass
+
+
+class Echo(Exploding):
+    label = "test:echo"
+
+    async def stream(self, messages: Sequence[Message], **_: Any) -> AsyncIterator[StreamEvent]:
+        yield TextDelta(messages[-1].content or "")
+        yield Finish("stop")
+
+
+async def client_for(
+    aiohttp_client: Any, store: ProfileStore, provider: Any, **settings: str
+) -> TestClient:
+    profile = store.get("default")
+    for key, value in settings.items():
+        set_value(store, profile, key, value)
+    loaded = load(profile, {})
+    app = create_app(profile, loaded.config, loaded.settings, provider=provider, environ={})
+    client: TestClient = await aiohttp_client(app)
+    return client
+
+
+async def test_unexpected_error_is_500_with_request_id_and_traceback_only_in_log(
+    aiohttp_client: Any, store: ProfileStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await client_for(aiohttp_client, store, Exploding(), API_SERVER_KEY="")
+    with caplog.at_level(logging.ERROR, logger="hermes.gateway"):
+        r = await client.post(
+            "/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]}
+        )
+    body = await r.json()
+    request_id = r.headers["X-Request-Id"]
+    assert r.status == 500 and request_id in body["error"]["message"]
+    assert "secret internal detail" not in body["error"]["message"]
+    assert "secret internal detail" in caplog.text and "Traceback" in caplog.text
+
+
+async def test_no_key_on_loopback_is_open(aiohttp_client: Any, store: ProfileStore) -> None:
+    client = await client_for(aiohttp_client, store, Echo(), API_SERVER_KEY="")
+    r = await client.post(
+        "/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert r.status == 200
+    assert (await r.json())["choices"][0]["message"]["content"] == "hi"
+    assert r.headers["X-Hermes-Provider"] == "test:echo"
+
+
+async def test_model_name_override(aiohttp_client: Any, store: ProfileStore) -> None:
+    client = await client_for(
+        aiohttp_client, store, Echo(), API_SERVER_KEY="", API_SERVER_MODEL_NAME="my-agent"
+    )
+    models = await (await client.get("/v1/models")).json()
+    assert models["data"][0]["id"] == "my-agent"
+    r = await client.post(
+        "/v1/chat/completions",
+        json={"model": "whatever", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert (await r.json())["model"] == "my-agent"
