@@ -4,10 +4,11 @@ first token, and errors mapped to what a client of the gateway should see."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -141,18 +142,14 @@ class OpenAIProvider:
     async def _open(self, url: str, body: bytes, incremental: bool) -> aiohttp.ClientResponse:
         # A whole answer sends no byte until it is complete: allow it longer than the idle timeout.
         timeout = self._timeout if incremental else self._whole_timeout
-        try:
+        with _transport_errors(
+            f"the model provider did not answer in time ({self.label})",
+            f"cannot reach the model provider at {self.base_url}",
+            retryable=True,
+        ):
             response = await self._client().post(
                 url, data=body, headers=self._headers(), timeout=timeout
             )
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeout(
-                f"the model provider did not answer in time ({self.label})", retryable=True
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(
-                f"cannot reach the model provider at {self.base_url}: {exc}", retryable=True
-            ) from exc
         if response.status != 200:
             async with response:
                 raise await _status_error(response, self.label)
@@ -161,16 +158,12 @@ class OpenAIProvider:
     async def _whole(self, response: aiohttp.ClientResponse) -> tuple[StreamEvent, ...]:
         """A non-streaming answer; failures here are retryable like a failed connect."""
         async with response:
-            try:
+            with _transport_errors(
+                f"the model provider did not answer in time ({self.label})",
+                "the connection to the model provider failed",
+                retryable=True,
+            ):
                 raw = await response.read()
-            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-                raise UpstreamTimeout(
-                    f"the model provider did not answer in time ({self.label})", retryable=True
-                ) from exc
-            except aiohttp.ClientError as exc:
-                raise UpstreamError(
-                    f"the connection to the model provider failed: {exc}", retryable=True
-                ) from exc
         try:
             return parse_completion_response(json.loads(raw)).events()
         except (ValueError, WireError) as exc:
@@ -179,26 +172,36 @@ class OpenAIProvider:
     async def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
         decoder = SSEDecoder()
         acc = ChunkAccumulator()
-        try:
-            async for raw in response.content.iter_any():
-                for sse in decoder.feed(raw):
+        with _transport_errors(
+            f"the model provider stopped sending mid-answer ({self.label})",
+            "the connection to the model provider failed",
+            retryable=False,
+        ):
+            try:
+                async for raw in response.content.iter_any():
+                    for sse in decoder.feed(raw):
+                        for event in acc.feed_data(sse.data):
+                            yield event
+                    if acc.done:
+                        return
+                for sse in decoder.flush():
                     for event in acc.feed_data(sse.data):
                         yield event
-                if acc.done:
-                    return
-            for sse in decoder.flush():
-                for event in acc.feed_data(sse.data):
+                for event in acc.finish():
                     yield event
-            for event in acc.finish():
-                yield event
-        except WireError as exc:
-            raise UpstreamError(f"the model provider sent a malformed stream: {exc}") from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeout(
-                f"the model provider stopped sending mid-answer ({self.label})"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"the connection to the model provider failed: {exc}") from exc
+            except WireError as exc:
+                raise UpstreamError(f"the model provider sent a malformed stream: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _transport_errors(timed_out: str, failed: str, *, retryable: bool) -> Iterator[None]:
+    """Map aiohttp's timeouts and connection errors to the upstream errors clients see."""
+    try:
+        yield
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise UpstreamTimeout(timed_out, retryable=retryable) from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(f"{failed}: {exc}", retryable=retryable) from exc
 
 
 async def _status_error(response: aiohttp.ClientResponse, label: str) -> UpstreamError:
