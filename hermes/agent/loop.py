@@ -41,6 +41,9 @@ class ToolFinished:
 class RunFinished:
     reason: str  # "stop", "length", "content_filter"
     usage: Usage
+    # The messages the run added to the conversation, in order: assistant tool-call messages,
+    # tool results, and the final assistant message. What a server-side store keeps.
+    transcript: tuple[Message, ...] = ()
 
 
 AgentEvent = TextDelta | ToolStarted | ToolFinished | RunFinished
@@ -72,6 +75,7 @@ class Agent:
         """Yield text as it arrives, tool progress, then exactly one RunFinished. With
         `incremental=False` (nobody watches tokens arrive) each model answer is fetched whole."""
         history = list(messages)
+        start = len(history)
         tools = self.registry.schemas()
         usage = Usage()
         for _ in range(self.max_iterations):
@@ -92,7 +96,9 @@ class Agent:
                 elif isinstance(event, Finish):
                     reason = event.reason
             if not calls:
-                yield RunFinished("stop" if reason == "tool_calls" else reason, usage)
+                history.append(Message("assistant", "".join(text)))
+                final = "stop" if reason == "tool_calls" else reason
+                yield RunFinished(final, usage, tuple(history[start:]))
                 return
             history.append(Message("assistant", "".join(text) or None, tool_calls=calls))
             async for tool_event in self._run_tools(calls):
@@ -101,11 +107,13 @@ class Agent:
                         Message("tool", tool_event.result.output, tool_call_id=tool_event.call.id)
                     )
                 yield tool_event
-        yield TextDelta(
-            f"\n\n[Stopped: the agent used its {self.max_iterations} model calls "
+        note = (
+            f"[Stopped: the agent used its {self.max_iterations} model calls "
             "(agent.max_iterations) without reaching a final answer.]"
         )
-        yield RunFinished("length", usage)
+        yield TextDelta("\n\n" + note)
+        history.append(Message("assistant", note))
+        yield RunFinished("length", usage, tuple(history[start:]))
 
     async def _run_tools(
         self, calls: Sequence[ToolCall]

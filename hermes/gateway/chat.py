@@ -4,7 +4,6 @@ profile's agent, streamed or not."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -13,10 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from hermes.agent import Agent, RunFinished, ToolFinished, ToolStarted, layer
-from hermes.errors import HermesError, InvalidRequest, PayloadTooLarge
-from hermes.gateway.idempotency import Recorded
-from hermes.gateway.middleware import RunSlot, headers_for
+from hermes.errors import HermesError
+from hermes.gateway.middleware import RunSlot
 from hermes.gateway.progress import inline_marker, strip_markers
+from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
 from hermes.messages import Message, TextDelta, Usage
@@ -28,60 +27,11 @@ from hermes.wire.sse import SSE_DONE, sse_event
 log = logging.getLogger("hermes.gateway")
 
 
-async def read_json(request: web.Request) -> tuple[bytes, Any]:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[RUNTIME].settings.max_request_bytes
-        raise PayloadTooLarge(f"request body over {limit} bytes") from None
-    if not raw.strip():
-        raise InvalidRequest("the request body is empty; send a JSON object")
-    try:
-        return raw, json.loads(raw)
-    except ValueError as exc:
-        raise InvalidRequest(f"malformed JSON in the request body: {exc}") from None
-
-
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     raw, body = await read_json(request)
     chat = parse_chat_request(body)
-    key = request.headers.get("Idempotency-Key")
-    if not key:
-        return await _respond(request, rt, chat, None)
-    sent: list[web.StreamResponse] = []
-
-    async def produce() -> Recorded | None:
-        recorder = Recorder()
-        response = await _respond(request, rt, chat, recorder)
-        sent.append(response)
-        return _recorded(response, recorder)
-
-    scope = f"{request.path}\0{key}"
-    recorded, _replayed = await rt.idempotency.run(scope, rt.idempotency.fingerprint(raw), produce)
-    if sent:
-        return sent[0]
-    assert recorded is not None
-    return _replay(request, recorded)
-
-
-def _recorded(response: web.StreamResponse, recorder: Recorder) -> Recorded | None:
-    if recorder.failed or response.status >= 400:
-        return None
-    if isinstance(response, web.Response):
-        body = response.body if isinstance(response.body, bytes) else b""
-        return Recorded(response.status, response.content_type, body)
-    return Recorded(response.status, "text/event-stream", b"".join(recorder.chunks))
-
-
-def _replay(request: web.Request, recorded: Recorded) -> web.Response:
-    response = web.Response(status=recorded.status, body=recorded.body)
-    response.content_type = recorded.content_type
-    response.headers["Idempotency-Replayed"] = "true"
-    if recorded.content_type == "text/event-stream":
-        response.headers["Cache-Control"] = "no-cache"
-    response.headers.update(headers_for(request))
-    return response
+    return await idempotent(request, raw, lambda rec: _respond(request, rt, chat, rec))
 
 
 async def _respond(
