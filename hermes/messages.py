@@ -5,8 +5,9 @@ sees these, so a provider can be swapped without touching the loop."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, cast, get_args
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
 
@@ -78,6 +79,60 @@ class Finish:
 
 StreamEvent: TypeAlias = TextDelta | ToolCallsReady | UsageReport | Finish
 
+
+# Compact JSON-able form of a Message, for stores. Only None and empty tool_calls are omitted: an
+# empty string is kept, because dropping it would turn "" into None and break the exact round trip.
+
+
+def message_to_dict(m: Message) -> dict[str, Any]:
+    d: dict[str, Any] = {"role": m.role}
+    if m.content is not None:
+        d["content"] = m.content
+    if m.tool_calls:
+        d["tool_calls"] = [
+            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        d["tool_call_id"] = m.tool_call_id
+    if m.name is not None:
+        d["name"] = m.name
+    return d
+
+
+def message_from_dict(d: Mapping[str, Any]) -> Message:
+    """The inverse of `message_to_dict`. Raises ValueError on a malformed dict, so a reader of
+    stored data can tell corrupt input from a bug."""
+    role = d.get("role")
+    if role not in get_args(Role):
+        raise ValueError(f"invalid message role: {role!r}")
+    raw_calls = d.get("tool_calls", [])
+    if not isinstance(raw_calls, list):
+        raise ValueError("tool_calls must be a list")
+    return Message(
+        role=cast(Role, role),
+        content=_optional_str(d, "content"),
+        tool_calls=tuple(_tool_call_from_dict(c) for c in raw_calls),
+        tool_call_id=_optional_str(d, "tool_call_id"),
+        name=_optional_str(d, "name"),
+    )
+
+
+def _tool_call_from_dict(d: Any) -> ToolCall:
+    if not isinstance(d, Mapping):
+        raise ValueError("a tool call must be an object")
+    fields = [d.get(k) for k in ("id", "name", "arguments")]
+    if not all(isinstance(f, str) for f in fields):
+        raise ValueError("a tool call needs string id, name and arguments")
+    return ToolCall(*cast(list[str], fields))
+
+
+def _optional_str(d: Mapping[str, Any], key: str) -> str | None:
+    value = d.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value
+
+
 __all__ = [
     "Finish",
     "Message",
@@ -88,4 +143,6 @@ __all__ = [
     "ToolCallsReady",
     "Usage",
     "UsageReport",
+    "message_from_dict",
+    "message_to_dict",
 ]

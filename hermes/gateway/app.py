@@ -14,10 +14,12 @@ from hermes.config.envfile import read as read_env
 from hermes.config.schema import Config
 from hermes.gateway.chat import chat_completions
 from hermes.gateway.middleware import MIDDLEWARES
+from hermes.gateway.responses import create_response, delete_response, get_response
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.settings import GatewaySettings
 from hermes.profiles.paths import Profile
 from hermes.providers.base import Provider
+from hermes.stores.responses import ResponseStore
 from hermes.tools import ToolContext, ToolRegistry, default_tools
 from hermes.wire.openai_chat import models_response
 
@@ -42,8 +44,13 @@ def create_app(
         base_env=dict(os.environ if environ is None else environ),
     )
     prompt = PromptCache(profile, tools.names(), memory_chars=config.tools.memory.max_chars)
-    app[RUNTIME] = Runtime(profile, config, settings, provider, tools, context, prompt)
+    store = ResponseStore(
+        profile.state_dir / "responses.sqlite3",
+        max_responses=config.api_server.max_stored_responses,
+    )
+    app[RUNTIME] = Runtime(profile, config, settings, provider, tools, context, prompt, store)
     app.cleanup_ctx.append(_provider_lifetime)
+    app.cleanup_ctx.append(_store_lifetime)
     add_routes(app)
     return app
 
@@ -53,11 +60,21 @@ async def _provider_lifetime(app: web.Application) -> AsyncIterator[None]:
     await app[RUNTIME].provider.close()
 
 
+async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
+    store = app[RUNTIME].responses
+    await store.open()
+    yield
+    await store.close()
+
+
 def add_routes(app: web.Application) -> None:
     for prefix in ("/v1", ""):
         app.router.add_get(f"{prefix}/health", health)
         app.router.add_get(f"{prefix}/models", models)
         app.router.add_post(f"{prefix}/chat/completions", chat_completions)
+        app.router.add_post(f"{prefix}/responses", create_response)
+        app.router.add_get(f"{prefix}/responses/{{id}}", get_response)
+        app.router.add_delete(f"{prefix}/responses/{{id}}", delete_response)
 
 
 async def health(request: web.Request) -> web.Response:

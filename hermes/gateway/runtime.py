@@ -10,9 +10,11 @@ from aiohttp import web
 from hermes.agent.prompt import PromptCache
 from hermes.config.schema import Config
 from hermes.gateway.idempotency import IdempotencyCache
+from hermes.gateway.locks import KeyedLocks
 from hermes.gateway.settings import GatewaySettings
 from hermes.profiles.paths import Profile
 from hermes.providers.base import Provider
+from hermes.stores.responses import ResponseStore
 from hermes.tools import ToolContext, ToolRegistry
 
 
@@ -25,7 +27,9 @@ class Runtime:
     registry: ToolRegistry
     tool_context: ToolContext
     prompt: PromptCache
+    responses: ResponseStore
     idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
+    conversations: KeyedLocks = field(default_factory=KeyedLocks)
     started_at: int = field(default_factory=lambda: int(time.time()))
     active_runs: int = 0
 

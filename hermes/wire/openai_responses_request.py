@@ -1,0 +1,240 @@
+"""Validation of a client's POST /v1/responses body (the gateway's side of the OpenAI Responses
+format). Public through `hermes.wire.openai_responses`; split out to keep each module readable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from hermes.errors import InvalidRequest
+from hermes.messages import Message, Role, ToolCall
+
+__all__ = ["ResponsesRequest", "parse_responses_request"]
+
+# "developer" is OpenAI's newer name for the system role; upstreams that predate it reject it.
+_ROLES: Final[dict[str, Role]] = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+}
+# Input parts carry "input_text"; an assistant turn echoed back from a previous output carries
+# "output_text"; some clients send chat-style "text".
+_TEXT_PARTS: Final = frozenset({"input_text", "output_text", "text"})
+_MAX_METADATA: Final = 16
+_MAX_METADATA_KEY: Final = 64
+_MAX_METADATA_VALUE: Final = 512
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsesRequest:
+    input: tuple[Message, ...]
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    conversation: str | None = None
+    store: bool = True
+    stream: bool = False
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    metadata: dict[str, str] | None = None
+    model: str | None = None
+
+
+def parse_responses_request(body: Any) -> ResponsesRequest:
+    """Validate a POST /v1/responses body. Unknown fields (`tools`, `tool_choice`, `reasoning`,
+    `text`, `truncation`, ...) are ignored: the profile's own tools and settings are what the
+    agent runs. A JSON null counts as absent. `input` may come out empty when it held only
+    `item_reference` items; whether that is enough is the caller's call (it knows the history)."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    messages = _parse_input(body.get("input"))
+    previous = _opt_str(body, "previous_response_id", non_empty=True)
+    conversation = _parse_conversation(body.get("conversation"))
+    if conversation is not None and previous is not None:
+        raise InvalidRequest(
+            "'conversation' and 'previous_response_id' cannot be used together.",
+            param="conversation",
+        )
+    return ResponsesRequest(
+        input=messages,
+        instructions=_opt_str(body, "instructions"),
+        previous_response_id=previous,
+        conversation=conversation,
+        store=_opt_bool(body, "store", default=True),
+        stream=_opt_bool(body, "stream", default=False),
+        max_output_tokens=_opt_positive_int(body, "max_output_tokens"),
+        temperature=_opt_number(body, "temperature", 0.0, 2.0),
+        top_p=_opt_number(body, "top_p", 0.0, 1.0),
+        metadata=_parse_metadata(body.get("metadata")),
+        model=_opt_str(body, "model"),
+    )
+
+
+def _parse_input(raw: Any) -> tuple[Message, ...]:
+    if raw is None:
+        raise InvalidRequest("Missing required parameter: 'input'.", param="input")
+    if isinstance(raw, str):
+        return (Message("user", raw),)
+    if not isinstance(raw, list) or not raw:
+        raise InvalidRequest("'input' must be a string or a non-empty array.", param="input")
+    out: list[Message] = []
+    for i, item in enumerate(raw):
+        where = f"input[{i}]"
+        if not isinstance(item, dict):
+            raise InvalidRequest(f"'{where}' must be an object.", param=where)
+        kind = item.get("type", "message")
+        if kind == "message":
+            out.append(_parse_message(item, where))
+        elif kind == "function_call":
+            call = _parse_function_call(item, where)
+            # One model turn may say something and call several functions: in the neutral
+            # (chat-shaped) history that is one assistant message carrying every call.
+            if out and out[-1].role == "assistant":
+                out[-1] = replace(out[-1], tool_calls=(*out[-1].tool_calls, call))
+            else:
+                out.append(Message("assistant", None, (call,)))
+        elif kind == "function_call_output":
+            call_id = _req_str(item, "call_id", f"{where}.call_id")
+            output = _parse_content(item.get("output"), f"{where}.output")
+            out.append(Message("tool", output, tool_call_id=call_id))
+        elif kind == "item_reference":
+            continue  # history the caller resolves through previous_response_id / conversation
+        else:
+            raise InvalidRequest(
+                f"Invalid value for '{where}.type': {kind!r}. Supported values are: 'message', "
+                "'function_call', 'function_call_output' and 'item_reference'.",
+                param=f"{where}.type",
+            )
+    return tuple(out)
+
+
+def _parse_message(item: Mapping[str, Any], where: str) -> Message:
+    role_raw = item.get("role")
+    if role_raw is None:
+        raise InvalidRequest(f"Missing required parameter: '{where}.role'.", param=f"{where}.role")
+    role = _ROLES.get(role_raw) if isinstance(role_raw, str) else None
+    if role is None:
+        raise InvalidRequest(
+            f"Invalid value for '{where}.role': {role_raw!r}. Supported values are: "
+            "'user', 'assistant', 'system' and 'developer'.",
+            param=f"{where}.role",
+        )
+    return Message(role, _parse_content(item.get("content"), f"{where}.content"))
+
+
+def _parse_content(raw: Any, where: str) -> str:
+    if raw is None:
+        raise InvalidRequest(f"Missing required parameter: '{where}'.", param=where)
+    if isinstance(raw, str):
+        return raw
+    if not isinstance(raw, list):
+        raise InvalidRequest(
+            f"'{where}' must be a string or an array of content parts.", param=where
+        )
+    texts: list[str] = []
+    for j, part in enumerate(raw):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise InvalidRequest(
+                f"'{where}[{j}]' must be an object with a string 'type'.",
+                param=f"{where}[{j}].type",
+            )
+        if part["type"] in _TEXT_PARTS:
+            texts.append(_req_str(part, "text", f"{where}[{j}].text", allow_empty=True))
+        # input_image, input_file, refusal ...: this gateway's providers are text-only.
+    # Clients split paragraphs into parts without trailing newlines; "" would glue them together.
+    return "\n".join(texts)
+
+
+def _parse_function_call(item: Mapping[str, Any], where: str) -> ToolCall:
+    arguments = item.get("arguments")
+    if isinstance(arguments, dict):  # a few clients send parsed arguments
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    if not isinstance(arguments, str):
+        raise InvalidRequest(f"'{where}.arguments' must be a string.", param=f"{where}.arguments")
+    return ToolCall(
+        id=_req_str(item, "call_id", f"{where}.call_id"),
+        name=_req_str(item, "name", f"{where}.name"),
+        arguments=arguments,
+    )
+
+
+def _parse_conversation(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        return _req_str(raw, "id", "conversation.id")
+    if not isinstance(raw, str) or not raw:
+        raise InvalidRequest(
+            "'conversation' must be a non-empty string or an object with an 'id'.",
+            param="conversation",
+        )
+    return raw
+
+
+def _parse_metadata(raw: Any) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or len(raw) > _MAX_METADATA:
+        raise InvalidRequest(
+            f"'metadata' must be an object of at most {_MAX_METADATA} pairs.", param="metadata"
+        )
+    for key, value in raw.items():
+        if len(key) > _MAX_METADATA_KEY:
+            raise InvalidRequest(
+                f"'metadata' keys must be at most {_MAX_METADATA_KEY} characters.",
+                param="metadata",
+            )
+        if not isinstance(value, str) or len(value) > _MAX_METADATA_VALUE:
+            raise InvalidRequest(
+                f"'metadata.{key}' must be a string of at most {_MAX_METADATA_VALUE} characters.",
+                param="metadata",
+            )
+    return dict(raw)
+
+
+def _req_str(obj: Mapping[str, Any], key: str, param: str, *, allow_empty: bool = False) -> str:
+    value = obj.get(key)
+    if value is None:
+        raise InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
+    if not isinstance(value, str) or (not value and not allow_empty):
+        kind = "a string" if allow_empty else "a non-empty string"
+        raise InvalidRequest(f"'{param}' must be {kind}.", param=param)
+    return value
+
+
+def _opt_str(obj: Mapping[str, Any], key: str, *, non_empty: bool = False) -> str | None:
+    value = obj.get(key)
+    if value is not None and (not isinstance(value, str) or (non_empty and not value)):
+        kind = "a non-empty string" if non_empty else "a string"
+        raise InvalidRequest(f"'{key}' must be {kind}.", param=key)
+    return value
+
+
+def _opt_bool(obj: Mapping[str, Any], key: str, *, default: bool) -> bool:
+    value = obj.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"'{key}' must be a boolean.", param=key)
+    return value
+
+
+def _opt_positive_int(obj: Mapping[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequest(f"'{key}' must be a positive integer.", param=key)
+    return value
+
+
+def _opt_number(obj: Mapping[str, Any], key: str, low: float, high: float) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise InvalidRequest(f"'{key}' must be a number between {low:g} and {high:g}.", param=key)
+    return float(value)
