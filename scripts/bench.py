@@ -135,7 +135,7 @@ def print_gateway(g: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("cli", "gateway"), default=None)
+    parser.add_argument("--only", choices=("cli", "gateway", "responses"), default=None)
     parser.add_argument("--quick", action="store_true", help="fewer gateway requests (smoke run)")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--profiles", type=int, default=50)
@@ -151,6 +151,11 @@ def main() -> None:
     if args.only in (None, "gateway"):
         results["gateway"] = bench_gateway(quick=args.quick)
         print_gateway(results["gateway"])
+    if args.only in (None, "responses"):
+        from bench_responses import bench_responses, print_responses
+
+        results["responses"] = bench_responses(quick=args.quick)
+        print_responses(results["responses"])
     write_results(args.out, results)
     print(f"\nwrote {args.out}")
 
