@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gateway import (  # noqa: E402
+from bench_gateway import (
     Procs,
     helper_server,
     hermes_server,
@@ -28,8 +28,8 @@ from bench_gateway import (  # noqa: E402
     wait_healthy,
 )
 
-from hermes.messages import Message, ToolCall  # noqa: E402
-from hermes.stores.responses import ResponseStore, StoredResponse  # noqa: E402
+from hermes.messages import Message, ToolCall
+from hermes.stores.responses import ResponseStore, StoredResponse
 
 
 def _history(turns: int) -> tuple[Message, ...]:
