@@ -91,11 +91,13 @@ def _root(
 
 
 def _register() -> None:
-    from hermes.cli import config_cmds, gateway_cmds, profile_cmds
+    from hermes.cli import config_cmds, gateway_cmds, profile_cmds, supervisor_cmds
 
     app.add_typer(profile_cmds.app, name="profile", help="Create and manage profiles.")
     app.add_typer(config_cmds.app, name="config", help="Read and change a profile's settings.")
     app.command("gateway")(gateway_cmds.gateway)
+    for name in ("up", "down", "status", "start", "stop", "restart", "reload"):
+        app.command(name)(getattr(supervisor_cmds, name))
 
 
 _register()

@@ -80,21 +80,39 @@ def create(
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List profiles: port, provider/model, and which one is active."""
-    infos = _state(ctx).store.infos()
+    store = _state(ctx).store
+    infos = store.infos()
+    live = _live_states(store.home)
     if as_json:
-        print_json([_info_dict(i) for i in infos])
+        print_json([{**_info_dict(i), "state": live.get(i.name)} for i in infos])
         return
     rows = [
         (
             "*" if i.active else "",
             i.name,
             i.port,
+            *((live.get(i.name, "stopped"),) if live else ()),
             f"{i.provider}/{i.model}",
             "config error" if i.error else (i.description or ""),
         )
         for i in infos
     ]
-    table(("", "NAME", "PORT", "MODEL", "DESCRIPTION"), rows)
+    headers = ("", "NAME", "PORT", *(("STATE",) if live else ()), "MODEL", "DESCRIPTION")
+    table(headers, rows)
+
+
+def _live_states(home: Path) -> dict[str, str]:
+    """Each profile's gateway state when a supervisor runs (nothing to ask otherwise)."""
+    if not (home / "run" / "supervisor.sock").exists():
+        return {}
+    from hermes.errors import HermesError
+    from hermes.supervisor.client import ControlClient
+
+    try:
+        gateways = ControlClient(home).status()["gateways"]
+    except HermesError:
+        return {}
+    return {g["profile"]: g["state"] for g in gateways}
 
 
 @app.command("show")

@@ -1,0 +1,227 @@
+"""`hermes up / down / status / start / stop / restart / reload`: the supervisor and its control
+socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hermes.cli.app import State
+from hermes.cli.output import echo, error, print_json
+
+DETACH_TIMEOUT = 120.0
+
+
+def _home(ctx: typer.Context) -> Path:
+    state: State = ctx.obj
+    return state.store.home
+
+
+def _client(ctx: typer.Context) -> Any:
+    from hermes.supervisor.client import ControlClient
+
+    return ControlClient(_home(ctx))
+
+
+def up(
+    ctx: typer.Context,
+    profiles: Annotated[list[str] | None, typer.Argument(help="Only these profiles.")] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
+) -> None:
+    """Run one gateway per enabled profile (or the ones named), and keep them running."""
+    names = profiles or []
+    if not detach:
+        from hermes.supervisor.main import run
+
+        raise typer.Exit(run(names))
+    raise typer.Exit(_detach(ctx, names))
+
+
+def _detach(ctx: typer.Context, names: list[str]) -> int:
+    """Start the supervisor in the background; return once every gateway is ready or failed."""
+    from hermes.errors import Conflict
+
+    client = _client(ctx)
+    if client.running():
+        raise Conflict("a supervisor is already running; see `hermes status`")
+    home = _home(ctx)
+    out = home / "logs" / "supervisor.out"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "HERMES_HOME": str(home)}
+    with open(out, "ab") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hermes.supervisor", "--background", *names],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=sink,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + DETACH_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = out.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            error(f"the supervisor exited with code {proc.returncode}: {tail[0]}")
+            return 1
+        if client.running():
+            status = client.status()
+            if all(g["state"] not in ("starting", "backoff") for g in status["gateways"]):
+                _print_status(status)
+                failed = [g for g in status["gateways"] if g["state"] == "fatal"]
+                for g in failed:
+                    error(f"{g['profile']}: {g['last_error']}")
+                return 1 if failed else 0
+        time.sleep(0.1)
+    error(f"gateways not settled after {DETACH_TIMEOUT:.0f}s; see `hermes status`")
+    return 1
+
+
+def down(ctx: typer.Context) -> None:
+    """Stop every gateway and the supervisor."""
+    client = _client(ctx)
+    status = client.status()
+    client.action("down")
+    deadline = time.monotonic() + 60
+    while client.running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    echo(f"Stopped the supervisor (pid {status['pid']}) and {len(status['gateways'])} gateway(s)")
+
+
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
+) -> None:
+    """Every profile's gateway: state, pid, port, URL, uptime, restarts, memory, CPU, errors.
+    Exit code 3 when no supervisor is running."""
+    from hermes.supervisor.client import SupervisorNotRunning
+
+    state: State = ctx.obj
+    try:
+        data = _client(ctx).status()
+        code = 0
+    except SupervisorNotRunning:
+        infos = state.store.infos()
+        data = {
+            "pid": None,
+            "summary": "no supervisor running",
+            "gateways": [
+                {
+                    "profile": i.name,
+                    "state": "stopped",
+                    "pid": None,
+                    "port": i.port,
+                    "url": i.url,
+                    "uptime": None,
+                    "restarts": 0,
+                    "rss": None,
+                    "cpu": None,
+                    "last_error": None,
+                }
+                for i in infos
+            ],
+        }
+        code = 3
+    if as_json:
+        print_json(data)
+    else:
+        _print_status(data)
+    raise typer.Exit(code)
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colors = {"running": "green", "fatal": "red", "backoff": "yellow", "starting": "cyan"}
+    table = Table(title=f"hermes: {data['summary']}", title_justify="left")
+    for column in (
+        "PROFILE",
+        "STATE",
+        "PID",
+        "PORT",
+        "URL",
+        "UPTIME",
+        "RESTARTS",
+        "RSS",
+        "CPU%",
+        "LAST ERROR",
+    ):
+        table.add_column(column, overflow="fold")
+    for g in data["gateways"]:
+        color = colors.get(g["state"], "white")
+        table.add_row(
+            g["profile"],
+            f"[{color}]{g['state']}[/]",
+            _s(g["pid"]),
+            _s(g["port"]),
+            g["url"],
+            _duration(g["uptime"]),
+            _s(g["restarts"]),
+            f"{g['rss'] / 2**20:.0f} MB" if g.get("rss") else "-",
+            f"{g['cpu']:.0f}" if g.get("cpu") is not None else "-",
+            g["last_error"] or "",
+        )
+    Console().print(table)
+    for g in data["gateways"]:
+        if g["state"] == "fatal" and g.get("log_tail"):
+            Console(stderr=True).print(
+                f"[red]{g['profile']}[/] last log lines:\n  " + "\n  ".join(g["log_tail"]),
+                highlight=False,
+            )
+
+
+def _s(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def _act(ctx: typer.Context, action: str, profile: str | None = None) -> None:
+    result = _client(ctx).action(action, profile)
+    if isinstance(result, dict) and "state" in result:
+        echo(
+            f"{result['profile']}: {result['state']}"
+            + (f" (pid {result['pid']})" if result.get("pid") else "")
+            + (f": {result['last_error']}" if result.get("last_error") else "")
+        )
+        if result["state"] == "fatal":
+            raise typer.Exit(1)
+    else:
+        echo(json.dumps(result))
+
+
+def start(ctx: typer.Context, profile: Annotated[str, typer.Argument()]) -> None:
+    """Start one profile's gateway under the running supervisor."""
+    _act(ctx, "start", profile)
+
+
+def stop(ctx: typer.Context, profile: Annotated[str, typer.Argument()]) -> None:
+    """Stop one profile's gateway (it stays stopped until `hermes start`)."""
+    _act(ctx, "stop", profile)
+
+
+def restart(ctx: typer.Context, profile: Annotated[str, typer.Argument()]) -> None:
+    """Restart one profile's gateway, picking up config changes."""
+    _act(ctx, "restart", profile)
+
+
+def reload(ctx: typer.Context) -> None:
+    """Re-read profiles: start new, stop removed, restart changed; the others keep running."""
+    changes = _client(ctx).action("reload")
+    for kind in ("started", "stopped", "restarted"):
+        if changes[kind]:
+            echo(f"{kind}: {', '.join(changes[kind])}")
+    if not any(changes.values()):
+        echo("nothing changed")

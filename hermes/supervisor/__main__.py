@@ -1,0 +1,5 @@
+import sys
+
+from hermes.supervisor.main import main
+
+sys.exit(main())

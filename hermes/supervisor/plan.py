@@ -1,0 +1,104 @@
+"""Plan before acting (honcho's way): every gateway's argv, environment, port and log path is
+computed here, purely, before anything is spawned."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hermes.config import envfile
+from hermes.errors import ConfigError, InvalidRequest
+from hermes.profiles import ProfileInfo, ProfileStore
+
+# The only variables a gateway inherits from the supervisor: a key set in one place never leaks
+# into every profile.
+BASE_ENV = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySpec:
+    profile: str
+    port: int
+    host: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    log_path: Path
+    fingerprint: str  # changes when config.yaml or .env does: `reload` restarts only those
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def health_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "localhost") else self.host
+        host = "[::1]" if host == "::" else (f"[{host}]" if ":" in host else host)
+        return f"http://{host}:{self.port}/health"
+
+
+def base_env(environ: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k in BASE_ENV or k.startswith("LC_")}
+
+
+def fingerprint(info: ProfileInfo) -> str:
+    digest = hashlib.sha256()
+    for name in ("config.yaml", ".env"):
+        try:
+            digest.update((info.path / name).read_bytes())
+        except FileNotFoundError:
+            digest.update(b"\0missing")
+    return digest.hexdigest()[:16]
+
+
+def spec_for(
+    store: ProfileStore, info: ProfileInfo, environ: Mapping[str, str], supervisor_pid: int
+) -> GatewaySpec:
+    profile = store.path(info.name)
+    env = {
+        **base_env(environ),
+        **envfile.read(profile.env_path),
+        "HERMES_HOME": str(store.home),
+        "HERMES_PROFILE": info.name,
+        "HERMES_SUPERVISOR_PID": str(supervisor_pid),
+        "PYTHONUNBUFFERED": "1",
+    }
+    argv = (sys.executable, "-m", "hermes.gateway", "--profile", info.name)
+    return GatewaySpec(
+        profile=info.name,
+        port=info.port,
+        host=info.host,
+        argv=argv,
+        env=env,
+        log_path=profile.logs_dir / "gateway.log",
+        fingerprint=fingerprint(info),
+    )
+
+
+def plan(
+    store: ProfileStore,
+    names: Sequence[str] | None,
+    environ: Mapping[str, str],
+    supervisor_pid: int,
+) -> list[GatewaySpec]:
+    """The gateways to run: every enabled profile, or exactly the ones named. Two profiles on one
+    port are refused before anything starts."""
+    infos = {i.name: i for i in store.infos()}
+    if names:
+        missing = [n for n in names if n not in infos]
+        if missing:
+            raise InvalidRequest(f"no profile named {', '.join(map(repr, missing))}")
+        chosen = [infos[n] for n in dict.fromkeys(names)]
+    else:
+        chosen = [i for i in infos.values() if i.enabled]
+    by_port: dict[int, str] = {}
+    for info in chosen:
+        if info.port in by_port:
+            raise ConfigError(
+                f"profiles {by_port[info.port]!r} and {info.name!r} both use port {info.port}; "
+                f"give one another port with `hermes -p {info.name} config set API_SERVER_PORT …`"
+            )
+        by_port[info.port] = info.name
+    return [spec_for(store, info, environ, supervisor_pid) for info in chosen]

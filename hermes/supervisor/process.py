@@ -1,0 +1,280 @@
+"""One supervised gateway: spawn it in its own process group, wait until /health answers,
+watch it (exit, or 3 failed health checks in a row), restart it with backoff, give up after 5
+failed starts, and stop it: SIGTERM to the group, SIGKILL after stop_timeout.
+
+States use Supervisor's vocabulary: stopped, starting, running, backoff, stopping, exited, fatal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import aiohttp
+
+from hermes.profiles.ports import port_holder, port_in_use
+from hermes.supervisor.logs import LastLines, RotatingLog, capture
+from hermes.supervisor.plan import GatewaySpec
+
+log = logging.getLogger("hermes.supervisor")
+READY_MARK = b"hermes gateway ready"
+
+
+class State(StrEnum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    BACKOFF = "backoff"
+    STOPPING = "stopping"
+    EXITED = "exited"
+    FATAL = "fatal"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    start_timeout: float = 10.0
+    stop_timeout: float = 10.0
+    health_interval: float = 5.0
+    health_failures: int = 3
+    max_failed_starts: int = 5
+    backoff_first: float = 0.5
+    backoff_max: float = 30.0
+    backoff_reset_after: float = 60.0
+
+
+class Gateway:
+    """The lifecycle of one profile's gateway, driven by its own task (`run`)."""
+
+    def __init__(self, spec: GatewaySpec, policy: Policy, http: aiohttp.ClientSession) -> None:
+        self.spec = spec
+        self.policy = policy
+        self.http = http
+        self.state = State.STOPPED
+        self.proc: asyncio.subprocess.Process | None = None
+        self.started_at: float | None = None
+        self.restarts = 0
+        self.failed_starts = 0
+        self.last_error: str | None = None
+        self.last_lines = LastLines(20)
+        self.settled = asyncio.Event()  # set once running, fatal or stopped: `up` reports then
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._log = RotatingLog(spec.log_path)
+        self._pump: asyncio.Task[None] | None = None
+        self._ps: Any = None  # psutil.Process of the current pid, for CPU% between status calls
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc and self.proc.returncode is None else None
+
+    # -- control -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self.failed_starts = 0
+            self.settled.clear()
+            self._task = asyncio.create_task(self.run(), name=f"gateway-{self.spec.profile}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._terminate()
+        if self.state != State.FATAL:
+            self.state = State.STOPPED
+        self.settled.set()
+        self._log.close()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        delay = self.policy.backoff_first
+        while True:
+            started = await self._start_once()
+            if started is None:
+                return
+            if not started:
+                self.failed_starts += 1
+                if self.failed_starts >= self.policy.max_failed_starts:
+                    self._fatal(f"{self.failed_starts} failed starts in a row: {self.last_error}")
+                    return
+            else:
+                self.failed_starts = 0
+                ran = await self._watch()
+                self.restarts += 1
+                if ran >= self.policy.backoff_reset_after:
+                    delay = self.policy.backoff_first
+            self.state = State.BACKOFF
+            log.info("%s: restarting in %.1fs", self.spec.profile, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.policy.backoff_max)
+
+    async def _start_once(self) -> bool | None:
+        """True: running. False: this start failed (retry). None: fatal, retrying cannot help."""
+        spec = self.spec
+        if port_in_use(spec.port):
+            holder = port_holder(spec.port) or "another process"
+            self._fatal(f"port {spec.port} is in use by {holder}")
+            return None
+        self.state = State.STARTING
+        self._ready.clear()
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *spec.argv,
+                env=dict(spec.env),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() signals the whole group
+            )
+        except OSError as exc:
+            self.last_error = f"cannot start: {exc}"
+            return False
+        assert self.proc.stdout is not None
+        self._pump = asyncio.create_task(
+            capture(self.proc.stdout, self._log, on_line=self._on_line)
+        )
+        log.info("%s: started pid %d on port %d", spec.profile, self.proc.pid, spec.port)
+        if await self._wait_ready():
+            self.state = State.RUNNING
+            self.started_at = time.monotonic()
+            self.last_error = None
+            self.settled.set()
+            log.info("%s: running at %s", spec.profile, spec.url)
+            return True
+        await self._terminate()
+        return False
+
+    def _on_line(self, line: bytes) -> None:
+        self.last_lines.add(line)
+        if READY_MARK in line:
+            self._ready.set()
+
+    async def _wait_ready(self) -> bool:
+        """Running = the ready line was printed and /health answered 200, within start_timeout."""
+        assert self.proc is not None
+        exited = asyncio.create_task(self.proc.wait())
+        ready = asyncio.create_task(self._ready.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {exited, ready},
+                timeout=self.policy.start_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            exited.cancel()
+            ready.cancel()
+        if ready in done and await self._healthy():
+            return True
+        if self.proc.returncode is not None:
+            tail = self.last_lines.lines()[-1:] or ["(no output)"]
+            self.last_error = f"exited with code {self.proc.returncode}: {tail[0]}"
+        else:
+            self.last_error = f"not healthy within {self.policy.start_timeout:.0f}s"
+        log.warning("%s: %s", self.spec.profile, self.last_error)
+        return False
+
+    async def _watch(self) -> float:
+        """Until the gateway exits or fails 3 health checks in a row; returns seconds it ran."""
+        assert self.proc is not None
+        failures = 0
+        while True:
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(self.proc.wait()), self.policy.health_interval
+                )
+                self.last_error = f"exited unexpectedly with code {self.proc.returncode}"
+                break
+            except TimeoutError:
+                pass
+            failures = 0 if await self._healthy() else failures + 1
+            if failures >= self.policy.health_failures:
+                self.last_error = f"{failures} failed health checks in a row (hung?)"
+                await self._terminate()
+                break
+        self.state = State.EXITED
+        log.warning("%s: %s", self.spec.profile, self.last_error)
+        return time.monotonic() - (self.started_at or time.monotonic())
+
+    async def _healthy(self) -> bool:
+        try:
+            timeout = aiohttp.ClientTimeout(total=2)
+            async with self.http.get(self.spec.health_url, timeout=timeout) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    async def _terminate(self) -> None:
+        """SIGTERM to the process group, SIGKILL to the group after stop_timeout; always reap."""
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        self.state = State.STOPPING
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), self.policy.stop_timeout)
+        except TimeoutError:
+            log.warning(
+                "%s: no exit after %.0fs; SIGKILL", self.spec.profile, self.policy.stop_timeout
+            )
+        _signal_group(proc.pid, signal.SIGKILL)  # whatever is left of the group
+        await proc.wait()
+
+    def _fatal(self, reason: str) -> None:
+        self.state = State.FATAL
+        self.last_error = reason
+        self.settled.set()
+        log.error("%s: fatal: %s", self.spec.profile, reason)
+
+    # -- reporting -----------------------------------------------------------------------------
+
+    def _usage(self) -> dict[str, Any]:
+        """RSS (bytes) and CPU% since the previous status call (psutil, imported lazily)."""
+        pid = self.pid
+        if pid is None:
+            return {}
+        import psutil
+
+        try:
+            if self._ps is None or self._ps.pid != pid:
+                self._ps = psutil.Process(pid)
+            return {"rss": self._ps.memory_info().rss, "cpu": self._ps.cpu_percent(interval=None)}
+        except psutil.Error:
+            return {}
+
+    def status(self) -> dict[str, Any]:
+        spec = self.spec
+        uptime = (
+            time.monotonic() - self.started_at
+            if self.state == State.RUNNING and self.started_at
+            else None
+        )
+        out: dict[str, Any] = {
+            "profile": spec.profile,
+            "state": self.state.value,
+            "pid": self.pid,
+            "port": spec.port,
+            "url": spec.url,
+            "uptime": uptime,
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+            "rss": None,
+            "cpu": None,
+        }
+        out.update(self._usage())
+        if self.state in (State.FATAL, State.BACKOFF, State.EXITED):
+            out["log_tail"] = self.last_lines.lines()[-10:]
+        return out
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

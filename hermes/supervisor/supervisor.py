@@ -1,0 +1,177 @@
+"""The supervisor: plan, start every gateway, serve the control socket, act on signals (which
+only set flags or queue work, as in uvicorn), and stop everything in a fixed order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from hermes.errors import Conflict, NotFound
+from hermes.profiles import ProfileStore
+from hermes.supervisor.plan import GatewaySpec, plan
+from hermes.supervisor.process import Gateway, Policy, State
+
+log = logging.getLogger("hermes.supervisor")
+
+
+class Supervisor:
+    def __init__(
+        self,
+        store: ProfileStore,
+        names: Sequence[str] = (),
+        *,
+        environ: Mapping[str, str] | None = None,
+        policy: Policy = Policy(),
+        notify: Callable[..., bool] | None = None,
+    ) -> None:
+        self.store = store
+        self.names = list(names)
+        self.environ = dict(os.environ if environ is None else environ)
+        self.policy = policy
+        self.notify = notify or (lambda *messages: False)
+        self.gateways: dict[str, Gateway] = {}
+        self.stopping = asyncio.Event()
+        self._http: aiohttp.ClientSession | None = None
+        self._lock = asyncio.Lock()  # one control action (reload, start, stop) at a time
+
+    @property
+    def run_dir(self) -> Path:
+        return self.store.home / "run"
+
+    def _plan(self, names: Sequence[str] | None = None) -> list[GatewaySpec]:
+        return plan(
+            self.store, names if names is not None else self.names, self.environ, os.getpid()
+        )
+
+    # -- the main sequence ---------------------------------------------------------------------
+
+    async def run(self) -> int:
+        from hermes.supervisor.control import ControlServer
+
+        specs = self._plan()  # refuses (raises) before anything starts
+        self._http = aiohttp.ClientSession()
+        control = ControlServer(self, self.run_dir / "supervisor.sock")
+        await control.start()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        try:
+            for spec in specs:
+                self._add(spec)
+            announce = asyncio.create_task(self._announce_ready())
+            await self.stopping.wait()
+            announce.cancel()
+        finally:
+            self.notify("STOPPING=1")
+            log.info("stopping %d gateway(s)", len(self.gateways))
+            await self._stop_all()
+            await control.stop()
+            await self._http.close()
+        log.info("stopped")
+        return 0
+
+    def _add(self, spec: GatewaySpec) -> Gateway:
+        assert self._http is not None
+        gateway = Gateway(spec, self.policy, self._http)
+        self.gateways[spec.profile] = gateway
+        gateway.start()
+        return gateway
+
+    async def _announce_ready(self) -> None:
+        await self.settled()
+        self.notify("READY=1", f"STATUS={self.summary()}")
+        log.info("ready: %s", self.summary())
+
+    async def settled(self) -> None:
+        await asyncio.gather(*(g.settled.wait() for g in self.gateways.values()))
+
+    def summary(self) -> str:
+        states = [g.state.value for g in self.gateways.values()]
+        counts = {s: states.count(s) for s in dict.fromkeys(states)}
+        return ", ".join(f"{n} {s}" for s, n in counts.items()) or "no gateways"
+
+    async def _stop_all(self) -> None:
+        await asyncio.gather(*(g.stop() for g in self.gateways.values()))
+
+    # -- control actions -----------------------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        return [g.status() for g in self.gateways.values()]
+
+    async def start(self, name: str) -> dict[str, Any]:
+        async with self._lock:
+            gateway = self.gateways.get(name)
+            if gateway is None:
+                (spec,) = self._plan([name])
+                gateway = self._add(spec)
+            elif gateway.state in (State.RUNNING, State.STARTING, State.BACKOFF):
+                raise Conflict(f"{name} is already {gateway.state.value}")
+            else:
+                gateway.start()
+        await gateway.settled.wait()
+        return gateway.status()
+
+    async def stop(self, name: str) -> dict[str, Any]:
+        async with self._lock:
+            gateway = self._get(name)
+            await gateway.stop()
+            return gateway.status()
+
+    async def restart(self, name: str) -> dict[str, Any]:
+        async with self._lock:
+            old = self._get(name)
+            await old.stop()
+            (spec,) = self._plan([name])  # picks up config changes
+            gateway = self._add(spec)
+        await gateway.settled.wait()
+        return gateway.status()
+
+    async def reload(self) -> dict[str, list[str]]:
+        """Re-read profiles: start new ones, stop removed or disabled ones, restart only those
+        whose config.yaml or .env changed; the others keep their pid."""
+        self.notify("RELOADING=1")
+        async with self._lock:
+            wanted = {s.profile: s for s in self._plan()}
+            changes: dict[str, list[str]] = {"started": [], "stopped": [], "restarted": []}
+            for name in [n for n in self.gateways if n not in wanted]:
+                await self.gateways.pop(name).stop()
+                changes["stopped"].append(name)
+            for name, spec in wanted.items():
+                current = self.gateways.get(name)
+                if current is None:
+                    changes["started"].append(name)
+                elif current.spec.fingerprint != spec.fingerprint:
+                    await current.stop()
+                    changes["restarted"].append(name)
+                else:
+                    continue
+                self._add(spec)
+        log.info("reload: %s", changes)
+        await self.settled()
+        self.notify("READY=1", f"STATUS={self.summary()}")
+        return changes
+
+    def _get(self, name: str) -> Gateway:
+        gateway = self.gateways.get(name)
+        if gateway is None:
+            raise NotFound(f"the supervisor does not run profile {name!r}", param="profile")
+        return gateway
+
+
+def write_pid(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+
+
+def remove_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

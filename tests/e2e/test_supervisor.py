@@ -1,0 +1,200 @@
+"""The real supervisor with real gateways: health, restarts, fatal states, ports, reload, down,
+SIGKILL of the supervisor, status and the environment each gateway gets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from hermes.config import envfile
+from tests.e2e.supervisor_process import (
+    add_profile,
+    by_profile,
+    disable_default,
+    hermes,
+    supervisor,
+    wait_for,
+)
+
+
+def models_of(port: int, home: Path, name: str) -> list[str]:
+    key = envfile.read(home / "profiles" / name / ".env")["API_SERVER_KEY"]
+    r = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": f"Bearer {key}"})
+    return [m["id"] for m in r.json()["data"]]
+
+
+def test_two_profiles_up_restart_after_kill_9_and_down(home: Path) -> None:
+    disable_default(home)
+    ports = {name: add_profile(home, name) for name in ("alice", "bob")}
+    with supervisor(home, env={"LEAKY_SECRET": "from-the-shell"}) as sup:
+        gateways = sup.settled()
+        assert {n: g["state"] for n, g in gateways.items()} == {
+            "alice": "running",
+            "bob": "running",
+        }
+        for name, port in ports.items():
+            assert gateways[name]["port"] == port and models_of(port, home, name) == [name]
+        listed = json.loads(hermes(home, "profile", "list", "--json").stdout)
+        assert {p["name"]: p.get("state") for p in listed}["alice"] == "running"
+
+        environ = psutil.Process(gateways["alice"]["pid"]).environ()
+        assert "LEAKY_SECRET" not in environ and environ["OPENAI_API_KEY"].startswith("sk-test")
+        assert environ["HERMES_PROFILE"] == "alice"
+
+        before = sup.gateway_pids()
+        os.kill(before["alice"], signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(
+            lambda: (
+                (g := by_profile(home)["alice"])["state"] == "running"
+                and g["pid"] != before["alice"]
+            ),
+            timeout=10,
+            interval=0.05,
+        )
+        assert time.monotonic() - killed_at < 3.0
+        after = sup.gateway_pids()
+        assert after["bob"] == before["bob"] and by_profile(home)["alice"]["restarts"] == 1
+        assert models_of(ports["alice"], home, "alice") == ["alice"]
+
+        result = hermes(home, "down")
+        assert result.returncode == 0, result.stderr
+        sup.proc.wait(30)
+        assert sup.proc.returncode == 0
+        time.sleep(0.2)
+        assert not [p for p in after.values() if psutil.pid_exists(p)]
+
+
+def test_broken_config_goes_fatal_while_the_other_runs(home: Path) -> None:
+    disable_default(home)
+    add_profile(home, "good")
+    add_profile(home, "broken")
+    (home / "profiles" / "broken" / "config.yaml").write_text("model: [unclosed\n")
+    with supervisor(home) as sup:
+        gateways = wait_for(sup.settled, timeout=60)
+        assert gateways["good"]["state"] == "running"
+        assert gateways["broken"]["state"] == "fatal"
+        assert "5 failed starts" in gateways["broken"]["last_error"]
+        assert "config.yaml" in gateways["broken"]["last_error"]
+        shown = hermes(home, "status")
+        assert "fatal" in shown.stdout and "config.yaml" in shown.stdout + shown.stderr
+
+
+def test_port_held_by_another_process_is_fatal_naming_it(home: Path) -> None:
+    disable_default(home)
+    add_profile(home, "alice")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()  # something took the port after the profile was configured
+        port = str(squatter.getsockname()[1])
+        envfile.update(home / "profiles" / "alice" / ".env", {"API_SERVER_PORT": port})
+        with supervisor(home) as sup:
+            alice = sup.settled()["alice"]
+            assert alice["state"] == "fatal"
+            assert f"pid {os.getpid()}" in alice["last_error"]
+            assert alice["restarts"] == 0
+
+
+def test_two_profiles_on_one_port_are_refused(home: Path) -> None:
+    disable_default(home)
+    port = add_profile(home, "alice")
+    add_profile(home, "bob")
+    envfile.update(home / "profiles" / "bob" / ".env", {"API_SERVER_PORT": str(port)})
+    result = hermes(home, "up")
+    assert result.returncode != 0
+    assert f"both use port {port}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_reload_starts_new_restarts_changed_keeps_others(home: Path) -> None:
+    disable_default(home)
+    add_profile(home, "alice")
+    add_profile(home, "bob")
+    with supervisor(home) as sup:
+        before = sup.gateway_pids()
+        add_profile(home, "carol")
+        hermes(home, "-p", "bob", "config", "set", "agent.max_iterations", "5")
+        result = hermes(home, "reload")
+        assert result.returncode == 0, result.stderr
+        assert "started: carol" in result.stdout and "restarted: bob" in result.stdout
+        after = wait_for(sup.settled)
+        assert after["carol"]["state"] == "running"
+        assert after["alice"]["pid"] == before["alice"]
+        assert after["bob"]["pid"] != before["bob"] and after["bob"]["state"] == "running"
+        hermes(home, "-p", "carol", "config", "set", "API_SERVER_ENABLED", "false")
+        assert "stopped: carol" in hermes(home, "reload").stdout
+        assert "carol" not in by_profile(home)
+
+
+def test_stop_start_restart_commands(home: Path) -> None:
+    disable_default(home)
+    add_profile(home, "alice")
+    with supervisor(home) as sup:
+        pid = sup.gateway_pids()["alice"]
+        assert "alice: stopped" in hermes(home, "stop", "alice").stdout
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+        assert by_profile(home)["alice"]["state"] == "stopped"
+        assert "alice: running" in hermes(home, "start", "alice").stdout
+        new_pid = by_profile(home)["alice"]["pid"]
+        assert "alice: running" in hermes(home, "restart", "alice").stdout
+        assert by_profile(home)["alice"]["pid"] not in (pid, new_pid)
+        missing = hermes(home, "stop", "ghost")
+        assert missing.returncode != 0 and "ghost" in missing.stderr
+
+
+def test_sigkill_of_the_supervisor_takes_the_gateways_down(home: Path) -> None:
+    disable_default(home)
+    add_profile(home, "alice")
+    add_profile(home, "bob")
+    with supervisor(home) as sup:
+        pids = list(sup.gateway_pids().values())
+        assert len(pids) == 2
+        sup.proc.send_signal(signal.SIGKILL)
+        sup.proc.wait(10)
+        wait_for(
+            lambda: (
+                not [
+                    p
+                    for p in pids
+                    if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
+                ]
+            ),
+            timeout=3,
+        )
+
+
+def test_status_without_a_supervisor_is_exit_3(home: Path) -> None:
+    add_profile(home, "alice")
+    result = hermes(home, "status", "--json")
+    assert result.returncode == 3
+    data = json.loads(result.stdout)
+    assert {g["state"] for g in data["gateways"]} == {"stopped"}
+    assert hermes(home, "status").returncode == 3
+    assert hermes(home, "down").returncode == 3
+
+
+def test_up_detach_returns_when_ready_and_reports_failures(home: Path) -> None:
+    disable_default(home)
+    add_profile(home, "alice")
+    add_profile(home, "broken")
+    (home / "profiles" / "broken" / "config.yaml").write_text("agent: {max_iterations: x}\n")
+    result = hermes(home, "up", "--detach", timeout=120)
+    try:
+        assert result.returncode == 1
+        assert "broken" in result.stderr and "alice" in result.stdout
+        assert by_profile(home)["alice"]["state"] == "running"
+        assert (home / "run" / "supervisor.pid").exists()
+        again = hermes(home, "up", "--detach")
+        assert again.returncode != 0 and "already running" in again.stderr
+    finally:
+        pid = int((home / "run" / "supervisor.pid").read_text())
+        children = [c.pid for c in psutil.Process(pid).children(recursive=True)]
+        assert hermes(home, "down").returncode == 0
+        wait_for(lambda: not psutil.pid_exists(pid), timeout=30)
+        assert not [c for c in children if psutil.pid_exists(c)]
