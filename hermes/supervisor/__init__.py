@@ -1,1 +1,1 @@
-"""The supervisor: runs one gateway process per enabled profile, and installs itself under systemd."""
+"""The supervisor: one gateway process per enabled profile; its systemd units and sd_notify."""

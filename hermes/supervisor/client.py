@@ -1,9 +1,8 @@
-"""The CLI's side of the control socket: plain http.client over AF_UNIX, so `hermes status`
-needs neither aiohttp nor an event loop."""
+"""The CLI's side of the control socket (see hermes.supervisor.control): one JSON line each way,
+with the standard library only, so `hermes status` needs no event loop."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 from pathlib import Path
@@ -17,16 +16,12 @@ class SupervisorNotRunning(HermesError):
     code = "supervisor_not_running"
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = str(path)
+class SupervisorError(HermesError):
+    """An action the supervisor refused; exit code 2 for a bad or unknown profile."""
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.socket_path)
-        self.sock = sock
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.exit_code = 2 if status in (400, 404) else 1  # type: ignore[misc]
 
 
 class ControlClient:
@@ -34,38 +29,50 @@ class ControlClient:
         self.path = home / "run" / "supervisor.sock"
         self.timeout = timeout
 
-    def request(self, method: str, path: str, *, timeout: float | None = None) -> Any:
-        conn = _UnixConnection(self.path, self.timeout if timeout is None else timeout)
+    def request(self, action: str, *, timeout: float | None = None, **fields: Any) -> Any:
+        message = json.dumps({"action": action, **fields}).encode() + b"\n"
         try:
-            conn.request(method, path)
-            response = conn.getresponse()
-            body = response.read()
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self.timeout if timeout is None else timeout)
+                sock.connect(str(self.path))
+                sock.sendall(message)
+                reply = _read_line(sock)
         except (FileNotFoundError, ConnectionRefusedError):
             raise SupervisorNotRunning(
                 "no supervisor is running; start one with `hermes up`"
             ) from None
         except OSError as exc:
             raise HermesError(f"the supervisor did not answer: {exc}") from None
-        finally:
-            conn.close()
-        data = json.loads(body) if body else None
-        if response.status >= 400:
-            message = (data or {}).get("error", {}).get("message") or response.reason
-            error = HermesError(message)
-            error.exit_code = 2 if response.status in (400, 404) else 1  # type: ignore[misc]
-            raise error
-        return data
+        data = json.loads(reply) if reply else {}
+        if not data.get("ok"):
+            error = data.get("error") or {}
+            raise SupervisorError(
+                error.get("message") or "the supervisor refused", int(data.get("status", 500))
+            )
+        return data["result"]
 
     def running(self) -> bool:
         try:
-            self.request("GET", "/status", timeout=2)
+            self.request("status", timeout=2)
         except HermesError:
             return False
         return True
 
     def status(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", "/status", timeout=10)
+        result: dict[str, Any] = self.request("status", timeout=10)
         return result
 
     def action(self, name: str, profile: str | None = None) -> Any:
-        return self.request("POST", f"/{name}" + (f"/{profile}" if profile else ""))
+        return self.request(name, profile=profile)
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return b"".join(chunks)

@@ -1,79 +1,109 @@
-"""The control endpoint: HTTP over a Unix socket (mode 0600) under $HERMES_HOME/run/, used by
-`hermes status / start / stop / restart / reload / down`."""
+"""The control endpoint on a Unix socket (mode 0600) under $HERMES_HOME/run/, serving the CLI's
+`status / start / stop / restart / reload / down`.
+
+The protocol is one JSON request line, one JSON reply line: {"action": "stop", "profile": "bob"}
+→ {"ok": true, "result": …} or {"ok": false, "error": {…}, "status": 404}. A private protocol
+between our own CLI and supervisor needs nothing more, and keeps an HTTP stack (and its memory)
+out of the supervisor."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from hermes.errors import HermesError
+from hermes.errors import HermesError, InvalidRequest
 
 if TYPE_CHECKING:
     from hermes.supervisor.supervisor import Supervisor
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except HermesError as exc:
-        return web.json_response(exc.to_openai(), status=exc.status)
+log = logging.getLogger("hermes.supervisor")
+MAX_REQUEST = 64 * 1024
 
 
 class ControlServer:
     def __init__(self, supervisor: Supervisor, path: Path) -> None:
         self.supervisor = supervisor
         self.path = path
-        self._runner: web.AppRunner | None = None
+        self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[_errors])
-        sup = self.supervisor
-        app.router.add_get("/status", self._status)
-        app.router.add_post("/reload", self._json(lambda _: sup.reload()))
-        app.router.add_post("/down", self._down)
-        for action in ("start", "stop", "restart"):
-            app.router.add_post(f"/{action}/{{profile}}", self._on_profile(action))
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
-            self.path.unlink()  # stale: the pid-file check already ruled out a live supervisor
+            self.path.unlink()  # stale: the caller already ruled out a live supervisor
         old = os.umask(0o177)  # the socket is born 0600: only this user may control hermes
         try:
-            await web.UnixSite(self._runner, str(self.path)).start()
+            self._server = await asyncio.start_unix_server(
+                self._serve, str(self.path), limit=MAX_REQUEST
+            )
         finally:
             os.umask(old)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
         if self.path.exists():
             self.path.unlink()
 
-    @staticmethod
-    def _json(action: Callable[[web.Request], Awaitable[Any]]) -> Handler:
-        async def handler(request: web.Request) -> web.StreamResponse:
-            return web.json_response(await action(request))
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            reply = await self._dispatch(line)
+            writer.write(json.dumps(reply, default=str).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
 
-        return handler
+    async def _dispatch(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+            action = self._actions().get(request.get("action"))
+            if action is None:
+                raise InvalidRequest(f"unknown action {request.get('action')!r}")
+            return {"ok": True, "result": await action(request)}
+        except HermesError as exc:
+            return {"ok": False, "status": exc.status, **exc.to_openai()}
+        except (ValueError, AttributeError):
+            return {"ok": False, "status": 400, **InvalidRequest("malformed request").to_openai()}
+        except Exception:
+            log.exception("control request failed")
+            return {
+                "ok": False,
+                "status": 500,
+                **HermesError("internal error; see supervisor.log").to_openai(),
+            }
 
-    def _on_profile(self, action: str) -> Handler:
-        method = getattr(self.supervisor, action)
-        return self._json(lambda request: method(request.match_info["profile"]))
-
-    async def _status(self, request: web.Request) -> web.Response:
+    def _actions(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
         sup = self.supervisor
-        return web.json_response(
-            {"pid": os.getpid(), "summary": sup.summary(), "gateways": sup.status()}
-        )
 
-    async def _down(self, request: web.Request) -> web.Response:
-        self.supervisor.stopping.set()
-        return web.json_response({"stopping": True})
+        async def status(_: dict[str, Any]) -> dict[str, Any]:
+            return {"pid": os.getpid(), "summary": sup.summary(), "gateways": sup.status()}
+
+        async def down(_: dict[str, Any]) -> dict[str, Any]:
+            sup.stopping.set()
+            return {"stopping": True}
+
+        async def reload(_: dict[str, Any]) -> dict[str, list[str]]:
+            return await sup.reload()
+
+        def on_profile(method: Callable[[str], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            async def act(request: dict[str, Any]) -> Any:
+                return await method(str(request.get("profile") or ""))
+
+            return act
+
+        return {
+            "status": status,
+            "down": down,
+            "reload": reload,
+            "start": on_profile(sup.start),
+            "stop": on_profile(sup.stop),
+            "restart": on_profile(sup.restart),
+        }

@@ -33,10 +33,11 @@ class GatewaySpec:
         return f"http://{self.host}:{self.port}/v1"
 
     @property
-    def health_url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "localhost") else self.host
-        host = "[::1]" if host == "::" else (f"[{host}]" if ":" in host else host)
-        return f"http://{host}:{self.port}/health"
+    def health_host(self) -> str:
+        """Where the supervisor reaches the gateway: loopback when it listens everywhere."""
+        if self.host in ("0.0.0.0", "", "localhost"):
+            return "127.0.0.1"
+        return "::1" if self.host == "::" else self.host
 
 
 def base_env(environ: Mapping[str, str]) -> dict[str, str]:

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import aiohttp
-
 from hermes.profiles.ports import port_holder, port_in_use
 from hermes.supervisor.logs import LastLines, RotatingLog, capture
 from hermes.supervisor.plan import GatewaySpec
@@ -51,10 +49,9 @@ class Policy:
 class Gateway:
     """The lifecycle of one profile's gateway, driven by its own task (`run`)."""
 
-    def __init__(self, spec: GatewaySpec, policy: Policy, http: aiohttp.ClientSession) -> None:
+    def __init__(self, spec: GatewaySpec, policy: Policy) -> None:
         self.spec = spec
         self.policy = policy
-        self.http = http
         self.state = State.STOPPED
         self.proc: asyncio.subprocess.Process | None = None
         self.started_at: float | None = None
@@ -205,12 +202,7 @@ class Gateway:
         return time.monotonic() - (self.started_at or time.monotonic())
 
     async def _healthy(self) -> bool:
-        try:
-            timeout = aiohttp.ClientTimeout(total=2)
-            async with self.http.get(self.spec.health_url, timeout=timeout) as response:
-                return response.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            return False
+        return await health_ok(self.spec.health_host, self.spec.port)
 
     async def _terminate(self) -> None:
         """SIGTERM to the process group, SIGKILL to the group after stop_timeout; always reap."""
@@ -273,6 +265,22 @@ class Gateway:
         if self.state in (State.FATAL, State.BACKOFF, State.EXITED):
             out["log_tail"] = self.last_lines.lines()[-10:]
         return out
+
+
+async def health_ok(host: str, port: int, timeout: float = 2.0) -> bool:
+    """GET /health answered 200. A plain HTTP/1.1 exchange on a stream keeps an HTTP client
+    library (and its memory) out of the supervisor: the gateway is ours and answers simply."""
+    writer = None
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        writer.write(f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        status_line = await asyncio.wait_for(reader.readline(), timeout)
+        return status_line.split(b" ", 2)[1:2] == [b"200"]
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

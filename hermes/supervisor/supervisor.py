@@ -12,8 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from hermes.errors import Conflict, NotFound
 from hermes.profiles import ProfileStore
 from hermes.supervisor.plan import GatewaySpec, plan
@@ -39,7 +37,6 @@ class Supervisor:
         self.notify = notify or (lambda *messages: False)
         self.gateways: dict[str, Gateway] = {}
         self.stopping = asyncio.Event()
-        self._http: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()  # one control action (reload, start, stop) at a time
 
     @property
@@ -57,7 +54,6 @@ class Supervisor:
         from hermes.supervisor.control import ControlServer
 
         specs = self._plan()  # refuses (raises) before anything starts
-        self._http = aiohttp.ClientSession()
         control = ControlServer(self, self.run_dir / "supervisor.sock")
         await control.start()
         loop = asyncio.get_running_loop()
@@ -75,13 +71,11 @@ class Supervisor:
             log.info("stopping %d gateway(s)", len(self.gateways))
             await self._stop_all()
             await control.stop()
-            await self._http.close()
         log.info("stopped")
         return 0
 
     def _add(self, spec: GatewaySpec) -> Gateway:
-        assert self._http is not None
-        gateway = Gateway(spec, self.policy, self._http)
+        gateway = Gateway(spec, self.policy)
         self.gateways[spec.profile] = gateway
         gateway.start()
         return gateway
