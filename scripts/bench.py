@@ -135,7 +135,9 @@ def print_gateway(g: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("cli", "gateway", "responses"), default=None)
+    parser.add_argument(
+        "--only", choices=("cli", "gateway", "responses", "supervisor"), default=None
+    )
     parser.add_argument("--quick", action="store_true", help="fewer gateway requests (smoke run)")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--profiles", type=int, default=50)
@@ -156,6 +158,11 @@ def main() -> None:
 
         results["responses"] = bench_responses(quick=args.quick)
         print_responses(results["responses"])
+    if args.only in (None, "supervisor"):
+        from bench_supervisor import bench_supervisor, print_supervisor
+
+        results["supervisor"] = bench_supervisor(quick=args.quick)
+        print_supervisor(results["supervisor"])
     write_results(args.out, results)
     print(f"\nwrote {args.out}")
 
