@@ -21,9 +21,12 @@ $(STAMP): pyproject.toml
 bytecode:
 	@$(PY) -m compileall -q hermes
 
+# The main job: the supervisor in the foreground, one gateway per enabled profile (Ctrl-C stops).
 run: install
-	$(VENV)/bin/hermes profile show default
-	$(VENV)/bin/hermes profile list
+	@$(VENV)/bin/hermes profile list
+	@echo "Starting the supervisor; the default profile needs a provider key first:"
+	@echo "  .venv/bin/hermes config set OPENAI_API_KEY sk-...   (or point model.base_url elsewhere)"
+	$(VENV)/bin/hermes up
 
 test: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q

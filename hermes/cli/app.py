@@ -91,13 +91,22 @@ def _root(
 
 
 def _register() -> None:
-    from hermes.cli import config_cmds, gateway_cmds, profile_cmds, supervisor_cmds
+    from hermes.cli import (
+        config_cmds,
+        gateway_cmds,
+        logs_cmds,
+        profile_cmds,
+        supervisor_cmds,
+        systemd_cmds,
+    )
 
     app.add_typer(profile_cmds.app, name="profile", help="Create and manage profiles.")
     app.add_typer(config_cmds.app, name="config", help="Read and change a profile's settings.")
     app.command("gateway")(gateway_cmds.gateway)
     for name in ("up", "down", "status", "start", "stop", "restart", "reload"):
         app.command(name)(getattr(supervisor_cmds, name))
+    app.command("logs")(logs_cmds.logs)
+    app.add_typer(systemd_cmds.app, name="systemd", help="Write systemd units for hermes.")
 
 
 _register()

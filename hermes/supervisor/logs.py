@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -249,7 +249,7 @@ def follow(
     lines: int = 0,
     poll: float = 0.2,
     sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[str]:
+) -> Generator[str, None, None]:
     """Yield the last `lines` lines of `path` (see `tail`), then each line appended to it, forever.
 
     A blocking generator, polling every `poll` seconds when idle (`sleep` is the seam tests use).
@@ -302,7 +302,7 @@ def _open_or_none(path: Path) -> int | None:
 
 
 def _change(path: Path, fd: int, pos: int) -> str | None:
-    """"rotated" when another file is now at `path`, "truncated" when ours shrank below `pos`."""
+    """ "rotated" when another file is now at `path`, "truncated" when ours shrank below `pos`."""
     try:
         now = os.stat(path)
     except FileNotFoundError:  # renamed away, the new file not created yet: keep reading ours

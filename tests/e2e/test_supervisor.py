@@ -44,6 +44,9 @@ def test_two_profiles_up_restart_after_kill_9_and_down(home: Path) -> None:
         listed = json.loads(hermes(home, "profile", "list", "--json").stdout)
         assert {p["name"]: p.get("state") for p in listed}["alice"] == "running"
 
+        logged = hermes(home, "logs", "alice", "-n", "20")
+        assert "hermes gateway ready" in logged.stdout and "profile=alice" in logged.stdout
+        assert "ready:" in hermes(home, "logs", "supervisor").stdout
         environ = psutil.Process(gateways["alice"]["pid"]).environ()
         assert "LEAKY_SECRET" not in environ and environ["OPENAI_API_KEY"].startswith("sk-test")
         assert environ["HERMES_PROFILE"] == "alice"
