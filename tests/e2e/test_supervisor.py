@@ -201,3 +201,21 @@ def test_up_detach_returns_when_ready_and_reports_failures(home: Path) -> None:
         assert hermes(home, "down").returncode == 0
         wait_for(lambda: not psutil.pid_exists(pid), timeout=30)
         assert not [c for c in children if psutil.pid_exists(c)]
+
+
+def test_systemd_notify_ready_once_every_gateway_is_ready(home: Path, tmp_path: Path) -> None:
+    disable_default(home)
+    add_profile(home, "alice")
+    sock_path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(str(sock_path))
+        notify.settimeout(30)
+        with supervisor(home, env={"NOTIFY_SOCKET": str(sock_path)}) as sup:
+            message = notify.recv(4096).decode()
+            assert "READY=1" in message and "STATUS=1 running" in message
+            assert by_profile(home)["alice"]["state"] == "running"
+            environ = psutil.Process(sup.gateway_pids()["alice"]).environ()
+            assert "NOTIFY_SOCKET" not in environ
+            sup.proc.send_signal(signal.SIGHUP)  # reload: RELOADING=1 then READY=1 again
+            assert "RELOADING=1" in notify.recv(4096).decode()
+            assert "READY=1" in notify.recv(4096).decode()
