@@ -16,6 +16,15 @@ LOG_BYTES = 10 * 1024 * 1024
 LOG_BACKUPS = 5
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files are 0600 like the gateways' (they name profiles, ports, errors)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        stream = super()._open()
+        os.chmod(self.baseFilename, 0o600)
+        return stream
+
+
 def setup_logging(store: ProfileStore, *, foreground: bool) -> None:
     logger = logging.getLogger("hermes")
     logger.setLevel(os.environ.get("HERMES_LOG_LEVEL", "INFO").upper())
@@ -23,7 +32,7 @@ def setup_logging(store: ProfileStore, *, foreground: bool) -> None:
     path = store.home / "logs" / "supervisor.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     handlers: list[logging.Handler] = [
-        logging.handlers.RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
+        _PrivateRotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
     ]
     if foreground:
         handlers.append(logging.StreamHandler(sys.stderr))

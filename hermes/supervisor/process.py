@@ -211,6 +211,7 @@ class Gateway:
             return
         self.state = State.STOPPING
         _signal_group(proc.pid, signal.SIGTERM)
+        _signal_group(proc.pid, signal.SIGCONT)  # a stopped (SIGSTOP) process must see it too
         try:
             await asyncio.wait_for(asyncio.shield(proc.wait()), self.policy.stop_timeout)
         except TimeoutError:

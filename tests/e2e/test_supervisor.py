@@ -219,3 +219,29 @@ def test_systemd_notify_ready_once_every_gateway_is_ready(home: Path, tmp_path: 
             sup.proc.send_signal(signal.SIGHUP)  # reload: RELOADING=1 then READY=1 again
             assert "RELOADING=1" in notify.recv(4096).decode()
             assert "READY=1" in notify.recv(4096).decode()
+
+
+def test_a_hung_gateway_is_restarted_after_3_failed_health_checks(home: Path) -> None:
+    disable_default(home)
+    add_profile(home, "alice")
+    with supervisor(home) as sup:
+        for private in (
+            home / "run" / "supervisor.sock",
+            home / "logs" / "supervisor.log",
+            home / "profiles" / "alice" / "logs" / "gateway.log",
+        ):
+            assert private.stat().st_mode & 0o777 == 0o600, private
+        pid = sup.gateway_pids()["alice"]
+        os.kill(pid, signal.SIGSTOP)  # alive, holding its port, answering nothing
+        alice = wait_for(
+            lambda: (
+                (g := by_profile(home)["alice"])["pid"] not in (None, pid)
+                and g["state"] == "running"
+                and g
+            ),
+            timeout=45,
+            interval=0.5,
+        )
+        assert alice["restarts"] == 1
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+        assert "failed health checks" in hermes(home, "logs", "supervisor").stdout
