@@ -42,6 +42,8 @@ def create_app(
         profile_name=profile.name,
         secret_names=secret_names,
         base_env=dict(os.environ if environ is None else environ),
+        memory_dir=profile.memory_dir,
+        skills_dir=profile.skills_dir,
     )
     prompt = PromptCache(profile, tools.names(), memory_chars=config.tools.memory.max_chars)
     store = ResponseStore(

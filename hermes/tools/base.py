@@ -46,6 +46,8 @@ class ToolContext:
     profile_name: str
     secret_names: frozenset[str]  # .env names that must never reach a subprocess
     base_env: Mapping[str, str]  # the environment child environments are derived from
+    memory_dir: Path | None = None  # the profile's memory/ (MEMORY.md, USER.md)
+    skills_dir: Path | None = None  # the profile's skills/ (<name>/SKILL.md)
 
 
 @dataclass(frozen=True)
