@@ -11,12 +11,19 @@ from hermes.tools.base import (
     tool,
 )
 from hermes.tools.errors import ToolArgumentError, ToolError
-from hermes.tools.terminal import terminal
 
 
 def default_tools() -> list[Tool]:
-    """Every built-in tool; `tools.enabled` picks among them."""
-    return [terminal]
+    """Every built-in tool; `tools.enabled` picks among them. Imported here, when a gateway
+    builds its registry, so importing hermes.tools stays cheap."""
+    from hermes.tools.code import execute_code
+    from hermes.tools.files import FILE_TOOLS
+    from hermes.tools.memory import MEMORY_TOOLS
+    from hermes.tools.skills import SKILL_TOOLS
+    from hermes.tools.terminal import terminal
+    from hermes.tools.web import WEB_TOOLS
+
+    return [terminal, *FILE_TOOLS, execute_code, *MEMORY_TOOLS, *SKILL_TOOLS, *WEB_TOOLS]
 
 
 __all__ = [

@@ -1,0 +1,71 @@
+"""The execute_code tool: a Python program run in the profile's workspace, as the terminal tool
+runs a command (own process group, timeout, capped output, no secrets in its environment)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from hermes.tools.base import ToolContext, child_env, tool
+from hermes.tools.errors import ToolError
+from hermes.tools.paths import resolve_in_workspace
+from hermes.tools.process import run_process
+
+__all__ = ["SCRATCH_DIR", "execute_code"]
+
+SCRATCH_DIR = ".hermes"  # inside the workspace: where the program file lives while it runs
+SHOWN_NAME = "<code>"  # how the program file is named in tracebacks
+
+
+@tool(marker=lambda args: "🐍 python")
+async def execute_code(ctx: ToolContext, code: str) -> str:
+    """Run a Python 3 program in the workspace directory and return what it printed (stdout and
+    stderr together) and its exit code. It runs in a fresh, isolated, unbuffered interpreter
+    (`python -I -u`) with no stdin and no API keys in `os.environ`; the workspace is not on
+    `sys.path` (add `sys.path.insert(0, ".")` to import its modules). It is killed, with every
+    process it started, when it exceeds the profile's time limit; long output is shortened to
+    its beginning and end. Use `print` to see results.
+
+    Args:
+        code: the complete Python program, e.g. `import json; print(json.dumps({"a": 1}))`
+    """
+    settings = ctx.settings.execute_code
+    program = _write_program(ctx, code)
+    try:
+        outcome = await run_process(
+            [sys.executable, "-I", "-u", str(program)],
+            cwd=ctx.workspace,
+            env=child_env(ctx),
+            timeout=settings.timeout,
+            output_limit=settings.output_limit,
+        )
+    finally:
+        with contextlib.suppress(OSError):
+            program.unlink()
+    # The file is gone by now: name it as what it is, the model's code, not a path to open.
+    text = outcome.output.replace(str(program), SHOWN_NAME)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    if outcome.timed_out:
+        text += f"[timed out after {settings.timeout} s; it and its children were killed]\n"
+    code_text = "unknown" if outcome.returncode is None else outcome.returncode
+    return f"{text}[exit code {code_text}]"
+
+
+def _write_program(ctx: ToolContext, code: str) -> Path:
+    """The code in a private file under the workspace's scratch folder, so tracebacks carry
+    line numbers and source lines; `.hermes` is confined like any path a model names."""
+    scratch = resolve_in_workspace(ctx.workspace, SCRATCH_DIR)
+    try:
+        scratch.mkdir(exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="code_", suffix=".py", dir=scratch)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(code)
+    except UnicodeEncodeError as exc:
+        raise ToolError(f"the code is not valid Unicode text: {exc.reason}") from exc
+    except OSError as exc:
+        raise ToolError(f"cannot write the program to {SCRATCH_DIR}/: {exc.strerror}") from exc
+    return Path(name)
