@@ -77,7 +77,15 @@ class Finish:
     reason: str
 
 
-StreamEvent: TypeAlias = TextDelta | ToolCallsReady | UsageReport | Finish
+@dataclass(frozen=True, slots=True)
+class ProviderNote:
+    """Which provider is answering, yielded before its first event by a provider that chooses
+    among several (fallbacks), so the response can say who answered."""
+
+    label: str
+
+
+StreamEvent: TypeAlias = TextDelta | ToolCallsReady | UsageReport | Finish | ProviderNote
 
 
 # Compact JSON-able form of a Message, for stores. Only None and empty tool_calls are omitted: an
@@ -137,6 +145,7 @@ __all__ = [
     "Finish",
     "Message",
     "Role",
+    "ProviderNote",
     "StreamEvent",
     "TextDelta",
     "ToolCall",

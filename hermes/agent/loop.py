@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from hermes.messages import (
     Finish,
     Message,
+    ProviderNote,
     TextDelta,
     ToolCall,
     ToolCallsReady,
@@ -46,7 +47,7 @@ class RunFinished:
     transcript: tuple[Message, ...] = ()
 
 
-AgentEvent = TextDelta | ToolStarted | ToolFinished | RunFinished
+AgentEvent = TextDelta | ToolStarted | ToolFinished | RunFinished | ProviderNote
 
 
 class Agent:
@@ -95,6 +96,8 @@ class Agent:
                     usage = usage + event.usage
                 elif isinstance(event, Finish):
                     reason = event.reason
+                elif isinstance(event, ProviderNote):
+                    yield event
             if not calls:
                 history.append(Message("assistant", "".join(text)))
                 final = "stop" if reason == "tool_calls" else reason

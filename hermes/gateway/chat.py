@@ -18,7 +18,7 @@ from hermes.gateway.progress import inline_marker, strip_markers
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
-from hermes.messages import Message, TextDelta, Usage
+from hermes.messages import Message, ProviderNote, TextDelta, Usage
 from hermes.providers.base import ModelParams
 from hermes.wire.openai_chat import chunk, completion_response, usage_chunk
 from hermes.wire.openai_chat_request import ChatRequest, parse_chat_request
@@ -67,11 +67,14 @@ async def _complete(
 ) -> web.Response:
     text: list[str] = []
     finished = RunFinished("stop", Usage())
+    answered_by = rt.provider.label
     async for event in agent.run(messages, params, incremental=False):
         if isinstance(event, TextDelta):
             text.append(event.text)
         elif isinstance(event, RunFinished):
             finished = event
+        elif isinstance(event, ProviderNote):
+            answered_by = event.label
     body = completion_response(
         _completion_id(),
         int(time.time()),
@@ -80,7 +83,7 @@ async def _complete(
         finished.reason,
         finished.usage,
     )
-    return web.json_response(body, headers={"X-Hermes-Provider": rt.provider.label})
+    return web.json_response(body, headers={"X-Hermes-Provider": answered_by})
 
 
 async def _stream(
@@ -101,6 +104,9 @@ async def _stream(
         async for event in with_keepalive(events, rt.settings.keepalive_seconds):
             if event is None:
                 await out.send(b": keep-alive\n\n")
+                continue
+            if isinstance(event, ProviderNote):
+                out.extra_headers["X-Hermes-Provider"] = event.label
                 continue
             if not role_sent:
                 out.hold(

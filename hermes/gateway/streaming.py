@@ -32,6 +32,7 @@ class EventStream:
         self.request = request
         self.recorder = recorder
         self.response: web.StreamResponse | None = None
+        self.extra_headers: dict[str, str] = {}  # set before the first byte to be sent
         self._held = b""
 
     def hold(self, data: bytes) -> None:
@@ -53,6 +54,7 @@ class EventStream:
                     "Cache-Control": "no-cache",
                     "X-Accel-Buffering": "no",
                     **headers_for(self.request),
+                    **self.extra_headers,
                 }
             )
             await response.prepare(self.request)

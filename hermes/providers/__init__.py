@@ -1,10 +1,16 @@
-"""Model providers: one module per wire format, chosen by the profile's `model` config."""
+"""Model providers: one module per wire format, chosen by the profile's `model` config.
+
+`model.provider` is a provider type (or an OpenAI-compatible preset), or the `name` of an entry
+of `providers:`; `model.fallbacks` names further entries, tried in order when one fails before
+its first token."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from hermes.config.schema import Config
+from hermes.config.schema import Config, ProviderEntry
 from hermes.errors import ConfigError
 from hermes.providers.base import ModelParams, Provider
 
@@ -20,6 +26,7 @@ OPENAI_COMPATIBLE: dict[str, str] = {
     "lmstudio": "http://127.0.0.1:1234/v1",
     "llamacpp": "http://127.0.0.1:8080/v1",
 }
+NATIVE = ("anthropic", "gemini", "ollama", "local")
 DEFAULT_KEY_ENV: dict[str, str] = {
     "openai": "OPENAI_API_KEY",
     "openrouter": "OPENROUTER_API_KEY",
@@ -27,39 +34,123 @@ DEFAULT_KEY_ENV: dict[str, str] = {
     "siliconflow": "SILICONFLOW_API_KEY",
     "minimax": "MINIMAX_API_KEY",
     "glm": "GLM_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "gemini": "GEMINI_API_KEY",
 }
-# Local servers that usually run without a key.
-KEYLESS = frozenset({"vllm", "lmstudio", "llamacpp"})
+# Servers that run without a key.
+KEYLESS = frozenset({"vllm", "lmstudio", "llamacpp", "ollama", "local"})
+# The shared local model server (see hermes.model_server) listens here unless told otherwise.
+LOCAL_MODEL_PORT = 8640
+LOCAL_MODEL_NAME = "gemma-3-270m"
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One provider as configured: its type, model, URL and key variable."""
+
+    label: str  # the entry's name, or the provider type
+    kind: str
+    model: str
+    base_url: str | None
+    api_key_env: str | None
+
+
+def known_kinds() -> list[str]:
+    return sorted([*OPENAI_COMPATIBLE, *NATIVE])
+
+
+def choices(config: Config) -> list[Choice]:
+    """The primary provider, then each fallback, resolved against `providers:`."""
+    entries = {e.name: e for e in config.providers if e.name}
+    model = config.model
+    out: list[Choice] = []
+    if model.provider in entries:
+        out.append(_entry(entries[model.provider]))
+    elif model.provider in known_kinds():
+        out.append(Choice(model.provider, model.provider, model.name, model.base_url,
+                          model.api_key_env))
+    else:
+        raise ConfigError(
+            f"unknown model.provider {model.provider!r}: use a provider type "
+            f"({', '.join(known_kinds())}) or the name of an entry of `providers`",
+            param="model.provider",
+        )
+    for name in model.fallbacks:
+        if name not in entries:
+            raise ConfigError(f"model.fallbacks names {name!r}, which is not an entry of "
+                              "`providers`", param="model.fallbacks")
+        out.append(_entry(entries[name]))
+    return out
+
+
+def _entry(entry: ProviderEntry) -> Choice:
+    if entry.provider not in known_kinds():
+        raise ConfigError(f"providers entry {entry.name!r}: unknown provider type "
+                          f"{entry.provider!r} (known: {', '.join(known_kinds())})")
+    return Choice(entry.name, entry.provider, entry.model, entry.base_url, entry.api_key_env)
 
 
 def build_provider(config: Config, env: Mapping[str, str], *, profile: str) -> Provider:
-    """The provider the profile's config asks for. A missing key is an actionable error here,
-    at gateway start, not on the first request."""
-    model = config.model
-    kind = model.provider
-    if kind not in OPENAI_COMPATIBLE:
-        known = ", ".join(sorted(OPENAI_COMPATIBLE))
-        raise ConfigError(
-            f"unknown model.provider {kind!r} (known: {known})", param="model.provider"
-        )
-    key_env = model.api_key_env or DEFAULT_KEY_ENV.get(kind)
+    """The provider the profile's config asks for (wrapped with its fallbacks). A missing key is
+    an actionable error here, at gateway start, not on the first request."""
+    built = [_build(choice, config, env, profile) for choice in choices(config)]
+    if len(built) == 1:
+        return built[0]
+    from hermes.providers.fallback import FallbackProvider
+
+    return FallbackProvider(built)
+
+
+def _key(choice: Choice, env: Mapping[str, str], profile: str) -> str | None:
+    key_env = choice.api_key_env or DEFAULT_KEY_ENV.get(choice.kind)
     key = env.get(key_env) if key_env else None
-    if not key and kind not in KEYLESS and model.base_url is None:
+    if choice.kind == "gemini" and not key:
+        key = env.get("GOOGLE_API_KEY")
+    needs_key = choice.kind not in KEYLESS and not (
+        choice.kind in OPENAI_COMPATIBLE and choice.base_url  # a custom server may be keyless
+    )
+    if not key and needs_key:
         raise ConfigError(
-            f"profile {profile!r} uses provider {kind!r} but {key_env} is not set: "
-            f"set it with `hermes -p {profile} config set {key_env} …`",
+            f"profile {profile!r} uses provider {choice.label!r} ({choice.kind}) but "
+            f"{key_env} is not set: set it with `hermes -p {profile} config set {key_env} …`",
             param=key_env,
         )
+    return key or None
+
+
+def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str) -> Provider:
+    key = _key(choice, env, profile)
+    defaults = ModelParams(max_tokens=config.model.max_tokens,
+                           temperature=config.model.temperature)
+    timeout = float(config.model.timeout)
+    name = choice.label
+    if choice.kind == "anthropic":
+        from hermes.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(model=choice.model, base_url=choice.base_url, api_key=key or "",
+                                 timeout=timeout, defaults=defaults, name=name)
+    if choice.kind == "gemini":
+        from hermes.providers.gemini import GeminiProvider
+
+        return GeminiProvider(model=choice.model, base_url=choice.base_url, api_key=key or "",
+                              timeout=timeout, defaults=defaults, name=name)
+    if choice.kind == "ollama":
+        from hermes.providers.ollama import OllamaProvider
+
+        return OllamaProvider(model=choice.model, base_url=choice.base_url,
+                              timeout=max(timeout, 300.0), defaults=defaults, name=name)
     from hermes.providers.openai import OpenAIProvider
 
-    return OpenAIProvider(
-        model=model.name,
-        base_url=model.base_url or OPENAI_COMPATIBLE[kind],
-        api_key=key or None,
-        timeout=float(model.timeout),
-        defaults=ModelParams(max_tokens=model.max_tokens, temperature=model.temperature),
-        name=kind,
-    )
+    if choice.kind == "local":
+        port = int(env.get("HERMES_MODEL_PORT") or os.environ.get("HERMES_MODEL_PORT")
+                   or LOCAL_MODEL_PORT)
+        base_url = choice.base_url or f"http://127.0.0.1:{port}/v1"
+        # One model server, one model: the name is only what logs and headers show.
+        return OpenAIProvider(model=LOCAL_MODEL_NAME, base_url=base_url, api_key=None,
+                              timeout=max(timeout, 300.0), defaults=defaults, name=name)
+    return OpenAIProvider(model=choice.model,
+                          base_url=choice.base_url or OPENAI_COMPATIBLE[choice.kind],
+                          api_key=key, timeout=timeout, defaults=defaults, name=name)
 
 
-__all__ = ["ModelParams", "Provider", "build_provider"]
+__all__ = ["Choice", "ModelParams", "Provider", "build_provider", "choices", "known_kinds"]
