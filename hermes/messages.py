@@ -144,8 +144,8 @@ def _optional_str(d: Mapping[str, Any], key: str) -> str | None:
 __all__ = [
     "Finish",
     "Message",
-    "Role",
     "ProviderNote",
+    "Role",
     "StreamEvent",
     "TextDelta",
     "ToolCall",
