@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from hermes.errors import ConfigError, HermesError
+from hermes.procutil import die_with_supervisor
 from hermes.profiles import ProfileStore
 
 if TYPE_CHECKING:
@@ -90,20 +91,6 @@ async def _run(profile: Profile, loaded: Loaded, provider: Provider, env: dict[s
     await runner.cleanup()
     log.info("stopped")
     return 0
-
-
-def die_with_supervisor(supervisor_pid: str | None) -> None:
-    """Under a supervisor, exit when it dies, even by SIGKILL, so no gateway is left holding its
-    port: Linux sends SIGTERM to this process when its parent goes away (PR_SET_PDEATHSIG)."""
-    if not supervisor_pid or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != int(supervisor_pid):  # the supervisor died before prctl took effect
-        raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
