@@ -270,6 +270,7 @@ def make_hermes_home(home: Path, upstream_v1: str) -> str:
     store = ProfileStore(home)
     created = store.create(PROFILE)
     for key, value in {
+        "model.provider": "openai",
         "model.base_url": upstream_v1,
         "model.name": "bench-upstream",
         "OPENAI_API_KEY": "sk-bench-any-key-0000",

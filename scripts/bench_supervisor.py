@@ -44,6 +44,7 @@ def _home(n: int) -> Path:
         profile = store.create(f"p{i:02d}").profile
         for key, value in {
             "API_SERVER_PORT": str(_free_port()),
+            "model.provider": "openai",
             "model.base_url": "http://127.0.0.1:9/v1",
             "OPENAI_API_KEY": "sk-bench-0000000000",
         }.items():

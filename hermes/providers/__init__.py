@@ -67,8 +67,9 @@ def choices(config: Config) -> list[Choice]:
     if model.provider in entries:
         out.append(_entry(entries[model.provider]))
     elif model.provider in known_kinds():
-        out.append(Choice(model.provider, model.provider, model.name, model.base_url,
-                          model.api_key_env))
+        out.append(
+            Choice(model.provider, model.provider, model.name, model.base_url, model.api_key_env)
+        )
     else:
         raise ConfigError(
             f"unknown model.provider {model.provider!r}: use a provider type "
@@ -77,16 +78,20 @@ def choices(config: Config) -> list[Choice]:
         )
     for name in model.fallbacks:
         if name not in entries:
-            raise ConfigError(f"model.fallbacks names {name!r}, which is not an entry of "
-                              "`providers`", param="model.fallbacks")
+            raise ConfigError(
+                f"model.fallbacks names {name!r}, which is not an entry of `providers`",
+                param="model.fallbacks",
+            )
         out.append(_entry(entries[name]))
     return out
 
 
 def _entry(entry: ProviderEntry) -> Choice:
     if entry.provider not in known_kinds():
-        raise ConfigError(f"providers entry {entry.name!r}: unknown provider type "
-                          f"{entry.provider!r} (known: {', '.join(known_kinds())})")
+        raise ConfigError(
+            f"providers entry {entry.name!r}: unknown provider type "
+            f"{entry.provider!r} (known: {', '.join(known_kinds())})"
+        )
     return Choice(entry.name, entry.provider, entry.model, entry.base_url, entry.api_key_env)
 
 
@@ -120,37 +125,65 @@ def _key(choice: Choice, env: Mapping[str, str], profile: str) -> str | None:
 
 def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str) -> Provider:
     key = _key(choice, env, profile)
-    defaults = ModelParams(max_tokens=config.model.max_tokens,
-                           temperature=config.model.temperature)
+    defaults = ModelParams(max_tokens=config.model.max_tokens, temperature=config.model.temperature)
     timeout = float(config.model.timeout)
     name = choice.label
     if choice.kind == "anthropic":
         from hermes.providers.anthropic import AnthropicProvider
 
-        return AnthropicProvider(model=choice.model, base_url=choice.base_url, api_key=key or "",
-                                 timeout=timeout, defaults=defaults, name=name)
+        return AnthropicProvider(
+            model=choice.model,
+            base_url=choice.base_url,
+            api_key=key or "",
+            timeout=timeout,
+            defaults=defaults,
+            name=name,
+        )
     if choice.kind == "gemini":
         from hermes.providers.gemini import GeminiProvider
 
-        return GeminiProvider(model=choice.model, base_url=choice.base_url, api_key=key or "",
-                              timeout=timeout, defaults=defaults, name=name)
+        return GeminiProvider(
+            model=choice.model,
+            base_url=choice.base_url,
+            api_key=key or "",
+            timeout=timeout,
+            defaults=defaults,
+            name=name,
+        )
     if choice.kind == "ollama":
         from hermes.providers.ollama import OllamaProvider
 
-        return OllamaProvider(model=choice.model, base_url=choice.base_url,
-                              timeout=max(timeout, 300.0), defaults=defaults, name=name)
+        return OllamaProvider(
+            model=choice.model,
+            base_url=choice.base_url,
+            timeout=max(timeout, 300.0),
+            defaults=defaults,
+            name=name,
+        )
     from hermes.providers.openai import OpenAIProvider
 
     if choice.kind == "local":
-        port = int(env.get("HERMES_MODEL_PORT") or os.environ.get("HERMES_MODEL_PORT")
-                   or LOCAL_MODEL_PORT)
+        port = int(
+            env.get("HERMES_MODEL_PORT") or os.environ.get("HERMES_MODEL_PORT") or LOCAL_MODEL_PORT
+        )
         base_url = choice.base_url or f"http://127.0.0.1:{port}/v1"
         # One model server, one model: the name is only what logs and headers show.
-        return OpenAIProvider(model=LOCAL_MODEL_NAME, base_url=base_url, api_key=None,
-                              timeout=max(timeout, 300.0), defaults=defaults, name=name)
-    return OpenAIProvider(model=choice.model,
-                          base_url=choice.base_url or OPENAI_COMPATIBLE[choice.kind],
-                          api_key=key, timeout=timeout, defaults=defaults, name=name)
+        return OpenAIProvider(
+            model=LOCAL_MODEL_NAME,
+            base_url=base_url,
+            api_key=None,
+            timeout=max(timeout, 300.0),
+            defaults=defaults,
+            name=name,
+        )
+    return OpenAIProvider(
+        model=choice.model,
+        base_url=choice.base_url or OPENAI_COMPATIBLE[choice.kind],
+        api_key=key,
+        timeout=timeout,
+        defaults=defaults,
+        name=name,
+    )
 
 
 __all__ = ["Choice", "ModelParams", "Provider", "build_provider", "choices", "known_kinds"]

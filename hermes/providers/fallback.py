@@ -48,8 +48,12 @@ class FallbackProvider:
             except UpstreamError as exc:
                 if started or not exc.retryable or index == last:
                     raise
-                log.warning("%s failed before its first token (%s); trying %s",
-                            provider.label, exc.message, self.providers[index + 1].label)
+                log.warning(
+                    "%s failed before its first token (%s); trying %s",
+                    provider.label,
+                    exc.message,
+                    self.providers[index + 1].label,
+                )
 
     async def close(self) -> None:
         for provider in self.providers:

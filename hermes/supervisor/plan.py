@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hermes.config import envfile
-from hermes.errors import ConfigError, InvalidRequest
+from hermes.errors import ConfigError, HermesError, InvalidRequest
 from hermes.profiles import ProfileInfo, ProfileStore
 
 # The only variables a gateway inherits from the supervisor: a key set in one place never leaks
@@ -27,6 +27,8 @@ class GatewaySpec:
     env: Mapping[str, str]
     log_path: Path
     fingerprint: str  # changes when config.yaml or .env does: `reload` restarts only those
+    ready_mark: bytes = b"hermes gateway ready"
+    start_timeout: float | None = None  # None: the supervisor's policy
 
     @property
     def url(self) -> str:
@@ -102,4 +104,58 @@ def plan(
                 f"give one another port with `hermes -p {info.name} config set API_SERVER_PORT …`"
             )
         by_port[info.port] = info.name
-    return [spec_for(store, info, environ, supervisor_pid) for info in chosen]
+    specs = [spec_for(store, info, environ, supervisor_pid) for info in chosen]
+    if any(uses_local_model(store, info) for info in chosen):
+        specs.append(model_server_spec(store, environ, supervisor_pid, taken=by_port))
+    return specs
+
+
+MODEL_SERVER = "@local-model"  # not a valid profile name, so it never collides with one
+
+
+def uses_local_model(store: ProfileStore, info: ProfileInfo) -> bool:
+    from hermes.config.loader import load_config
+    from hermes.providers import choices
+
+    try:
+        return any(
+            c.kind == "local" for c in choices(load_config(store.path(info.name).config_path))
+        )
+    except HermesError:
+        return False  # its gateway will report the broken config itself
+
+
+def model_server_spec(
+    store: ProfileStore,
+    environ: Mapping[str, str],
+    supervisor_pid: int,
+    *,
+    taken: Mapping[int, str],
+) -> GatewaySpec:
+    """One shared model server for every profile using the `local` provider."""
+    from hermes.providers import LOCAL_MODEL_PORT
+
+    port = int(environ.get("HERMES_MODEL_PORT") or LOCAL_MODEL_PORT)
+    if port in taken:
+        raise ConfigError(
+            f"the local model server's port {port} is also profile "
+            f"{taken[port]!r}'s; set HERMES_MODEL_PORT to another port"
+        )
+    env = {
+        **base_env(environ),
+        "HERMES_HOME": str(store.home),
+        "HERMES_SUPERVISOR_PID": str(supervisor_pid),
+        "HERMES_MODEL_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    return GatewaySpec(
+        profile=MODEL_SERVER,
+        port=port,
+        host="127.0.0.1",
+        argv=(sys.executable, "-m", "hermes.model_server", "--port", str(port)),
+        env=env,
+        log_path=store.home / "logs" / "model-server.log",
+        fingerprint="local-model",
+        ready_mark=b"hermes model server ready",
+        start_timeout=120.0,
+    )

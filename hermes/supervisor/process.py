@@ -21,7 +21,6 @@ from hermes.supervisor.logs import LastLines, RotatingLog, capture
 from hermes.supervisor.plan import GatewaySpec
 
 log = logging.getLogger("hermes.supervisor")
-READY_MARK = b"hermes gateway ready"
 
 
 class State(StrEnum):
@@ -152,7 +151,7 @@ class Gateway:
 
     def _on_line(self, line: bytes) -> None:
         self.last_lines.add(line)
-        if READY_MARK in line:
+        if self.spec.ready_mark in line:
             self._ready.set()
 
     async def _wait_ready(self) -> bool:
@@ -163,7 +162,7 @@ class Gateway:
         try:
             done, _ = await asyncio.wait(
                 {exited, ready},
-                timeout=self.policy.start_timeout,
+                timeout=self._start_timeout,
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
@@ -175,7 +174,7 @@ class Gateway:
             tail = self.last_lines.lines()[-1:] or ["(no output)"]
             self.last_error = f"exited with code {self.proc.returncode}: {tail[0]}"
         else:
-            self.last_error = f"not healthy within {self.policy.start_timeout:.0f}s"
+            self.last_error = f"not healthy within {self._start_timeout:.0f}s"
         log.warning("%s: %s", self.spec.profile, self.last_error)
         return False
 
@@ -226,6 +225,10 @@ class Gateway:
         self.last_error = reason
         self.settled.set()
         log.error("%s: fatal: %s", self.spec.profile, reason)
+
+    @property
+    def _start_timeout(self) -> float:
+        return self.spec.start_timeout or self.policy.start_timeout
 
     # -- reporting -----------------------------------------------------------------------------
 

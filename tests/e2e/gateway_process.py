@@ -65,6 +65,7 @@ def make_profile(home: Path, name: str, upstream_url: str, **config: str) -> str
     created = store.create(name) if name != "default" else None
     profile = store.get(name)
     settings = {
+        "model.provider": "openai",
         "model.base_url": upstream_url,
         "model.name": "fake-model",
         "OPENAI_API_KEY": "sk-upstream-test-key-0001",

@@ -32,6 +32,7 @@ def add_profile(home: Path, name: str, **settings: str) -> int:
     port = free_port()
     values = {
         "API_SERVER_PORT": str(port),
+        "model.provider": "openai",
         "model.base_url": UPSTREAM,
         "OPENAI_API_KEY": "sk-test-0000000000",
         **settings,

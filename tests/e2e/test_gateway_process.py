@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from hermes.profiles import ProfileStore
+from hermes.profiles.settings import set_value
 from tests.e2e.conftest import HERMES
 from tests.e2e.gateway_process import free_port, gateway_env, make_profile, run_gateway
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -112,7 +113,9 @@ def test_start_up_refusals(
 
 
 def test_missing_provider_key_is_an_actionable_start_error(home: Path) -> None:
-    ProfileStore(home).create("alice")  # provider openai, no OPENAI_API_KEY in its .env
+    store = ProfileStore(home)
+    store.create("alice")
+    set_value(store, store.get("alice"), "model.provider", "openai")  # and no OPENAI_API_KEY
     result = start_failure(
         home, "-p", "alice", "gateway", "--port", str(free_port()), env={"OPENAI_API_KEY": ""}
     )

@@ -98,7 +98,7 @@ def test_get_masks_secrets_unless_reveal(cli) -> None:
 
 def test_get_reports_defaults_and_missing_env_keys(cli) -> None:
     assert cli("config", "get", "agent.max_iterations").stdout.strip() == "20"
-    assert json.loads(cli("config", "get", "model").stdout)["provider"] == "openai"
+    assert json.loads(cli("config", "get", "model").stdout)["provider"] == "local"
     missing = cli("config", "get", "NOPE_KEY")
     assert missing.exit_code == 2 and "not set" in missing.output
 

@@ -197,9 +197,9 @@ def test_deleting_the_active_profile_falls_back_to_default(cli, home: Path) -> N
 def test_list_table_and_show(cli) -> None:
     cli("profile", "create", "alice", "--description", "research")
     out = cli("profile", "list").stdout
-    assert "NAME" in out and "alice" in out and "research" in out and "openai/gpt-4o-mini" in out
+    assert "NAME" in out and "alice" in out and "research" in out and "local/gemma-3-270m" in out
     shown = json.loads(cli("profile", "show", "alice", "--json").stdout)
-    assert shown["url"].startswith("http://127.0.0.1:") and shown["provider"] == "openai"
+    assert shown["url"].startswith("http://127.0.0.1:") and shown["provider"] == "local"
 
 
 def test_store_survives_a_broken_config_in_list(store: ProfileStore, home: Path) -> None:
@@ -224,10 +224,10 @@ def test_concurrent_creates_get_distinct_ports(home: Path) -> None:
 
 def test_list_reflects_hand_edits_despite_its_index(cli, home: Path) -> None:
     cli("profile", "create", "alice")
-    assert listing(cli)["alice"]["model"] == "gpt-4o-mini"
+    assert listing(cli)["alice"]["model"] == "gemma-3-270m"
     assert (home / "run" / "profile-index.json").exists()
     config = home / "profiles" / "alice" / "config.yaml"
-    config.write_text(config.read_text().replace("gpt-4o-mini", "llama3"))  # in place, same inode
+    config.write_text(config.read_text().replace("gemma-3-270m", "llama3"))  # in place, same inode
     assert listing(cli)["alice"]["model"] == "llama3"
     env = home / "profiles" / "alice" / ".env"
     env.write_text(env.read_text().replace("API_SERVER_PORT=8643", "API_SERVER_PORT=9999"))

@@ -1,0 +1,5 @@
+import sys
+
+from hermes.model_server.server import main
+
+sys.exit(main())

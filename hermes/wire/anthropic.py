@@ -1,0 +1,410 @@
+"""The Anthropic Messages API wire format, client side, without I/O.
+
+`encode_request` turns hermes messages into a `POST /v1/messages` body: system messages become
+the top-level `system`, tool results become user `tool_result` blocks, and consecutive messages of
+one role are merged so roles alternate. `StreamAccumulator` reads the named SSE events of a
+streamed answer and `parse_message_response` a whole one; both produce `hermes.messages` events in
+the provider order (TextDelta*, ToolCallsReady?, UsageReport?, Finish)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from hermes.errors import HermesError, UpstreamError
+from hermes.messages import (
+    Finish,
+    Message,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallsReady,
+    Usage,
+    UsageReport,
+)
+
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "DEFAULT_MAX_TOKENS",
+    "AnthropicWireError",
+    "StreamAccumulator",
+    "encode_messages",
+    "encode_request",
+    "encode_tools",
+    "error_from_event",
+    "finish_reason",
+    "parse_message_response",
+]
+
+ANTHROPIC_VERSION: Final = "2023-06-01"
+DEFAULT_MAX_TOKENS: Final = 4096
+
+_STOP_REASONS: Final = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+# Error types whose cause is on Anthropic's side and passes: another try may succeed.
+_TRANSIENT_ERRORS: Final = {
+    "overloaded_error": 529,
+    "api_error": 500,
+    "rate_limit_error": 429,
+    "timeout_error": 504,
+}
+_TOOL_ID_UNSAFE: Final = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+class AnthropicWireError(HermesError):
+    """The upstream answered in a shape that is not the Messages API's (not JSON, missing fields,
+    a stream cut short). For the gateway's own client that is a bad gateway."""
+
+    status = 502
+    type = "server_error"
+    code = "bad_upstream_response"
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+def encode_request(
+    messages: Iterable[Message],
+    *,
+    model: str,
+    max_tokens: int | None = None,
+    tools: Sequence[Mapping[str, Any]] = (),
+    stream: bool = False,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    stop: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A `POST /v1/messages` body. `max_tokens` is required by the API, so it is always sent."""
+    system, encoded = encode_messages(messages)
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS,
+    }
+    if system:
+        body["system"] = system
+    body["messages"] = encoded
+    if tools:
+        body["tools"] = encode_tools(tools)
+    if temperature is not None:
+        # OpenAI's scale goes to 2, Anthropic's stops at 1 (it rejects anything above).
+        body["temperature"] = min(max(temperature, 0.0), 1.0)
+    if top_p is not None:
+        body["top_p"] = top_p
+    if stop:
+        body["stop_sequences"] = list(stop)
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def encode_messages(messages: Iterable[Message]) -> tuple[str, list[dict[str, Any]]]:
+    """(system prompt, messages). The API rejects empty text blocks and empty messages, so those
+    are dropped, and wants user/assistant turns to alternate, so neighbours of one role merge."""
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "system":
+            if message.content:
+                system.append(message.content)
+            continue
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks = _blocks(message)
+        if not blocks:
+            continue
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    return "\n\n".join(system), out
+
+
+def _blocks(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        block: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": _tool_id(message.tool_call_id or ""),
+        }
+        if message.content:  # optional in the API; an empty one is refused as an empty block
+            block["content"] = message.content
+        return [block]
+    blocks: list[dict[str, Any]] = []
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
+    if message.role == "assistant":
+        blocks.extend(
+            {
+                "type": "tool_use",
+                "id": _tool_id(call.id),
+                "name": call.name,
+                "input": _tool_input(call.arguments),
+            }
+            for call in message.tool_calls
+        )
+    return blocks
+
+
+def _tool_id(raw: str) -> str:
+    # Anthropic accepts only [a-zA-Z0-9_-] in tool ids; ids minted by another provider may not
+    # comply. The same mapping is applied to the tool_use and its tool_result, so they still pair.
+    return _TOOL_ID_UNSAFE.sub("_", raw) or "call"
+
+
+def _tool_input(arguments: str) -> dict[str, Any]:
+    """`input` must be an object: the model's argument text parsed, {} when empty. Text that is
+    not a JSON object is kept under `_raw`, so the conversation can still be replayed."""
+    if not arguments.strip():
+        return {}
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        return {"_raw": arguments}
+    return parsed if isinstance(parsed, dict) else {"_raw": arguments}
+
+
+def encode_tools(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI-style specs ({"type": "function", "function": {...}} or the bare function object)
+    as Anthropic tools: {name, description, input_schema}."""
+    out: list[dict[str, Any]] = []
+    for spec in tools:
+        fn = spec.get("function") if spec.get("type") == "function" else spec
+        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+            raise ValueError(f"not a function tool spec: {dict(spec)!r}")
+        tool: dict[str, Any] = {"name": fn["name"]}
+        if fn.get("description"):
+            tool["description"] = fn["description"]
+        tool["input_schema"] = fn.get("parameters") or {"type": "object", "properties": {}}
+        out.append(tool)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers
+
+
+def finish_reason(stop_reason: Any) -> str:
+    """Anthropic's stop_reason in the OpenAI finish_reason vocabulary."""
+    return _STOP_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
+
+
+def error_from_event(error: Any, *, yielded: bool) -> UpstreamError:
+    """An `{"type": "error", "error": {...}}` sent inside a 200 answer. A transient one (overloaded,
+    for one) is worth another try only while nothing of the answer has been passed on."""
+    kind = error.get("type") if isinstance(error, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    text = message if isinstance(message, str) and message else str(kind or "unknown error")
+    return UpstreamError(
+        f"the model provider reported an error mid-answer: {kind or 'error'}: {text[:300]}",
+        retryable=kind in _TRANSIENT_ERRORS and not yielded,
+        upstream_status=_TRANSIENT_ERRORS.get(str(kind)),
+    )
+
+
+def parse_message_response(data: Any) -> tuple[StreamEvent, ...]:
+    """A non-streamed `message` object as the events a stream of it would have produced."""
+    if not isinstance(data, dict):
+        raise AnthropicWireError("Upstream answer is not a JSON object.")
+    if data.get("type") == "error":
+        raise error_from_event(data.get("error"), yielded=False)
+    content = data.get("content")
+    if not isinstance(content, list):
+        raise AnthropicWireError("Upstream answer has no 'content' array.")
+    text: list[str] = []
+    calls: list[ToolCall] = []
+    for block in content:
+        if not isinstance(block, dict):
+            raise AnthropicWireError("Upstream content block is not an object.")
+        if block.get("type") == "text":
+            text.append(_str(block, "text"))
+        elif block.get("type") == "tool_use":
+            calls.append(_tool_call(block, block.get("input")))
+    events: list[StreamEvent] = []
+    if "".join(text):
+        events.append(TextDelta("".join(text)))
+    if calls:
+        events.append(ToolCallsReady(tuple(calls)))
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        events.append(UsageReport(_usage(usage)))
+    events.append(Finish(_final_reason(data.get("stop_reason"), bool(calls))))
+    return tuple(events)
+
+
+@dataclass(slots=True)
+class _ToolBlock:
+    head: dict[str, Any]
+    json_parts: list[str] = field(default_factory=list)
+
+
+class StreamAccumulator:
+    """Turns a streamed answer's SSE events into `hermes.messages` events.
+
+    Text is yielded as it arrives; tool-use blocks are assembled from their `input_json_delta`
+    fragments and yielded together as ToolCallsReady at `message_stop`, followed by the usage and
+    Finish. Unknown event and block types (thinking, citations, new ones) are skipped, as the API's
+    versioning policy asks of clients."""
+
+    def __init__(self) -> None:
+        self._tools: dict[int, _ToolBlock] = {}
+        self._counts: dict[str, int] = {}
+        self._stop_reason: Any = None
+        self._started = False
+        self._yielded = False
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    @property
+    def yielded(self) -> bool:
+        """Whether any event has been produced: after that a retry would repeat output."""
+        return self._yielded
+
+    def feed_data(self, event: str | None, data: str) -> list[StreamEvent]:
+        """One SSE event: its `event:` name and its JSON `data`."""
+        if self._done:
+            return []
+        try:
+            parsed = json.loads(data)
+        except ValueError as exc:
+            raise AnthropicWireError(
+                f"Upstream sent a stream event that is not JSON: {data[:200]!r}"
+            ) from exc
+        if not isinstance(parsed, dict):
+            raise AnthropicWireError("Upstream sent a stream event that is not a JSON object.")
+        events = self.feed(str(parsed.get("type") or event or ""), parsed)
+        self._yielded = self._yielded or bool(events)
+        return events
+
+    def feed(self, kind: str, data: dict[str, Any]) -> list[StreamEvent]:
+        if kind == "error":
+            raise error_from_event(data.get("error"), yielded=self._yielded)
+        if kind == "message_start":
+            self._started = True
+            message = data.get("message")
+            if isinstance(message, dict):
+                self._count(message.get("usage"))
+        elif kind == "content_block_start":
+            return self._block_start(_index(data), data.get("content_block"))
+        elif kind == "content_block_delta":
+            return self._block_delta(_index(data), data.get("delta"))
+        elif kind == "message_delta":
+            delta = data.get("delta")
+            if isinstance(delta, dict) and delta.get("stop_reason") is not None:
+                self._stop_reason = delta["stop_reason"]
+            self._count(data.get("usage"))
+        elif kind == "message_stop":
+            return self._end()
+        return []  # ping, content_block_stop, and event types added after this was written
+
+    def finish(self) -> list[StreamEvent]:
+        """The body ended. Without `message_stop` the answer was cut short."""
+        if self._done:
+            return []
+        if not self._started:
+            raise AnthropicWireError("Upstream stream ended without sending any event.")
+        raise AnthropicWireError("Upstream stream ended before message_stop: the answer was cut.")
+
+    def _count(self, usage: Any) -> None:
+        # Counts are cumulative: a later report of a field replaces the earlier one.
+        if isinstance(usage, dict):
+            self._counts.update(
+                (k, v) for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)
+            )
+
+    def _block_start(self, index: int, block: Any) -> list[StreamEvent]:
+        if not isinstance(block, dict):
+            raise AnthropicWireError("Upstream content_block_start has no content_block object.")
+        if block.get("type") == "tool_use":
+            self._tools[index] = _ToolBlock(block)
+        elif block.get("type") == "text" and _str(block, "text"):
+            return [TextDelta(block["text"])]
+        return []
+
+    def _block_delta(self, index: int, delta: Any) -> list[StreamEvent]:
+        if not isinstance(delta, dict):
+            raise AnthropicWireError("Upstream content_block_delta has no delta object.")
+        if delta.get("type") == "text_delta":
+            text = _str(delta, "text")
+            return [TextDelta(text)] if text else []
+        if delta.get("type") == "input_json_delta":
+            slot = self._tools.get(index)
+            if slot is None:
+                raise AnthropicWireError(f"Upstream sent tool input for unknown block {index}.")
+            slot.json_parts.append(_str(delta, "partial_json"))
+        return []
+
+    def _end(self) -> list[StreamEvent]:
+        self._done = True
+        events: list[StreamEvent] = []
+        if self._tools:
+            calls = [self._assemble(self._tools[i]) for i in sorted(self._tools)]
+            events.append(ToolCallsReady(tuple(calls)))
+        if self._counts:
+            events.append(UsageReport(_usage(self._counts)))
+        events.append(Finish(_final_reason(self._stop_reason, bool(self._tools))))
+        return events
+
+    @staticmethod
+    def _assemble(slot: _ToolBlock) -> ToolCall:
+        text = "".join(slot.json_parts)
+        if not text.strip():
+            return _tool_call(slot.head, slot.head.get("input") or {})
+        try:
+            return _tool_call(slot.head, json.loads(text))
+        except ValueError:
+            # Passed on as written: the tool layer tells the model its arguments were bad JSON.
+            return ToolCall(*_tool_head(slot.head), text)
+
+
+def _final_reason(stop_reason: Any, has_calls: bool) -> str:
+    reason = finish_reason(stop_reason)
+    return "tool_calls" if has_calls and reason == "stop" else reason
+
+
+def _tool_call(block: dict[str, Any], tool_input: Any) -> ToolCall:
+    arguments = json.dumps(tool_input if tool_input is not None else {}, ensure_ascii=False)
+    return ToolCall(*_tool_head(block), arguments)
+
+
+def _tool_head(block: dict[str, Any]) -> tuple[str, str]:
+    call_id, name = block.get("id"), block.get("name")
+    if not isinstance(call_id, str) or not isinstance(name, str) or not name:
+        raise AnthropicWireError("Upstream tool_use block has a malformed id or name.")
+    return call_id, name
+
+
+def _usage(counts: Mapping[str, Any]) -> Usage:
+    """Cached prompt tokens are counted apart from `input_tokens`; OpenAI's prompt_tokens include
+    them."""
+    fields = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    output = counts.get("output_tokens")
+    return Usage(
+        sum(v for k in fields if isinstance(v := counts.get(k), int)),
+        output if isinstance(output, int) else 0,
+    )
+
+
+def _index(data: dict[str, Any]) -> int:
+    index = data.get("index")
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise AnthropicWireError("Upstream content block event has no integer 'index'.")
+    return index
+
+
+def _str(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key, "")
+    if not isinstance(value, str):
+        raise AnthropicWireError(f"Upstream field {key!r} is not a string.")
+    return value
