@@ -68,6 +68,8 @@ def spec_for(
         "HERMES_SUPERVISOR_PID": str(supervisor_pid),
         "PYTHONUNBUFFERED": "1",
     }
+    if "HERMES_MODEL_PORT" in environ:  # where the shared local model server listens
+        env["HERMES_MODEL_PORT"] = environ["HERMES_MODEL_PORT"]
     argv = (sys.executable, "-m", "hermes.gateway", "--profile", info.name)
     return GatewaySpec(
         profile=info.name,

@@ -1,0 +1,53 @@
+"""The bundled local model through `hermes up`: a fresh profile (provider `local`) answers with
+no API key. Slow (it loads a real model); it runs in CI, where `make install` installs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hermes.config import envfile
+from tests.e2e.gateway_process import free_port
+from tests.e2e.supervisor_process import supervisor, wait_for
+
+pytest.importorskip("llama_cpp", reason="the local extra is not installed")
+
+
+def test_a_fresh_profile_answers_from_the_local_model(home: Path) -> None:
+    from hermes.profiles import ProfileStore
+    from hermes.profiles.settings import set_value
+
+    store = ProfileStore(home)
+    profile = store.get("default")  # straight from the template: provider local, no key
+    set_value(store, profile, "API_SERVER_PORT", str(free_port()))
+    env = envfile.read(profile.env_path)
+    port, key = env["API_SERVER_PORT"], env["API_SERVER_KEY"]
+    with supervisor(home, env={"HERMES_MODEL_PORT": str(free_port())}) as sup:
+        states = wait_for(sup.settled, timeout=180)
+        assert states["default"]["state"] == "running", states
+        assert states["@local-model"]["state"] == "running", states
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        headers = {"Authorization": f"Bearer {key}"}
+        body = {
+            "model": "hermes-agent",
+            "max_tokens": 24,
+            "messages": [{"role": "user", "content": "Say hello in one short sentence."}],
+        }
+        r = httpx.post(url, headers=headers, json=body, timeout=300)
+        assert r.status_code == 200, r.text
+        assert r.json()["choices"][0]["message"]["content"].strip()
+        assert r.headers["x-hermes-provider"].startswith("local:")
+        chunks = 0
+        with httpx.stream(
+            "POST", url, headers=headers, json={**body, "stream": True}, timeout=300
+        ) as streamed:
+            for line in streamed.iter_lines():
+                if (
+                    line.startswith("data: {")
+                    and '"content":"' in line
+                    and '"content":""' not in line
+                ):
+                    chunks += 1
+        assert chunks >= 3
