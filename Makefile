@@ -26,10 +26,7 @@ bytecode:
 
 # The main job: the supervisor in the foreground, one gateway per enabled profile (Ctrl-C stops).
 run: install
-	@$(VENV)/bin/hermes profile list
-	@echo "Starting the supervisor; the default profile needs a provider key first:"
-	@echo "  .venv/bin/hermes config set OPENAI_API_KEY sk-...   (or point model.base_url elsewhere)"
-	$(VENV)/bin/hermes up
+	@scripts/run.sh
 
 test: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q

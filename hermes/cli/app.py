@@ -95,6 +95,7 @@ def _register() -> None:
         config_cmds,
         gateway_cmds,
         logs_cmds,
+        model_cmds,
         profile_cmds,
         supervisor_cmds,
         systemd_cmds,
@@ -107,6 +108,7 @@ def _register() -> None:
         app.command(name)(getattr(supervisor_cmds, name))
     app.command("logs")(logs_cmds.logs)
     app.add_typer(systemd_cmds.app, name="systemd", help="Write systemd units for hermes.")
+    app.add_typer(model_cmds.app, name="model", help="The bundled local model.")
 
 
 _register()
