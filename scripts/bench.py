@@ -136,7 +136,7 @@ def print_gateway(g: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", choices=("cli", "gateway", "responses", "supervisor"), default=None
+        "--only", choices=("cli", "gateway", "responses", "supervisor", "local"), default=None
     )
     parser.add_argument("--quick", action="store_true", help="fewer gateway requests (smoke run)")
     parser.add_argument("--runs", type=int, default=20)
@@ -163,6 +163,11 @@ def main() -> None:
 
         results["supervisor"] = bench_supervisor(quick=args.quick)
         print_supervisor(results["supervisor"])
+    if args.only in (None, "local"):
+        from bench_local import bench_local, print_local
+
+        results["local"] = bench_local(quick=args.quick)
+        print_local(results["local"])
     write_results(args.out, results)
     print(f"\nwrote {args.out}")
 
