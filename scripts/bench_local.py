@@ -24,7 +24,17 @@ import httpx
 import psutil
 
 HERMES = str(Path(sys.executable).parent / "hermes")
-PROMPT = "Write three sentences about the sea."
+# A different question each run, the same list for both paths: repeating one prompt would let
+# llama.cpp reuse the whole cached prompt and show a time to first token no real chat gets.
+PROMPTS = [
+    "Write three sentences about the sea.",
+    "Name three colors of autumn leaves.",
+    "Describe a bicycle in two sentences.",
+    "What do cats like to eat?",
+    "Give a short tip for writing clearly.",
+    "Say something about mountains.",
+    "List two uses of a spoon.",
+]
 MAX_TOKENS = 64
 
 
@@ -46,10 +56,10 @@ def direct(home: Path, runs: int) -> dict[str, float]:
 
     profile = ProfileStore(home).get("p0")
     core = build_system_prompt(profile, ToolRegistry(default_tools()).names())
-    messages = layer(core, [Message("user", PROMPT)])
     model = LocalModel(model_path(home), threads=os.cpu_count() or 2)
     ttft, rates = [], []
-    for _ in range(runs + 1):  # the first run warms the model up and is not counted
+    for run in range(runs + 1):  # the first run warms the model up and is not counted
+        messages = layer(core, [Message("user", PROMPTS[run % len(PROMPTS)])])
         start = time.perf_counter()
         first, tokens = None, 0
         for piece in model.generate(
@@ -67,15 +77,15 @@ def direct(home: Path, runs: int) -> dict[str, float]:
 
 def through_gateway(home: Path, port: int, key: str, runs: int) -> dict[str, float]:
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    body = {
-        "model": "x",
-        "stream": True,
-        "max_tokens": MAX_TOKENS,
-        "temperature": 0,
-        "messages": [{"role": "user", "content": PROMPT}],
-    }
     ttft, rates = [], []
-    for _ in range(runs + 1):
+    for run in range(runs + 1):
+        body = {
+            "model": "x",
+            "stream": True,
+            "max_tokens": MAX_TOKENS,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": PROMPTS[run % len(PROMPTS)]}],
+        }
         start = time.perf_counter()
         first, tokens = None, 0
         with httpx.stream(
