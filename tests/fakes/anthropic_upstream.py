@@ -20,19 +20,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import re
-import threading
-import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from hermes.wire.sse import sse_event
+from tests.fakes.base import SSE_HEADERS, ScriptedError, ScriptedServer, split_text, stall_times
 
+_Error = ScriptedError
 NO_TURN_LEFT = "fake upstream: no scripted turn left"
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -67,25 +65,16 @@ class _Reply:
     stream_error: tuple[str, str] | None = None  # (type, message) sent as an `error` event
 
 
-@dataclass(frozen=True)
-class _Error:
-    status: int
-    message: str
-    headers: Mapping[str, str]
+class FakeAnthropic(ScriptedServer):
+    thread_name = "fake-anthropic"
+    requests: list[tuple[dict[str, Any], dict[str, str]]]
+    _turns: deque[_Reply | _Error]
 
-
-class FakeAnthropic:
     def __init__(self, *, api_key: str | None = None) -> None:
         """`api_key`: when set, requests without `x-api-key: <api_key>` get a 401."""
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[tuple[dict[str, Any], dict[str, str]]] = []
-        self.disconnects = 0
-        self._turns: deque[_Reply | _Error] = deque()  # deque: thread-safe append / popleft
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._handlers: set[asyncio.Task[Any]] = set()
-        self._closing = False
-        self.port = 0
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -99,7 +88,7 @@ class FakeAnthropic:
     ) -> None:
         """`chunks` (default: word by word) must join back to `text`."""
         self._turns.append(
-            _Reply(text, _pieces(text, chunks), chunk_delay=chunk_delay, stop_reason=stop_reason)
+            _Reply(text, split_text(text, chunks), chunk_delay=chunk_delay, stop_reason=stop_reason)
         )
 
     def queue_tool_call(
@@ -126,7 +115,7 @@ class FakeAnthropic:
             _Call(i or f"toolu_fake{next(self._ids):02d}", n, dict(a))
             for (n, a), i in zip(calls, ids, strict=True)
         )
-        self._turns.append(_Reply(text, _pieces(text, None), calls=made, stop_reason="tool_use"))
+        self._turns.append(_Reply(text, split_text(text, None), calls=made, stop_reason="tool_use"))
 
     def queue_error(
         self, status: int, message: str, headers: Mapping[str, str] | None = None
@@ -136,7 +125,7 @@ class FakeAnthropic:
     def queue_stall(self, seconds: float = 3600.0, *, mid_stream: bool = False) -> None:
         """Accept, then wait `seconds` before answering "late". With `mid_stream`, a streaming
         answer sends its start events and "la" before the wait (for idle-read timeouts)."""
-        before, during = (0.0, seconds) if mid_stream else (seconds, 0.0)
+        before, during = stall_times(seconds, mid_stream)
         self._turns.append(_Reply("late", ("la", "te"), stall=before, mid_stall=during))
 
     def queue_stream_error(
@@ -144,12 +133,7 @@ class FakeAnthropic:
     ) -> None:
         """A 200 stream that breaks off with an `error` event, after the text `after` if any.
         A non-streaming request gets the HTTP status of that error type instead."""
-        self._turns.append(_Reply(after, _pieces(after, None), stream_error=(kind, message)))
-
-    @property
-    def pending(self) -> int:
-        """Queued turns not yet consumed."""
-        return len(self._turns)
+        self._turns.append(_Reply(after, split_text(after, None), stream_error=(kind, message)))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -158,111 +142,37 @@ class FakeAnthropic:
         """What the provider is configured with: it appends /v1/messages itself."""
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
-        # handler_cancellation: a client hanging up cancels the handler, which is what a test of
-        # "the provider gave up on its request" observes through `disconnects`.
-        self._runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        self._closing = True
-        for task in list(self._handlers):
-            task.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeAnthropic:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @classmethod
-    @contextmanager
-    def in_thread(cls, **kwargs: Any) -> Iterator[FakeAnthropic]:
-        """Serve from a private event loop in a daemon thread, for sync code."""
-        fake = cls(**kwargs)
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-anthropic", daemon=True)
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(fake.start(), loop).result(timeout=10)
-            yield fake
-        finally:
-            try:
-                asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(timeout=10)
-            finally:
-                loop.call_soon_threadsafe(loop.stop)
-                thread.join(timeout=10)
-                loop.close()
-
-    async def wait_disconnects(self, count: int = 1, timeout: float = 5.0) -> None:
-        """In-loop mode: wait until `count` clients have hung up mid-answer."""
-        deadline = time.monotonic() + timeout
-        while not self._disconnected(count, deadline):
-            await asyncio.sleep(0.01)
-
-    def wait_disconnects_blocking(self, count: int = 1, timeout: float = 5.0) -> None:
-        """Thread mode: the same, blocking the calling thread."""
-        deadline = time.monotonic() + timeout
-        while not self._disconnected(count, deadline):
-            time.sleep(0.01)
-
-    def _disconnected(self, count: int, deadline: float) -> bool:
-        if self.disconnects >= count:
-            return True
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{self.disconnects} disconnects, expected {count}")
-        return False
 
     # -- HTTP --------------------------------------------------------------------------------
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
+        body = await self._json_object(request)
+        if body is None:
             return _error(400, "fake upstream: request body is not a JSON object")
-        self.requests.append((body, dict(request.headers)))
+        self._record(request, body)
         if self.api_key is not None and request.headers.get("x-api-key") != self.api_key:
             return _error(401, "invalid x-api-key")
         if not request.headers.get("anthropic-version"):
             return _error(400, "anthropic-version: header is required")
         if problem := _invalid(body):
             return _error(400, problem)
-        try:
-            turn = self._turns.popleft()
-        except IndexError:
+        turn = self._pop_turn()
+        if turn is None:
             return _error(500, NO_TURN_LEFT)
         if isinstance(turn, _Error):
             return _error(turn.status, turn.message, turn.headers)
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            await asyncio.sleep(turn.stall)
+
+        async def answer() -> web.StreamResponse:
             if body.get("stream"):
                 return await self._stream(request, body, turn)
             if turn.stream_error is not None:
                 kind, message = turn.stream_error
                 return _error(_ERROR_STATUS.get(kind, 500), message)
             return web.json_response(self._message(body, turn, whole=True))
-        except (asyncio.CancelledError, ConnectionResetError):
-            if not self._closing:
-                self.disconnects += 1
-            raise
-        finally:
-            self._handlers.discard(task)
+
+        return await self._answer(turn.stall, answer)
 
     def _message(self, body: dict[str, Any], turn: _Reply, *, whole: bool) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
@@ -293,12 +203,7 @@ class FakeAnthropic:
     async def _stream(
         self, request: web.Request, body: dict[str, Any], turn: _Reply
     ) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream; charset=utf-8",
-                "Cache-Control": "no-cache",
-            }
-        )
+        response = web.StreamResponse(headers=SSE_HEADERS)
         await response.prepare(request)
 
         async def send(kind: str, data: dict[str, Any]) -> None:
@@ -357,13 +262,6 @@ def _delta(index: int, delta: dict[str, Any]) -> dict[str, Any]:
 
 def _json_delta(piece: str) -> dict[str, Any]:
     return {"type": "input_json_delta", "partial_json": piece}
-
-
-def _pieces(text: str, chunks: Sequence[str] | None) -> tuple[str, ...]:
-    pieces = tuple(chunks) if chunks is not None else tuple(re.findall(r"\s*\S+\s*", text))
-    if "".join(pieces) != text:
-        raise ValueError(f"chunks {pieces!r} do not join to {text!r}")
-    return pieces
 
 
 def _invalid(body: dict[str, Any]) -> str | None:

@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import threading
-import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from aiohttp import web
 
+from tests.fakes.base import ScriptedError, ScriptedServer, split_text, stall_times
+
+_Error = ScriptedError
 NO_TURN_LEFT = "fake gemini: no scripted turn left"
 MODEL_VERSION = "gemini-fake-001"
 _STATUS_NAMES = {
@@ -66,26 +65,16 @@ class _Reply:
     broken: bool = False  # one valid chunk, then a data line that is not JSON
 
 
-@dataclass(frozen=True)
-class _Error:
-    status: int
-    message: str
-    headers: Mapping[str, str]
-    details: tuple[dict[str, Any], ...] = field(default=())
+class FakeGemini(ScriptedServer):
+    thread_name = "fake-gemini"
+    requests: list[GeminiRequest]
+    _turns: deque[_Reply | _Error]
 
-
-class FakeGemini:
     def __init__(self, *, api_key: str | None = None) -> None:
         """`api_key`: when set, a request without it in `x-goog-api-key` is refused as Google
         does: 403 PERMISSION_DENIED when missing, 400 API_KEY_INVALID when wrong."""
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[GeminiRequest] = []
-        self.disconnects = 0
-        self._turns: deque[_Reply | _Error] = deque()  # deque: thread-safe append / popleft
-        self._runner: web.AppRunner | None = None
-        self._handlers: set[asyncio.Task[Any]] = set()
-        self._closing = False
-        self.port = 0
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -94,10 +83,7 @@ class FakeGemini:
     ) -> None:
         """`chunks` (default: word by word) must join back to `text`; a whole answer sends the
         text as one part."""
-        pieces = tuple(chunks) if chunks is not None else tuple(re.findall(r"\s*\S+\s*", text))
-        if "".join(pieces) != text:
-            raise ValueError(f"chunks {pieces!r} do not join to {text!r}")
-        self._turns.append(_Reply(pieces, finish_reason=finish_reason))
+        self._turns.append(_Reply(split_text(text, chunks), finish_reason=finish_reason))
 
     def queue_tool_call(
         self, name: str, args: Mapping[str, Any], *, signature: str | None = None
@@ -138,114 +124,46 @@ class FakeGemini:
     def queue_stall(self, seconds: float = 3600.0, *, mid_stream: bool = False) -> None:
         """Accept, then wait `seconds` before answering "late". With `mid_stream`, a streaming
         answer sends "la" before the wait (for idle-read timeouts)."""
-        before, during = (0.0, seconds) if mid_stream else (seconds, 0.0)
+        before, during = stall_times(seconds, mid_stream)
         self._turns.append(_Reply(("la", "te"), stall=before, mid_stall=during))
 
     def queue_broken_chunk(self) -> None:
         self._turns.append(_Reply(("partial",), broken=True))
 
-    @property
-    def pending(self) -> int:
-        """Queued turns not yet consumed."""
-        return len(self._turns)
-
     # -- lifecycle ---------------------------------------------------------------------------
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1beta/{resource:.+}", self._generate)
-        # handler_cancellation: a client hanging up cancels the handler (see `disconnects`).
-        self._runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+
+    def _record(self, request: web.Request, body: dict[str, Any]) -> None:
+        self.requests.append(
+            GeminiRequest(request.path, dict(request.query), body, dict(request.headers))
         )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        self._closing = True
-        for task in list(self._handlers):
-            task.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeGemini:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @classmethod
-    @contextmanager
-    def in_thread(cls, **kwargs: Any) -> Iterator[FakeGemini]:
-        """Serve from a private event loop in a daemon thread, for sync code."""
-        fake = cls(**kwargs)
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-gemini", daemon=True)
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(fake.start(), loop).result(timeout=10)
-            yield fake
-        finally:
-            try:
-                asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(timeout=10)
-            finally:
-                loop.call_soon_threadsafe(loop.stop)
-                thread.join(timeout=10)
-                loop.close()
-
-    async def wait_disconnects(self, count: int = 1, timeout: float = 5.0) -> None:
-        """In-loop mode: wait until `count` clients have hung up mid-answer."""
-        deadline = time.monotonic() + timeout
-        while self.disconnects < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.disconnects} disconnects, expected {count}")
-            await asyncio.sleep(0.01)
 
     # -- HTTP --------------------------------------------------------------------------------
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
+        body = await self._json_object(request)
+        if body is None:
             return _error(400, "fake gemini: request body is not a JSON object")
-        self.requests.append(
-            GeminiRequest(request.path, dict(request.query), body, dict(request.headers))
-        )
+        self._record(request, body)
         _, _, action = request.match_info["resource"].rpartition(":")
         if action not in ("generateContent", "streamGenerateContent"):
             return _error(404, f"fake gemini: unknown method {action!r}")
         if denied := self._check_key(request):
             return denied
-        try:
-            turn = self._turns.popleft()
-        except IndexError:
+        turn = self._pop_turn()
+        if turn is None:
             return _error(500, NO_TURN_LEFT)
         if isinstance(turn, _Error):
             return _error(turn.status, turn.message, turn.headers, turn.details)
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            await asyncio.sleep(turn.stall)
+
+        async def answer() -> web.StreamResponse:
             if action == "streamGenerateContent":
                 return await self._stream(request, body, turn)
             return self._whole(body, turn)
-        except (asyncio.CancelledError, ConnectionResetError):
-            if not self._closing:
-                self.disconnects += 1
-            raise
-        finally:
-            self._handlers.discard(task)
+
+        return await self._answer(turn.stall, answer)
 
     def _check_key(self, request: web.Request) -> web.Response | None:
         if self.api_key is None:

@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.base import ScriptedError, ScriptedServer, split_text, stall_times
+
+_Error = ScriptedError
 NO_TURN_LEFT = "fake ollama: no scripted turn left"
 VERSION = "0.9.0"
 _SPLIT_PAUSE = 0.002  # between the pieces of a split write, so the client reads them apart
@@ -46,20 +46,14 @@ class _Reply:
     split_every: int | None = None  # streaming only: write the body in pieces this many bytes
 
 
-@dataclass(frozen=True)
-class _Error:
-    status: int
-    message: str
+class FakeOllama(ScriptedServer):
+    thread_name = "fake-ollama"
+    requests: list[tuple[dict[str, Any], dict[str, str]]]
+    _turns: deque[_Reply | _Error]
 
-
-class FakeOllama:
     def __init__(self, *, models: Sequence[str] = ("fake-model",)) -> None:
+        super().__init__()
         self.models = tuple(models)
-        self.requests: list[tuple[dict[str, Any], dict[str, str]]] = []
-        self._turns: deque[_Reply | _Error] = deque()  # deque: thread-safe append / popleft
-        self._runner: web.AppRunner | None = None
-        self._handlers: set[asyncio.Task[Any]] = set()
-        self.port = 0
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -73,9 +67,7 @@ class FakeOllama:
     ) -> None:
         """`chunks` (default: word by word) must join back to `text`. `split_every` writes the
         streamed body in pieces of that many bytes, cutting lines (and UTF-8 characters)."""
-        pieces = tuple(chunks) if chunks is not None else tuple(re.findall(r"\s*\S+\s*", text))
-        if "".join(pieces) != text:
-            raise ValueError(f"chunks {pieces!r} do not join to {text!r}")
+        pieces = split_text(text, chunks)
         self._turns.append(_Reply(text, pieces, done_reason=done_reason, split_every=split_every))
 
     def queue_tool_call(self, name: str, args: Mapping[str, Any]) -> None:
@@ -90,65 +82,15 @@ class FakeOllama:
     def queue_stall(self, seconds: float = 3600.0, *, mid_stream: bool = False) -> None:
         """Accept, then wait `seconds` before answering "late". With `mid_stream`, a streaming
         answer sends "la" before the wait (for idle-read timeouts)."""
-        before, during = (0.0, seconds) if mid_stream else (seconds, 0.0)
+        before, during = stall_times(seconds, mid_stream)
         self._turns.append(_Reply("late", ("la", "te"), stall=before, mid_stall=during))
-
-    @property
-    def pending(self) -> int:
-        """Queued turns not yet consumed."""
-        return len(self._turns)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/chat", self._chat)
         app.router.add_get("/api/tags", self._tags)
         app.router.add_get("/api/version", self._version)
-        self._runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        for task in list(self._handlers):
-            task.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeOllama:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @classmethod
-    @contextmanager
-    def in_thread(cls, **kwargs: Any) -> Iterator[FakeOllama]:
-        """Serve from a private event loop in a daemon thread, for sync code."""
-        fake = cls(**kwargs)
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-ollama", daemon=True)
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(fake.start(), loop).result(timeout=10)
-            yield fake
-        finally:
-            try:
-                asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(timeout=10)
-            finally:
-                loop.call_soon_threadsafe(loop.stop)
-                thread.join(timeout=10)
-                loop.close()
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -170,32 +112,25 @@ class FakeOllama:
         return web.json_response({"version": VERSION})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
+        body = await self._json_object(request)
+        if body is None:
             return _error(400, "invalid request: body is not a JSON object")
-        self.requests.append((body, dict(request.headers)))
+        self._record(request, body)
         model = body.get("model")
         if model not in self.models:
             return _error(404, f'model "{model}" not found, try pulling it first')
-        try:
-            turn = self._turns.popleft()
-        except IndexError:
+        turn = self._pop_turn()
+        if turn is None:
             return _error(500, NO_TURN_LEFT)
         if isinstance(turn, _Error):
             return _error(turn.status, turn.message)
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            await asyncio.sleep(turn.stall)
+
+        async def answer() -> web.StreamResponse:
             if body.get("stream", True):
                 return await self._stream(request, str(model), turn, _prompt_tokens(body))
             return web.json_response(_whole(str(model), turn, _prompt_tokens(body)))
-        finally:
-            self._handlers.discard(task)
+
+        return await self._answer(turn.stall, answer)
 
     async def _stream(
         self, request: web.Request, model: str, turn: _Reply, prompt_tokens: int

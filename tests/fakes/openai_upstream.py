@@ -16,12 +16,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import re
-import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +33,9 @@ from hermes.wire.openai_chat import (
     sse_event,
     usage_chunk,
 )
+from tests.fakes.base import SSE_HEADERS, ScriptedError, ScriptedServer, split_text, stall_times
 
+_Error = ScriptedError
 NO_TURN_LEFT = "fake upstream: no scripted turn left"
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error"}
 _ARGUMENT_PIECE = 7  # tool-call arguments are streamed in fragments this long
@@ -54,26 +53,17 @@ class _Reply:
     broken: bool = False  # one valid chunk, then a data line that is not JSON
 
 
-@dataclass(frozen=True)
-class _Error:
-    status: int
-    message: str
-    headers: Mapping[str, str]
+class FakeOpenAI(ScriptedServer):
+    thread_name = "fake-openai"
+    requests: list[tuple[dict[str, Any], dict[str, str]]]
+    _turns: deque[_Reply | _Error]
 
-
-class FakeOpenAI:
     def __init__(self, *, models: Sequence[str] = ("fake-model",), api_key: str | None = None):
         """`api_key`: when set, requests without `Authorization: Bearer <api_key>` get a 401."""
+        super().__init__()
         self.models = tuple(models)
         self.api_key = api_key
-        self.requests: list[tuple[dict[str, Any], dict[str, str]]] = []
-        self.disconnects = 0
-        self._turns: deque[_Reply | _Error] = deque()  # deque: thread-safe append / popleft
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._handlers: set[asyncio.Task[Any]] = set()
-        self._closing = False
-        self.port = 0
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -86,11 +76,13 @@ class FakeOpenAI:
         finish_reason: str = "stop",
     ) -> None:
         """`chunks` (default: word by word) must join back to `text`."""
-        pieces = tuple(chunks) if chunks is not None else tuple(re.findall(r"\s*\S+\s*", text))
-        if "".join(pieces) != text:
-            raise ValueError(f"chunks {pieces!r} do not join to {text!r}")
         self._turns.append(
-            _Reply(text, pieces, chunk_delay=chunk_delay, finish_reason=finish_reason)
+            _Reply(
+                text,
+                split_text(text, chunks),
+                chunk_delay=chunk_delay,
+                finish_reason=finish_reason,
+            )
         )
 
     def queue_tool_call(
@@ -109,16 +101,11 @@ class FakeOpenAI:
     def queue_stall(self, seconds: float = 3600.0, *, mid_stream: bool = False) -> None:
         """Accept, then wait `seconds` before answering "late". With `mid_stream`, a streaming
         answer sends its role chunk and "la" before the wait (for idle-read timeouts)."""
-        before, during = (0.0, seconds) if mid_stream else (seconds, 0.0)
+        before, during = stall_times(seconds, mid_stream)
         self._turns.append(_Reply("late", ("la", "te"), stall=before, mid_stall=during))
 
     def queue_broken_chunk(self) -> None:
         self._turns.append(_Reply("partial", ("partial",), broken=True))
-
-    @property
-    def pending(self) -> int:
-        """Queued turns not yet consumed."""
-        return len(self._turns)
 
     def _call(self, name: str, arguments: Mapping[str, Any] | str, call_id: str | None) -> ToolCall:
         args = arguments if isinstance(arguments, str) else json.dumps(arguments)
@@ -130,72 +117,9 @@ class FakeOpenAI:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
-        # handler_cancellation: a client hanging up cancels the handler, which is what a test of
-        # "the gateway cancelled its upstream request" observes through `disconnects`.
-        self._runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        self._closing = True
-        for task in list(self._handlers):
-            task.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeOpenAI:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @classmethod
-    @contextmanager
-    def in_thread(cls, **kwargs: Any) -> Iterator[FakeOpenAI]:
-        """Serve from a private event loop in a daemon thread, for sync code."""
-        fake = cls(**kwargs)
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-openai", daemon=True)
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(fake.start(), loop).result(timeout=10)
-            yield fake
-        finally:
-            try:
-                asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(timeout=10)
-            finally:
-                loop.call_soon_threadsafe(loop.stop)
-                thread.join(timeout=10)
-                loop.close()
-
-    async def wait_disconnects(self, count: int = 1, timeout: float = 5.0) -> None:
-        """In-loop mode: wait until `count` clients have hung up mid-answer."""
-        deadline = time.monotonic() + timeout
-        while not self._disconnected(count, deadline):
-            await asyncio.sleep(0.01)
-
-    def wait_disconnects_blocking(self, count: int = 1, timeout: float = 5.0) -> None:
-        """Thread mode: the same, blocking the calling thread."""
-        deadline = time.monotonic() + timeout
-        while not self._disconnected(count, deadline):
-            time.sleep(0.01)
-
-    def _disconnected(self, count: int, deadline: float) -> bool:
-        if self.disconnects >= count:
-            return True
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{self.disconnects} disconnects, expected {count}")
-        return False
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -205,35 +129,24 @@ class FakeOpenAI:
         return web.json_response(models_response(self.models, created=int(time.time())))
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
+        body = await self._json_object(request)
+        if body is None:
             return _error(400, "fake upstream: request body is not a JSON object")
-        self.requests.append((body, dict(request.headers)))
+        self._record(request, body)
         if denied := self._check_key(request):
             return denied
-        try:
-            turn = self._turns.popleft()
-        except IndexError:
+        turn = self._pop_turn()
+        if turn is None:
             return _error(500, NO_TURN_LEFT)
         if isinstance(turn, _Error):
             return _error(turn.status, turn.message, turn.headers)
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            await asyncio.sleep(turn.stall)
+
+        async def answer() -> web.StreamResponse:
             if body.get("stream"):
                 return await self._stream(request, body, turn)
             return self._complete(body, turn)
-        except (asyncio.CancelledError, ConnectionResetError):
-            if not self._closing:
-                self.disconnects += 1
-            raise
-        finally:
-            self._handlers.discard(task)
+
+        return await self._answer(turn.stall, answer)
 
     def _check_key(self, request: web.Request) -> web.Response | None:
         if self.api_key is None or request.headers.get("Authorization") == f"Bearer {self.api_key}":
@@ -260,12 +173,7 @@ class FakeOpenAI:
     async def _stream(
         self, request: web.Request, body: dict[str, Any], turn: _Reply
     ) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream; charset=utf-8",
-                "Cache-Control": "no-cache",
-            }
-        )
+        response = web.StreamResponse(headers=SSE_HEADERS)
         await response.prepare(request)
         ident, created = f"chatcmpl-fake{next(self._ids)}", int(time.time())
         model = str(body.get("model") or self.models[0])
