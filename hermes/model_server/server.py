@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -55,12 +55,13 @@ async def chat(request: web.Request) -> web.StreamResponse:
     pieces = _pieces(request.app[MODEL], req)
     cid, created = "chatcmpl-local" + os.urandom(6).hex(), int(time.time())
     if not req.stream:
-        text, finish, usage = [], "stop", None
+        text: list[str] = []
+        finish, last = "stop", None
         async for piece in pieces:
             text.append(piece.text)
             finish = piece.finish or finish
-            usage = piece
-        total = Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None
+            last = piece
+        total = Usage(last.prompt_tokens, last.completion_tokens) if last else None
         return web.json_response(
             completion_response(cid, created, MODEL_ID, "".join(text), finish, total)
         )
@@ -77,9 +78,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
             await response.write(sse_event(chunk(cid, created, MODEL_ID, {"content": piece.text})))
         finish = piece.finish or finish
         if piece.prompt_tokens and req.include_usage:
-            usage = Usage(piece.prompt_tokens, piece.completion_tokens)
+            counted = Usage(piece.prompt_tokens, piece.completion_tokens)
             await response.write(sse_event(chunk(cid, created, MODEL_ID, {}, finish)))
-            await response.write(sse_event(usage_chunk(cid, created, MODEL_ID, usage)))
+            await response.write(sse_event(usage_chunk(cid, created, MODEL_ID, counted)))
             await response.write(SSE_DONE)
             return response
     await response.write(sse_event(chunk(cid, created, MODEL_ID, {}, finish)))
@@ -87,7 +88,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _pieces(model: LocalModel, req: ChatRequest):  # type: ignore[no-untyped-def]
+async def _pieces(model: LocalModel, req: ChatRequest) -> AsyncIterator[Piece]:
     """The model's output as it is produced, from a worker thread."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Piece | BaseException | None] = asyncio.Queue()

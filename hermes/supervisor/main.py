@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import os
@@ -19,7 +20,7 @@ LOG_BACKUPS = 5
 class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """Log files are 0600 like the gateways' (they name profiles, ports, errors)."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> io.TextIOWrapper:
         stream = super()._open()
         os.chmod(self.baseFilename, 0o600)
         return stream
