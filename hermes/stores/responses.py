@@ -9,30 +9,20 @@ a process killed at any moment leaves only whole, committed responses behind."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import json
 import logging
-import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 from hermes.errors import Conflict
 from hermes.messages import Message, message_from_dict, message_to_dict
+from hermes.stores.sqlite import WorkerDB, transaction
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-P = ParamSpec("P")
-
-_FILE_MODE = 0o600  # histories hold everything users and tools said: owner-only
-_BUSY_TIMEOUT_MS = 5000  # another process (e.g. the CLI) may briefly hold the write lock
 
 # The conversation -> response foreign key is DEFERRED: eviction deletes first and repairs the
 # conversations after, and a repair bug then fails the COMMIT instead of leaving a dangling pointer.
@@ -99,34 +89,18 @@ class ResponseStore:
     ) -> None:
         self._path = path
         self._clock = clock
-        self._trace = trace
         self._max = _check_limit(max_responses)
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._db = WorkerDB(path, _SCHEMA, "hermes-responses", trace)
 
     def set_limit(self, n: int) -> None:
         """Change `max_responses`. Takes effect at the next `put`, which evicts down to it."""
         self._max = _check_limit(n)
 
     async def open(self) -> None:
-        if self._executor is not None:
-            raise RuntimeError("ResponseStore is already open")
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hermes-responses")
-        try:
-            await self._submit(self._connect)
-        except BaseException:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-            raise
+        await self._db.open()
 
     async def close(self) -> None:
-        if self._executor is None:
-            return
-        try:
-            await self._submit(self._disconnect)
-        finally:
-            self._executor.shutdown(wait=True)  # the worker is idle by now: this returns at once
-            self._executor = None
+        await self._db.close()
 
     async def __aenter__(self) -> ResponseStore:
         await self.open()
@@ -137,81 +111,40 @@ class ResponseStore:
 
     async def get(self, response_id: str) -> StoredResponse | None:
         """The response, or None if unknown, evicted or corrupt. A hit counts as a use (LRU)."""
-        return await self._call(self._read_and_touch, _GET_SQL, (response_id,))
+        return await self._db.call(self._read_and_touch, _GET_SQL, (response_id,))
 
     async def latest(self, conversation: str) -> StoredResponse | None:
         """The response `conversation` currently points at, or None if there is no such
         conversation. A hit counts as a use, so an active conversation is not evicted."""
-        return await self._call(self._read_and_touch, _LATEST_SQL, (conversation,))
+        return await self._db.call(self._read_and_touch, _LATEST_SQL, (conversation,))
 
     async def put(self, stored: StoredResponse) -> None:
         """Store `stored`, point its conversation (if any) at it and evict down to the limit, all
         in one transaction. Raises Conflict if the id is already stored."""
-        await self._call(self._put, stored)
+        await self._db.call(self._put, stored)
 
     async def delete(self, response_id: str) -> bool:
         """Delete one response; its conversation falls back to its newest remaining response."""
 
         def job(conn: sqlite3.Connection) -> bool:
-            with _transaction(conn):
+            with transaction(conn):
                 return _remove(conn, [response_id]) > 0
 
-        return await self._call(job)
+        return await self._db.call(job)
 
     async def count(self) -> int:
         def job(conn: sqlite3.Connection) -> int:
             return int(conn.execute("SELECT count(*) FROM responses").fetchone()[0])
 
-        return await self._call(job)
+        return await self._db.call(job)
 
     # --- worker-thread side: everything below touches SQLite and runs on the worker only ---
-
-    async def _submit(self, fn: Callable[[], T]) -> T:
-        if self._executor is None:
-            raise RuntimeError("ResponseStore is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-
-    async def _call(
-        self, job: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs
-    ) -> T:
-        return await self._submit(functools.partial(self._with_conn, job, *args, **kw))
-
-    def _with_conn(
-        self, job: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs
-    ) -> T:
-        if self._conn is None:
-            raise RuntimeError("ResponseStore is not open")
-        return job(self._conn, *args, **kw)
-
-    def _connect(self) -> None:
-        # Create the file owner-only before SQLite sees it: SQLite gives its -wal and -shm files
-        # the database file's mode, so they are born 0600 too, whatever the umask.
-        fd = os.open(self._path, os.O_CREAT | os.O_RDWR, _FILE_MODE)
-        try:
-            os.fchmod(fd, _FILE_MODE)  # an existing file with a looser mode is tightened
-        finally:
-            os.close(fd)
-        conn = sqlite3.connect(self._path, isolation_level=None)  # we issue BEGIN/COMMIT
-        try:
-            _configure(conn)
-        except BaseException:
-            conn.close()
-            raise
-        _tighten_sidecars(self._path)
-        if self._trace is not None:
-            conn.set_trace_callback(self._trace)
-        self._conn = conn
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     def _read_and_touch(
         self, conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]
     ) -> StoredResponse | None:
         # IMMEDIATE: the read is followed by a write, and upgrading a read lock can fail with BUSY.
-        with _transaction(conn):
+        with transaction(conn):
             row = conn.execute(sql, params).fetchone()
             stored = None if row is None else _decode(row, self._path)
             if stored is not None:
@@ -225,7 +158,7 @@ class ResponseStore:
         history = _dumps([message_to_dict(m) for m in s.history])
         response = _dumps(s.response)
         now = self._clock()
-        with _transaction(conn):
+        with transaction(conn):
             try:
                 conn.execute(
                     "INSERT INTO responses (id, created_at, last_used, conversation,"
@@ -251,37 +184,6 @@ def _check_limit(n: int) -> int:
     if n < 1:
         raise ValueError(f"max_responses must be at least 1, not {n}")
     return n
-
-
-def _configure(conn: sqlite3.Connection) -> None:
-    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
-        raise RuntimeError(f"SQLite refused WAL mode (got {mode!r})")
-    conn.execute("PRAGMA synchronous = NORMAL")  # in WAL mode still crash-consistent
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.executescript(_SCHEMA)
-
-
-def _tighten_sidecars(path: Path) -> None:
-    # SQLite already creates these with the database's mode; this covers files left behind by an
-    # older run or another tool, and is harmless otherwise.
-    for suffix in ("-wal", "-shm"):
-        with contextlib.suppress(OSError):
-            os.chmod(f"{path}{suffix}", _FILE_MODE)
-
-
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        # A failed COMMIT (e.g. the deferred foreign key) leaves the transaction open: roll back.
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def _lru_victims(conn: sqlite3.Connection, keep: int) -> list[str]:
