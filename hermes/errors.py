@@ -72,6 +72,15 @@ class Unauthorized(HermesError):
     exit_code = 1
 
 
+class Forbidden(HermesError):
+    """Authenticated, but the thing asked for belongs to someone else."""
+
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+    exit_code = 1
+
+
 class PayloadTooLarge(HermesError):
     status = 413
     type = "invalid_request_error"

@@ -94,6 +94,7 @@ def _register() -> None:
     from hermes.cli import (
         config_cmds,
         gateway_cmds,
+        keys_cmds,
         logs_cmds,
         model_cmds,
         profile_cmds,
@@ -103,6 +104,7 @@ def _register() -> None:
 
     app.add_typer(profile_cmds.app, name="profile", help="Create and manage profiles.")
     app.add_typer(config_cmds.app, name="config", help="Read and change a profile's settings.")
+    app.add_typer(keys_cmds.app, name="keys", help="Named, revocable API keys for the gateway.")
     app.command("gateway")(gateway_cmds.gateway)
     for name in ("up", "down", "status", "start", "stop", "restart", "reload"):
         app.command(name)(getattr(supervisor_cmds, name))

@@ -16,12 +16,20 @@ from hermes.gateway.chat import chat_completions
 from hermes.gateway.middleware import MIDDLEWARES
 from hermes.gateway.responses import create_response, delete_response, get_response
 from hermes.gateway.runtime import RUNTIME, Runtime
+from hermes.gateway.session_chat import acp_chat, chat
+from hermes.gateway.sessions import delete_session, get_session, list_sessions, new_session
 from hermes.gateway.settings import GatewaySettings
 from hermes.profiles.paths import Profile
 from hermes.providers.base import Provider
+from hermes.stores.keys import KeyStore
 from hermes.stores.responses import ResponseStore
+from hermes.stores.sessions import SessionStore
 from hermes.tools import ToolContext, ToolRegistry, default_tools
 from hermes.wire.openai_chat import models_response
+
+# The key store is read on the event loop per request: never wait long for a CLI's write lock
+# (WAL readers do not wait at all; only the throttled last-used write can).
+KEYS_BUSY_TIMEOUT_MS = 50
 
 
 def create_app(
@@ -50,8 +58,13 @@ def create_app(
         profile.state_dir / "responses.sqlite3",
         max_responses=config.api_server.max_stored_responses,
     )
-    app[RUNTIME] = Runtime(profile, config, settings, provider, tools, context, prompt, store)
+    sessions = SessionStore(profile.state_dir / "sessions.sqlite3")
+    keys = KeyStore.for_profile(profile, busy_timeout_ms=KEYS_BUSY_TIMEOUT_MS)
+    app[RUNTIME] = Runtime(
+        profile, config, settings, provider, tools, context, prompt, store, sessions, keys=keys
+    )
     app.cleanup_ctx.append(_provider_lifetime)
+    app.cleanup_ctx.append(_keys_lifetime)
     app.cleanup_ctx.append(_store_lifetime)
     add_routes(app)
     return app
@@ -62,11 +75,24 @@ async def _provider_lifetime(app: web.Application) -> AsyncIterator[None]:
     await app[RUNTIME].provider.close()
 
 
-async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
-    store = app[RUNTIME].responses
-    await store.open()
+async def _keys_lifetime(app: web.Application) -> AsyncIterator[None]:
+    keys = app[RUNTIME].keys
+    keys.open()  # creates the file if need be, so the CLI and this gateway share one from now on
     yield
-    await store.close()
+    keys.close()
+
+
+async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
+    rt = app[RUNTIME]
+    await rt.responses.open()
+    try:
+        await rt.sessions.open()
+        try:
+            yield
+        finally:
+            await rt.sessions.close()
+    finally:
+        await rt.responses.close()
 
 
 def add_routes(app: web.Application) -> None:
@@ -77,6 +103,12 @@ def add_routes(app: web.Application) -> None:
         app.router.add_post(f"{prefix}/responses", create_response)
         app.router.add_get(f"{prefix}/responses/{{id}}", get_response)
         app.router.add_delete(f"{prefix}/responses/{{id}}", delete_response)
+    app.router.add_post("/api/v1/chat", chat)
+    app.router.add_post("/api/v1/chat/new_session", new_session)
+    app.router.add_get("/api/v1/chat/sessions", list_sessions)
+    app.router.add_get("/api/v1/chat/sessions/{id}", get_session)
+    app.router.add_delete("/api/v1/chat/sessions/{id}", delete_session)
+    app.router.add_post("/api/v1/acp", acp_chat)
 
 
 async def health(request: web.Request) -> web.Response:

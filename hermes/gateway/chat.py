@@ -38,13 +38,7 @@ async def _respond(
     request: web.Request, rt: Runtime, chat: ChatRequest, recorder: Recorder | None
 ) -> web.StreamResponse:
     with RunSlot(request):
-        agent = Agent(
-            rt.provider,
-            rt.registry,
-            rt.tool_context,
-            max_iterations=rt.config.agent.max_iterations,
-            tool_concurrency=rt.config.agent.tool_concurrency,
-        )
+        agent = rt.agent()
         messages = layer(rt.prompt.get(), [_clean(m) for m in chat.messages])
         params = ModelParams(chat.max_tokens, chat.temperature, chat.top_p, chat.stop)
         if chat.stream:

@@ -139,20 +139,33 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bearer or X-API-Key, compared in constant time. No key configured: open (loopback only,
-    enforced at start-up)."""
-    key = request.app[RUNTIME].settings.key
-    if key is None or request.path in OPEN_PATHS:
+    """Bearer or X-API-Key: API_SERVER_KEY (constant time) or a named key from `hermes keys`.
+    Open only while there is neither (loopback only, enforced at start-up). The key store is
+    consulted per request, so a new, revoked or expired named key counts from the next one."""
+    if request.path in OPEN_PATHS:
         return await handler(request)
+    rt = request.app[RUNTIME]
+    key = rt.settings.key
+    presented = _presented_key(request)
+    if presented is not None:
+        # API_SERVER_KEY first: the common case costs one comparison and no SQLite.
+        if key is not None and hmac.compare_digest(presented.encode(), key.encode()):
+            return await handler(request)
+        if rt.keys.check(presented) is not None:
+            return await handler(request)
+    if key is None and not rt.keys.has_keys():
+        return await handler(request)
+    raise Unauthorized(
+        "missing or invalid API key: send `Authorization: Bearer <key>` or `X-API-Key`"
+    )
+
+
+def _presented_key(request: web.Request) -> str | None:
     presented = request.headers.get("X-API-Key")
     if presented is None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         presented = token.strip() if scheme.lower() == "bearer" else None
-    if presented is None or not hmac.compare_digest(presented.encode(), key.encode()):
-        raise Unauthorized(
-            "missing or invalid API key: send `Authorization: Bearer <key>` or `X-API-Key`"
-        )
-    return await handler(request)
+    return presented
 
 
 class RunSlot:

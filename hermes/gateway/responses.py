@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hermes.agent import Agent, AgentEvent, RunFinished, ToolFinished, ToolStarted, layer
+from hermes.agent import AgentEvent, RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError, NotFound
 from hermes.gateway.middleware import RunSlot
 from hermes.gateway.requests import idempotent, read_json
@@ -106,13 +106,7 @@ async def _respond(
     async with serial or contextlib.nullcontext():
         with RunSlot(request):
             turn = await _prepare(rt, req)
-            agent = Agent(
-                rt.provider,
-                rt.registry,
-                rt.tool_context,
-                max_iterations=rt.config.agent.max_iterations,
-                tool_concurrency=rt.config.agent.tool_concurrency,
-            )
+            agent = rt.agent(compact=True)
             system = [Message("system", turn.instructions)] if turn.instructions else []
             messages = layer(rt.prompt.get(), [*system, *turn.history])
             params = ModelParams(req.max_output_tokens, req.temperature, req.top_p)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from hermes.agent import Agent
 from hermes.agent.prompt import PromptCache
 from hermes.config.schema import Config
 from hermes.gateway.idempotency import IdempotencyCache
@@ -14,7 +15,9 @@ from hermes.gateway.locks import KeyedLocks
 from hermes.gateway.settings import GatewaySettings
 from hermes.profiles.paths import Profile
 from hermes.providers.base import Provider
+from hermes.stores.keys import KeyStore
 from hermes.stores.responses import ResponseStore
+from hermes.stores.sessions import SessionStore
 from hermes.tools import ToolContext, ToolRegistry
 
 
@@ -28,10 +31,23 @@ class Runtime:
     tool_context: ToolContext
     prompt: PromptCache
     responses: ResponseStore
+    sessions: SessionStore
+    keys: KeyStore  # named API keys (`hermes keys`), checked beside API_SERVER_KEY
     idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
     conversations: KeyedLocks = field(default_factory=KeyedLocks)
     started_at: int = field(default_factory=lambda: int(time.time()))
     active_runs: int = 0
+
+    def agent(self, *, compact: bool = False) -> Agent:
+        """A fresh agent for one request, with this profile's provider, tools and limits.
+        `compact`: condense older turns beyond the context budget (server-kept histories)."""
+        return Agent(
+            self.provider,
+            self.registry,
+            self.tool_context,
+            max_iterations=self.config.agent.max_iterations,
+            tool_concurrency=self.config.agent.tool_concurrency,
+        )
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -54,6 +54,7 @@ async def _run(profile: Profile, loaded: Loaded, provider: Provider, env: dict[s
     from aiohttp import web
 
     from hermes.gateway.app import create_app
+    from hermes.gateway.runtime import RUNTIME
 
     settings = loaded.settings
     app = create_app(profile, loaded.config, settings, provider=provider, environ=env)
@@ -73,9 +74,11 @@ async def _run(profile: Profile, loaded: Loaded, provider: Provider, env: dict[s
         raise ConfigError(
             f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
         ) from None
-    if settings.key is None:
+    if settings.key is None and not app[RUNTIME].keys.has_keys():
         log.warning(
-            "no API_SERVER_KEY set: the API is open to anyone who can reach %s", settings.url
+            "no API_SERVER_KEY and no `hermes keys` key: the API is open to anyone who can "
+            "reach %s",
+            settings.url,
         )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

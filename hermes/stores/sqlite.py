@@ -25,6 +25,7 @@ def connect(
     path: Path, schema: str, trace: Callable[[str], None] | None = None
 ) -> sqlite3.Connection:
     """Open (creating if needed) the database at `path`, owner-only, WAL, with `schema` applied."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     # Create the file owner-only before SQLite sees it: SQLite gives its -wal and -shm files
     # the database file's mode, so they are born 0600 too, whatever the umask.
     fd = os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE)

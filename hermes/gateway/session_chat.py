@@ -1,0 +1,205 @@
+"""The native session API: the server owns each username's sessions.
+
+POST /api/v1/chat sends one message to a session and streams the turn as `data: <json>` events
+(`session_id`, `delta`, `tool_call`, `tool_result`, `complete`, then `end`; `error` before `end`
+on failure) or answers it as one JSON object. POST /api/v1/acp is the same turn inside ACP
+envelopes. The session's history lives in the profile's SQLite state; turns on one session run
+one at a time, and the working context is condensed when it outgrows the context budget."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from hermes.agent import RunFinished, ToolFinished, ToolStarted, layer
+from hermes.errors import HermesError, InvalidRequest
+from hermes.gateway.middleware import RunSlot
+from hermes.gateway.requests import read_json
+from hermes.gateway.runtime import RUNTIME, Runtime
+from hermes.gateway.streaming import EventStream, with_keepalive
+from hermes.messages import Message, TextDelta, Usage
+from hermes.stores.sessions import Session, check_session_id, check_username, new_session_id
+from hermes.wire import acp
+from hermes.wire.sse import sse_event
+
+log = logging.getLogger("hermes.gateway")
+
+Event = dict[str, Any]
+HEARTBEAT = b": heartbeat\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    username: str
+    message: str
+    session_id: str | None
+    stream: bool
+    context: str | None = None  # ACP's per-turn context, given as instructions, never stored
+
+
+def parse_chat(body: Any) -> TurnRequest:
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    message = body.get("message")
+    if not isinstance(message, str) or not message.strip():
+        raise InvalidRequest("`message` is required: a non-empty string", param="message")
+    session_id = body.get("session_id")
+    stream = body.get("stream", True)
+    if not isinstance(stream, bool):
+        raise InvalidRequest("`stream` must be true or false", param="stream")
+    return TurnRequest(
+        check_username(body.get("username")),
+        message,
+        check_session_id(session_id) if session_id is not None else None,
+        stream,
+    )
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    _raw, body = await read_json(request)
+    turn = parse_chat(body)
+    return await run_turn(request, turn, lambda sid, event: event, _native_whole)
+
+
+async def acp_chat(request: web.Request) -> web.StreamResponse:
+    _raw, body = await read_json(request)
+    req = acp.parse_request(body)
+    turn = TurnRequest(
+        check_username(req.user_id),
+        req.message,
+        check_session_id(req.session_id) if req.session_id else None,
+        req.stream,
+        req.context,
+    )
+
+    def whole(result: Event) -> Event:
+        payload = {
+            "session_id": result["session_id"],
+            "message": result["text"],
+            "usage": result["usage"],
+            "tool_calls": result["tool_calls"],
+        }
+        return acp.envelope("chat.response", payload, req.user_id)
+
+    return await run_turn(
+        request, turn, lambda sid, event: acp.from_event(event, sid, req.user_id), whole
+    )
+
+
+def _native_whole(result: Event) -> Event:
+    return result
+
+
+async def run_turn(
+    request: web.Request,
+    turn: TurnRequest,
+    render: Callable[[str, Event], Event | None],
+    whole: Callable[[Event], Event],
+) -> web.StreamResponse:
+    """One message on one session: open (or create) it, run the agent, record the turn.
+    `render` turns each stream event into what is sent (None: skip); `whole` shapes the
+    non-streamed answer."""
+    rt = request.app[RUNTIME]
+    session_id = turn.session_id or new_session_id()
+    with RunSlot(request):
+        async with rt.conversations.hold("session\0" + session_id):
+            session = await rt.sessions.open_session(turn.username, session_id)
+            events = _turn_events(rt, turn, session)
+            if turn.stream:
+                return await _stream(request, rt, session_id, events, render)
+            return web.json_response(whole(await _collect(session_id, events)))
+
+
+async def _turn_events(rt: Runtime, turn: TurnRequest, session: Session) -> AsyncIterator[Event]:
+    user = Message("user", turn.message)
+    extra = [Message("system", turn.context)] if turn.context else []
+    messages = layer(rt.prompt.get(), [*extra, *session.context, user])
+    prefix = len(messages) - len(session.context) - 1
+    text: list[str] = []
+    async for event in rt.agent(compact=True).run(messages):
+        if isinstance(event, TextDelta):
+            if event.text:
+                text.append(event.text)
+                yield {"type": "delta", "text": event.text}
+        elif isinstance(event, ToolStarted):
+            args = _arguments(event.call.arguments)
+            yield {"type": "tool_call", "tool": event.call.name, "arguments": args}
+        elif isinstance(event, ToolFinished):
+            yield {"type": "tool_result", "tool": event.call.name, "output": event.result.output}
+        elif isinstance(event, RunFinished):
+            said = [user, *event.transcript]
+            context = (
+                list(getattr(event, "context", ())[prefix:])
+                if getattr(event, "context", ())
+                else [*session.context, *said]
+            )
+            await rt.sessions.append(session.info.session_id, said, context)
+            yield {"type": "complete", "text": "".join(text), "usage": _usage(event.usage)}
+
+
+async def _collect(session_id: str, events: AsyncIterator[Event]) -> Event:
+    result: Event = {"session_id": session_id, "text": "", "usage": _usage(Usage())}
+    calls: list[Event] = []
+    async for event in events:
+        if event["type"] == "tool_call":
+            calls.append({"tool": event["tool"], "arguments": event["arguments"]})
+        elif event["type"] == "tool_result":
+            pending = next(c for c in calls if "output" not in c and c["tool"] == event["tool"])
+            pending["output"] = event["output"]
+        elif event["type"] == "complete":
+            result.update(text=event["text"], usage=event["usage"])
+    result["tool_calls"] = calls
+    return result
+
+
+async def _stream(
+    request: web.Request,
+    rt: Runtime,
+    session_id: str,
+    events: AsyncIterator[Event],
+    render: Callable[[str, Event], Event | None],
+) -> web.StreamResponse:
+    out = EventStream(request)
+
+    async def send(event: Event) -> None:
+        rendered = render(session_id, event)
+        if rendered is not None:
+            await out.send(sse_event(rendered))
+
+    await send({"type": "session_id", "session_id": session_id})
+    try:
+        async for event in with_keepalive(events, rt.settings.keepalive_seconds):
+            if event is None:
+                await out.send(HEARTBEAT)
+            else:
+                await send(event)
+    except HermesError as exc:
+        log.warning("session %s: turn failed: %s", session_id, exc.message)
+        await send({"type": "error", "message": exc.message})
+    except Exception:
+        log.exception("session %s: turn failed", session_id)
+        await send({"type": "error", "message": "internal error; see the gateway log"})
+    await send({"type": "end"})
+    assert out.response is not None
+    return out.response
+
+
+def _arguments(raw: str) -> Any:
+    """The call's arguments as JSON when they parse (what a client wants to show), else raw."""
+    try:
+        return json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return raw
+
+
+def _usage(usage: Usage) -> Event:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }

@@ -1,0 +1,75 @@
+"""Managing native sessions: create one, list a username's, read one back, delete one. Every
+call names its username, and a session is only ever visible to the username that owns it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hermes.errors import InvalidRequest
+from hermes.gateway.requests import read_json
+from hermes.gateway.runtime import RUNTIME
+from hermes.messages import message_to_dict
+from hermes.stores.sessions import check_session_id, check_username, iso_time, new_session_id
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+async def new_session(request: web.Request) -> web.Response:
+    _raw, body = await read_json(request)
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    username = check_username(body.get("username"))
+    raw_id = body.get("session_id")
+    session_id = check_session_id(raw_id) if raw_id is not None else new_session_id()
+    session = await request.app[RUNTIME].sessions.open_session(username, session_id)
+    return web.json_response({"session_id": session.info.session_id})
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    username = check_username(request.query.get("username"))
+    page = _positive(request, "page", 1, None)
+    page_size = _positive(request, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    infos, total = await request.app[RUNTIME].sessions.list_for(username, page, page_size)
+    return web.json_response(
+        {
+            "sessions": [info.to_json() for info in infos],
+            "page": page,
+            "page_size": page_size,
+            "total": total,
+        }
+    )
+
+
+async def get_session(request: web.Request) -> web.Response:
+    username = check_username(request.query.get("username"))
+    session_id = check_session_id(request.match_info["id"])
+    store = request.app[RUNTIME].sessions
+    session = await store.get(username, session_id)
+    messages: list[dict[str, Any]] = []
+    for at, message in await store.messages(username, session_id):
+        messages.append({**message_to_dict(message), "created_at": iso_time(at)})
+    return web.json_response({**session.info.to_json(), "messages": messages})
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    username = check_username(request.query.get("username"))
+    session_id = check_session_id(request.match_info["id"])
+    await request.app[RUNTIME].sessions.delete(username, session_id)
+    return web.json_response({"session_id": session_id, "deleted": True})
+
+
+def _positive(request: web.Request, name: str, default: int, most: int | None) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1 or (most is not None and value > most):
+        limit = f"1 to {most}" if most is not None else "at least 1"
+        raise InvalidRequest(f"`{name}` must be a whole number, {limit}", param=name)
+    return value
