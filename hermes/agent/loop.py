@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from hermes.agent.context import Compactor, estimate_tokens
 from hermes.messages import (
     Finish,
     Message,
@@ -45,6 +47,9 @@ class RunFinished:
     # The messages the run added to the conversation, in order: assistant tool-call messages,
     # tool results, and the final assistant message. What a server-side store keeps.
     transcript: tuple[Message, ...] = ()
+    # The working history at the end: the caller's messages (its leading ones included, for it to
+    # strip) plus the transcript, or the compacted form of them when the context was compressed.
+    context: tuple[Message, ...] = ()
 
 
 AgentEvent = TextDelta | ToolStarted | ToolFinished | RunFinished | ProviderNote
@@ -59,12 +64,14 @@ class Agent:
         *,
         max_iterations: int = 20,
         tool_concurrency: int = 8,
+        compactor: Compactor | None = None,
     ) -> None:
         self.provider = provider
         self.registry = registry
         self.context = context
         self.max_iterations = max(1, max_iterations)
         self.tool_concurrency = max(1, tool_concurrency)
+        self.compactor = compactor
 
     async def run(
         self,
@@ -76,13 +83,21 @@ class Agent:
         """Yield text as it arrives, tool progress, then exactly one RunFinished. With
         `incremental=False` (nobody watches tokens arrive) each model answer is fetched whole."""
         history = list(messages)
-        start = len(history)
+        # Kept apart from `history`, which compaction may rewrite mid-run.
+        added: list[Message] = []
+
+        def add(message: Message) -> None:
+            history.append(message)
+            added.append(message)
+
         tools = self.registry.schemas()
         usage = Usage()
         for _ in range(self.max_iterations):
             text: list[str] = []
             calls: tuple[ToolCall, ...] = ()
             reason = "stop"
+            if (fitted := await self._fit(history, tools)) is not None:
+                history[:] = fitted
             stream = self.provider.stream(
                 history, tools=tools, params=params, incremental=incremental
             )
@@ -99,24 +114,40 @@ class Agent:
                 elif isinstance(event, ProviderNote):
                     yield event
             if not calls:
-                history.append(Message("assistant", "".join(text)))
+                add(Message("assistant", "".join(text)))
                 final = "stop" if reason == "tool_calls" else reason
-                yield RunFinished(final, usage, tuple(history[start:]))
+                yield RunFinished(final, usage, tuple(added), tuple(history))
                 return
-            history.append(Message("assistant", "".join(text) or None, tool_calls=calls))
+            add(Message("assistant", "".join(text) or None, tool_calls=calls))
             async for tool_event in self._run_tools(calls):
                 if isinstance(tool_event, ToolFinished):
-                    history.append(
-                        Message("tool", tool_event.result.output, tool_call_id=tool_event.call.id)
-                    )
+                    add(Message("tool", tool_event.result.output, tool_call_id=tool_event.call.id))
                 yield tool_event
         note = (
             f"[Stopped: the agent used its {self.max_iterations} model calls "
             "(agent.max_iterations) without reaching a final answer.]"
         )
         yield TextDelta("\n\n" + note)
-        history.append(Message("assistant", note))
-        yield RunFinished("length", usage, tuple(history[start:]))
+        add(Message("assistant", note))
+        yield RunFinished("length", usage, tuple(added), tuple(history))
+
+    async def _fit(
+        self, history: list[Message], tools: Sequence[Mapping[str, Any]]
+    ) -> list[Message] | None:
+        """`history` compacted to the context budget, or None when it is within it."""
+        if self.compactor is None:
+            return None
+        fitted = await self.compactor.fit(history, tools)
+        if fitted is None:
+            return None
+        log.info(
+            "context compacted: %d messages -> %d (estimated %d -> %d tokens)",
+            len(history),
+            len(fitted),
+            estimate_tokens(history, tools),
+            estimate_tokens(fitted, tools),
+        )
+        return fitted
 
     async def _run_tools(
         self, calls: Sequence[ToolCall]

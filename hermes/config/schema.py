@@ -4,7 +4,7 @@ source of truth for loading, validating, `config set` and the README's key table
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 ToolProgress = Literal["inline", "event", "off"]
 WebSearchBackend = Literal["auto", "searxng", "brave", "duckduckgo", "none"]
@@ -12,6 +12,15 @@ WebSearchBackend = Literal["auto", "searxng", "brave", "duckduckgo", "none"]
 
 def doc(text: str) -> dict[str, str]:
     return {"doc": text}
+
+
+def bounded(
+    text: str, *, above: float | None = None, least: float | None = None, most: float | None = None
+) -> dict[str, Any]:
+    """`doc` plus the range a number must lie in (above: exclusive minimum, least: inclusive
+    minimum, most: inclusive maximum), checked wherever the schema is built."""
+    bounds = {"above": above, "least": least, "most": most}
+    return {"doc": text, **{k: v for k, v in bounds.items() if v is not None}}
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,23 @@ class AgentConfig:
     )
     tool_concurrency: int = field(
         default=8, metadata=doc("tool calls of one model turn run at once")
+    )
+    context_budget: float = field(
+        default=0.75,
+        metadata=bounded(
+            "share of model.context_length the conversation sent to the model may use; older "
+            "turns are summarized beyond it",
+            above=0,
+            most=1,
+        ),
+    )
+    keep_last_turns: int = field(
+        default=4,
+        metadata=bounded("turns kept verbatim when older ones are summarized", least=0),
+    )
+    summary_max_tokens: int = field(
+        default=1024,
+        metadata=bounded("tokens the summary of older turns may take", least=1),
     )
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import operator
 import types
+from collections.abc import Mapping
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 KeyPath = tuple[str | int, ...]
@@ -83,12 +85,25 @@ def build(cls: Any, data: Any, keypath: KeyPath = ()) -> Any:
         raise SchemaError(keypath, f"expected a mapping, got {_show(data)}")
     fields = hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
+    metadata = {f.name: f.metadata for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:
             raise SchemaError((*keypath, str(key)), "unknown key" + suggest(str(key), names))
         values[key] = coerce(value, fields[key], (*keypath, key))
+        check_bounds(values[key], metadata[key], (*keypath, key))
     return cls(**values)
+
+
+def check_bounds(value: Any, metadata: Mapping[str, Any], keypath: KeyPath) -> None:
+    """The range a field's metadata declares (schema.bounded); values of other types pass."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return
+    rules = (("above", ">", operator.gt), ("least", ">=", operator.ge), ("most", "<=", operator.le))
+    wanted = [(sym, lim, ok) for key, sym, ok in rules if (lim := metadata.get(key)) is not None]
+    if not all(ok(value, limit) for _, limit, ok in wanted):
+        terms = " and ".join(f"{sym} {limit}" for sym, limit, _ in wanted)
+        raise SchemaError(keypath, f"expected a number {terms}, got {_show(value)}")
 
 
 def coerce(value: Any, hint: Any, keypath: KeyPath) -> Any:

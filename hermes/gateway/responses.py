@@ -51,6 +51,7 @@ class Turn:
     instructions: str | None
     history: list[Message]  # through the new input; what the stored row will start from
     previous: StoredResponse | None
+    prefix: int = 0  # leading messages the server put before `history` (core prompt, instructions)
 
     def response(
         self, model: str, status: ResponseStatus, output: list[dict[str, Any]], **extra: Any
@@ -109,6 +110,7 @@ async def _respond(
             agent = rt.agent(compact=True)
             system = [Message("system", turn.instructions)] if turn.instructions else []
             messages = layer(rt.prompt.get(), [*system, *turn.history])
+            turn.prefix = len(messages) - len(turn.history)
             params = ModelParams(req.max_output_tokens, req.temperature, req.top_p)
             if req.stream:
                 events = agent.run(messages, params)
@@ -226,7 +228,8 @@ async def _finish(rt: Runtime, turn: Turn, output: Output, finished: RunFinished
                 conversation=turn.request.conversation,
                 previous_response_id=turn.previous.id if turn.previous else None,
                 instructions=turn.instructions,
-                history=(*turn.history, *finished.transcript),
+                # The working context: older turns condensed once it outgrew the budget.
+                history=finished.context[turn.prefix :],
                 response=body,
             )
         )

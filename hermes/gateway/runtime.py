@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from hermes.agent import Agent
+from hermes.agent import Agent, Compactor, ContextPolicy
 from hermes.agent.prompt import PromptCache
 from hermes.config.schema import Config
 from hermes.gateway.idempotency import IdempotencyCache
@@ -47,6 +47,11 @@ class Runtime:
             self.tool_context,
             max_iterations=self.config.agent.max_iterations,
             tool_concurrency=self.config.agent.tool_concurrency,
+            compactor=(
+                Compactor(self.provider, ContextPolicy.from_config(self.config))
+                if compact
+                else None
+            ),
         )
 
 

@@ -133,11 +133,7 @@ async def _turn_events(rt: Runtime, turn: TurnRequest, session: Session) -> Asyn
             yield {"type": "tool_result", "tool": event.call.name, "output": event.result.output}
         elif isinstance(event, RunFinished):
             said = [user, *event.transcript]
-            context = (
-                list(getattr(event, "context", ())[prefix:])
-                if getattr(event, "context", ())
-                else [*session.context, *said]
-            )
+            context = event.context[prefix:]
             await rt.sessions.append(session.info.session_id, said, context)
             yield {"type": "complete", "text": "".join(text), "usage": _usage(event.usage)}
 

@@ -348,3 +348,103 @@ def test_an_idle_stream_gets_heartbeats(upstream: FakeOpenAI, tmp_path: Path) ->
         r = http.post("/api/v1/chat", json={"username": "max", "message": "slow one"})
     assert ": heartbeat" in r.text
     assert [e["type"] for e in events(r)][-2:] == ["complete", "end"]
+
+
+def wire_tokens(body: dict[str, Any]) -> int:
+    """The gateway's own estimate of what a request sent upstream weighs."""
+    from hermes.agent import estimate_tokens
+    from hermes.wire.openai_chat_request import parse_chat_request
+
+    return estimate_tokens(parse_chat_request(body).messages, body.get("tools") or ())
+
+
+def is_summary_request(body: dict[str, Any]) -> bool:
+    return "summarizing a conversation" in body["messages"][0]["content"]
+
+
+def small_context_profile(upstream: FakeOpenAI, home: Path, name: str) -> int:
+    """A profile whose context budget a few turns exceed; returns the budget in tokens."""
+    upstream._turns.clear()
+    upstream.requests.clear()
+    make_profile(
+        home,
+        name,
+        upstream.base_url,
+        model__context_length="2000",
+        agent__context_budget="0.6",
+        agent__keep_last_turns="2",
+        agent__summary_max_tokens="150",
+        tools__enabled="[terminal]",
+    )
+    return 1200
+
+
+def test_a_long_session_is_condensed_and_the_model_never_gets_more_than_the_budget(
+    upstream: FakeOpenAI, tmp_path: Path
+) -> None:
+    from hermes.agent import SUMMARY_PREFIX
+
+    budget = small_context_profile(upstream, tmp_path, "tiny")
+
+    def respond(body: dict[str, Any]) -> str:
+        if is_summary_request(body):
+            return "SUMMARY: the user listed topics, starting with the colour teal."
+        return "Noted. " + "ok " * 60
+
+    upstream.responder = respond
+    try:
+        with (
+            run_gateway(tmp_path, "tiny") as gw,
+            httpx.Client(base_url=gw.url, headers=gw.headers(), timeout=30) as http,
+        ):
+            sid = None
+            for i in range(15):
+                colour = "teal" if i == 0 else f"shade-{i}"
+                said = turn(
+                    http,
+                    "ola",
+                    f"Topic {i}: my colour is {colour}. " + "la " * 250,
+                    **({"session_id": sid} if sid else {}),
+                )
+                sid = said[0]["session_id"]
+                assert [e["type"] for e in said][-2:] == ["complete", "end"], said
+            read = http.get(f"/api/v1/chat/sessions/{sid}", params={"username": "ola"}).json()
+    finally:
+        upstream.responder = None
+    assert read["message_count"] == 30  # the whole history stays readable
+    assert "Topic 0" in read["messages"][0]["content"]
+    bodies = [body for body, _ in upstream.requests]
+    assert all(wire_tokens(b) <= budget for b in bodies), [wire_tokens(b) for b in bodies]
+    summaries = [b for b in bodies if is_summary_request(b)]
+    assert summaries, "compression never triggered"
+    assert "teal" in json.dumps(summaries[0]["messages"])  # the old turns went to the summarizer
+    last = [b for b in bodies if not is_summary_request(b)][-1]["messages"]
+    condensed = [m for m in last if (m.get("content") or "").startswith(SUMMARY_PREFIX)]
+    assert len(condensed) == 1 and "teal" in condensed[0]["content"]
+    assert "Topic 0:" not in json.dumps(last)  # not verbatim any more
+    assert last[-1]["content"].startswith("Topic 14:")  # the newest turn verbatim
+
+
+def test_responses_chains_are_condensed_too(upstream: FakeOpenAI, tmp_path: Path) -> None:
+    budget = small_context_profile(upstream, tmp_path, "tinyr")
+    upstream.responder = lambda body: (
+        "SUMMARY: earlier turns." if is_summary_request(body) else "Fine. " + "ok " * 60
+    )
+    try:
+        with (
+            run_gateway(tmp_path, "tinyr") as gw,
+            httpx.Client(base_url=gw.base_url, headers=gw.headers(), timeout=30) as http,
+        ):
+            previous = None
+            for i in range(10):
+                body: dict[str, Any] = {"input": f"Part {i}. " + "la " * 250}
+                if previous:
+                    body["previous_response_id"] = previous
+                r = http.post("/responses", json=body)
+                assert r.status_code == 200, r.text
+                previous = r.json()["id"]
+    finally:
+        upstream.responder = None
+    bodies = [body for body, _ in upstream.requests]
+    assert any(is_summary_request(b) for b in bodies)
+    assert all(wire_tokens(b) <= budget for b in bodies)

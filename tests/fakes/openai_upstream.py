@@ -18,7 +18,7 @@ import itertools
 import json
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,9 @@ class FakeOpenAI(ScriptedServer):
         self.models = tuple(models)
         self.api_key = api_key
         self._ids = itertools.count(1)
+        # Answers requests when no scripted turn is queued: text computed from the request body
+        # (for tests whose number of model calls depends on what the gateway decides).
+        self.responder: Callable[[dict[str, Any]], str] | None = None
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -136,6 +139,9 @@ class FakeOpenAI(ScriptedServer):
         if denied := self._check_key(request):
             return denied
         turn = self._pop_turn()
+        if turn is None and self.responder is not None:
+            text = self.responder(body)
+            turn = _Reply(text, split_text(text, None))
         if turn is None:
             return _error(500, NO_TURN_LEFT)
         if isinstance(turn, _Error):
