@@ -8,6 +8,7 @@ Used by scripts/bench.py (`--only local`); needs the `local` extra.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -20,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 HERMES = str(Path(sys.executable).parent / "hermes")
@@ -46,69 +46,109 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def direct(home: Path, runs: int) -> dict[str, float]:
-    """llama-cpp-python in this process, with the prompt the gateway would send."""
-    from hermes.agent.prompt import build_system_prompt, layer
+Sample = tuple[float, float]  # (time to first token in ms, tokens per second)
+Messages = list[dict[str, str]]
+
+
+def _messages(core: str, run: int) -> Messages:
+    return [{"role": "system", "content": core}, *_question(run)]
+
+
+def _question(run: int) -> Messages:
+    return [{"role": "user", "content": PROMPTS[run % len(PROMPTS)]}]
+
+
+def _sample(start: float, first: float | None, end: float, tokens: int) -> Sample | None:
+    if first is None:
+        return None
+    return (first - start) * 1000, tokens / max(end - start, 1e-9)
+
+
+def direct_once(model: Any, messages: Messages) -> Sample | None:
+    """llama-cpp-python in this process, through hermes' own LocalModel (the same chat
+    formatting and stop handling the model server uses)."""
     from hermes.messages import Message
+
+    start = time.perf_counter()
+    first, tokens = None, 0
+    history = [Message(m["role"], m["content"]) for m in messages]  # type: ignore[arg-type]
+    for piece in model.generate(
+        history, max_tokens=MAX_TOKENS, temperature=0.0, top_p=None, stop=()
+    ):
+        if piece.text:
+            tokens += 1
+            first = first or time.perf_counter()
+    return _sample(start, first, time.perf_counter(), tokens)
+
+
+async def http_once(session: Any, url: str, messages: Messages, key: str = "") -> Sample | None:
+    """One streamed chat completion. The client is one keep-alive aiohttp session: a client
+    that opens a connection per request, or leaves Nagle on, measures itself (httpx without a
+    Client adds ~40 ms of delayed ACK to every request here)."""
+    body = {
+        "model": "x",
+        "stream": True,
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0,
+        "messages": messages,
+    }
+    start = time.perf_counter()
+    first, tokens = None, 0
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with session.post(url, json=body, headers=headers) as response:
+        async for line in response.content:
+            if line.startswith(b"data: {"):
+                delta = json.loads(line[6:])["choices"]
+                if delta and delta[0]["delta"].get("content"):
+                    tokens += 1
+                    first = first or time.perf_counter()
+    return _sample(start, first, time.perf_counter(), tokens)
+
+
+async def measure(
+    home: Path, runs: int, gateway: str, key: str, model_server: str
+) -> dict[str, dict[str, float]]:
+    """The three paths, interleaved run by run (so drift in the machine's speed hits all three
+    alike), each with the same question per run; the first round warms up and is not counted."""
+    import aiohttp
+
+    from hermes.agent.prompt import build_system_prompt
     from hermes.model_server.model import LocalModel, model_path
     from hermes.profiles import ProfileStore
     from hermes.tools import ToolRegistry, default_tools
 
-    profile = ProfileStore(home).get("p0")
-    core = build_system_prompt(profile, ToolRegistry(default_tools()).names())
+    core = build_system_prompt(ProfileStore(home).get("p0"), ToolRegistry(default_tools()).names())
     model = LocalModel(model_path(home), threads=os.cpu_count() or 2)
-    ttft, rates = [], []
-    for run in range(runs + 1):  # the first run warms the model up and is not counted
-        messages = layer(core, [Message("user", PROMPTS[run % len(PROMPTS)])])
-        start = time.perf_counter()
-        first, tokens = None, 0
-        for piece in model.generate(
-            messages, max_tokens=MAX_TOKENS, temperature=0.0, top_p=None, stop=()
-        ):
-            if piece.text:
-                tokens += 1
-                first = first or time.perf_counter()
-        end = time.perf_counter()
-        if first is not None:
-            ttft.append((first - start) * 1000)
-            rates.append(tokens / max(end - start, 1e-9))
-    return {"ttft_ms": statistics.median(ttft[1:]), "tokens_per_s": statistics.median(rates[1:])}
+    samples: dict[str, list[Sample]] = {"direct": [], "model_server": [], "gateway": []}
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for run in range(runs + 1):
+            # Each path its own question in a round (a question just asked of the same model
+            # server would be answered from its prompt cache); over 7 rounds each path asks all 7.
+            q = [3 * run + k for k in range(3)]
+            got = {
+                "direct": direct_once(model, _messages(core, q[0])),
+                "model_server": await http_once(session, model_server, _messages(core, q[1])),
+                "gateway": await http_once(session, gateway, _question(q[2]), key),
+            }
+            for path, sample in got.items():
+                if run and sample is not None:
+                    samples[path].append(sample)
+    return {path: _medians(found) for path, found in samples.items()}
 
 
-def through_gateway(home: Path, port: int, key: str, runs: int) -> dict[str, float]:
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    ttft, rates = [], []
-    for run in range(runs + 1):
-        body = {
-            "model": "x",
-            "stream": True,
-            "max_tokens": MAX_TOKENS,
-            "temperature": 0,
-            "messages": [{"role": "user", "content": PROMPTS[run % len(PROMPTS)]}],
-        }
-        start = time.perf_counter()
-        first, tokens = None, 0
-        with httpx.stream(
-            "POST", url, json=body, timeout=300, headers={"Authorization": f"Bearer {key}"}
-        ) as response:
-            for line in response.iter_lines():
-                if line.startswith("data: {"):
-                    delta = json.loads(line[6:])["choices"]
-                    if delta and delta[0]["delta"].get("content"):
-                        tokens += 1
-                        first = first or time.perf_counter()
-        end = time.perf_counter()
-        if first is not None:
-            ttft.append((first - start) * 1000)
-            rates.append(tokens / max(end - start, 1e-9))
-    return {"ttft_ms": statistics.median(ttft[1:]), "tokens_per_s": statistics.median(rates[1:])}
+def _medians(samples: list[Sample]) -> dict[str, float]:
+    return {
+        "ttft_ms": statistics.median(s[0] for s in samples),
+        "tokens_per_s": statistics.median(s[1] for s in samples),
+    }
 
 
 def bench_local(quick: bool = False, gateways: int = 3) -> dict[str, Any]:
     from hermes.profiles import ProfileStore
     from hermes.profiles.settings import set_value
 
-    runs = 2 if quick else 5
+    runs = 2 if quick else len(PROMPTS)
     home = Path(tempfile.mkdtemp(prefix="hermes-local-bench-"))
     store = ProfileStore(home)
     set_value(store, store.get("default"), "API_SERVER_ENABLED", "false")
@@ -120,27 +160,29 @@ def bench_local(quick: bool = False, gateways: int = 3) -> dict[str, Any]:
         ports.append(port)
         keys.append(created.api_key)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HERMES_", "API_SERVER_"))}
-    env.update(HERMES_HOME=str(home), HERMES_MODEL_PORT=str(_free_port()))
+    model_port = _free_port()
+    env.update(HERMES_HOME=str(home), HERMES_MODEL_PORT=str(model_port))
     proc = subprocess.Popen(
         [HERMES, "up"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         _wait_running(home, gateways + 1)
-        via = through_gateway(home, ports[0], keys[0], runs)
+        gateway_url = f"http://127.0.0.1:{ports[0]}/v1/chat/completions"
+        gateway_url = f"http://127.0.0.1:{ports[0]}/v1/chat/completions"
+        model_url = f"http://127.0.0.1:{model_port}/v1/chat/completions"
+        figures = asyncio.run(measure(home, runs, gateway_url, keys[0], model_url))
         memory = _memory(proc.pid)
-        direct_figures = direct(home, runs)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
         shutil.rmtree(home, ignore_errors=True)
-    added = (
-        (direct_figures["tokens_per_s"] - via["tokens_per_s"])
-        / direct_figures["tokens_per_s"]
-        * 100
-    )
+    direct_figures, via = figures["direct"], figures["gateway"]
+    added = (direct_figures["tokens_per_s"] - via["tokens_per_s"]) / direct_figures["tokens_per_s"]
+    added *= 100
     return {
         "direct": direct_figures,
         "gateway": via,
+        "model_server": figures["model_server"],
         "slowdown_pct": added,
         "memory": memory,
         "gateways": gateways,
@@ -180,16 +222,21 @@ def _memory(supervisor_pid: int) -> dict[str, float]:
 
 
 def print_local(r: dict[str, Any]) -> None:
-    d, g, m = r["direct"], r["gateway"], r["memory"]
+    d, g, m, s = r["direct"], r["gateway"], r["memory"], r["model_server"]
     print(
         f"\nLocal model (Gemma 3 270M, streaming, up to {r['max_tokens']} tokens; target: the "
         "gateway adds < 5 %)"
     )
     print(
-        f"  llama-cpp-python directly: TTFT {d['ttft_ms']:.0f} ms, {d['tokens_per_s']:.1f} tokens/s"
+        f"  llama-cpp-python directly:  TTFT {d['ttft_ms']:.0f} ms, "
+        f"{d['tokens_per_s']:.1f} tokens/s"
     )
     print(
-        f"  through the gateway:       TTFT {g['ttft_ms']:.0f} ms, "
+        f"  the model server over HTTP: TTFT {s['ttft_ms']:.0f} ms, "
+        f"{s['tokens_per_s']:.1f} tokens/s"
+    )
+    print(
+        f"  through the gateway:        TTFT {g['ttft_ms']:.0f} ms, "
         f"{g['tokens_per_s']:.1f} tokens/s ({r['slowdown_pct']:+.1f} % slower)"
     )
     print(
