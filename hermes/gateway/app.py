@@ -13,7 +13,7 @@ from hermes.agent.prompt import PromptCache
 from hermes.config.envfile import read as read_env
 from hermes.config.schema import Config
 from hermes.gateway.chat import chat_completions
-from hermes.gateway.middleware import MIDDLEWARES
+from hermes.gateway.middleware import MIDDLEWARES, json_response
 from hermes.gateway.responses import create_response, delete_response, get_response
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.session_chat import acp_chat, chat
@@ -113,7 +113,7 @@ def add_routes(app: web.Application) -> None:
 
 async def health(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    return web.json_response(
+    return json_response(
         {
             "status": "ok",
             "profile": rt.profile.name,
@@ -125,6 +125,6 @@ async def health(request: web.Request) -> web.Response:
 
 async def models(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    return web.json_response(
+    return json_response(
         models_response([rt.settings.model_name], created=rt.started_at, owned_by="hermes")
     )

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from hermes.agent import Agent, RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError
-from hermes.gateway.middleware import RunSlot
+from hermes.gateway.middleware import RunSlot, json_response
 from hermes.gateway.progress import inline_marker, strip_markers
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
@@ -77,7 +77,7 @@ async def _complete(
         finished.reason,
         finished.usage,
     )
-    return web.json_response(body, headers={"X-Hermes-Provider": answered_by})
+    return json_response(body, headers={"X-Hermes-Provider": answered_by})
 
 
 async def _stream(

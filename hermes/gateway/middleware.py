@@ -8,12 +8,14 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 
 from hermes.errors import HermesError, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized
 from hermes.gateway.runtime import RUNTIME
+from hermes.wire import fastjson
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -25,6 +27,15 @@ CORS_METHODS = "GET, POST, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-API-Key"
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 REQUEST_ID = web.RequestKey("request_id", str)
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """aiohttp's json_response, encoded by orjson (the body of every non-streamed answer)."""
+    return web.Response(
+        body=fastjson.dumps(data), status=status, headers=headers, content_type="application/json"
+    )
 
 
 def new_request_id() -> str:
@@ -42,7 +53,7 @@ def headers_for(request: web.Request) -> dict[str, str]:
 
 
 def error_response(request: web.Request, exc: HermesError) -> web.Response:
-    response = web.json_response(exc.to_openai(), status=exc.status)
+    response = json_response(exc.to_openai(), status=exc.status)
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(max(1, round(retry_after)))
@@ -107,14 +118,14 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
         err = HermesError(f"method {request.method} not allowed on {request.path}")
         body = err.to_openai()
         body["error"].update(type="invalid_request_error", code="method_not_allowed")
-        response = web.json_response(body, status=405)
+        response = json_response(body, status=405)
         allow = exc.headers.get("Allow")
         if allow:
             response.headers["Allow"] = allow
         return response
     body = HermesError(exc.reason or "error").to_openai()
     body["error"]["type"] = "invalid_request_error"
-    return web.json_response(body, status=exc.status)
+    return json_response(body, status=exc.status)
 
 
 @web.middleware

@@ -3,7 +3,6 @@ replays (the same key and body get the first response again without running the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from hermes.gateway.idempotency import Recorded
 from hermes.gateway.middleware import headers_for
 from hermes.gateway.runtime import RUNTIME
 from hermes.gateway.streaming import Recorder
+from hermes.wire import fastjson
 
 Respond = Callable[[Recorder | None], Awaitable[web.StreamResponse]]
 
@@ -27,7 +27,7 @@ async def read_json(request: web.Request) -> tuple[bytes, Any]:
     if not raw.strip():
         raise InvalidRequest("the request body is empty; send a JSON object")
     try:
-        return raw, json.loads(raw)
+        return raw, fastjson.loads(raw)
     except ValueError as exc:
         raise InvalidRequest(f"malformed JSON in the request body: {exc}") from None
 

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from hermes.agent import AgentEvent, RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError, NotFound
-from hermes.gateway.middleware import RunSlot
+from hermes.gateway.middleware import RunSlot, json_response
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
@@ -86,14 +86,14 @@ async def get_response(request: web.Request) -> web.Response:
     stored = await request.app[RUNTIME].responses.get(request.match_info["id"])
     if stored is None:
         raise _missing(request.match_info["id"], "id")
-    return web.json_response(stored.response)
+    return json_response(stored.response)
 
 
 async def delete_response(request: web.Request) -> web.Response:
     response_id = request.match_info["id"]
     if not await request.app[RUNTIME].responses.delete(response_id):
         raise _missing(response_id, "id")
-    return web.json_response({"id": response_id, "object": "response", "deleted": True})
+    return json_response({"id": response_id, "object": "response", "deleted": True})
 
 
 def _missing(response_id: str, param: str) -> NotFound:
@@ -241,7 +241,7 @@ async def _complete(rt: Runtime, turn: Turn, events: AsyncIterator[AgentEvent]) 
     async for event in events:
         if isinstance(event, RunFinished):
             output.finish()
-            return web.json_response(await _finish(rt, turn, output, event))
+            return json_response(await _finish(rt, turn, output, event))
         output.feed(event)
     raise HermesError("the agent ended without finishing its run")
 

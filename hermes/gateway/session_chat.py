@@ -18,7 +18,7 @@ from aiohttp import web
 
 from hermes.agent import RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError, InvalidRequest
-from hermes.gateway.middleware import RunSlot
+from hermes.gateway.middleware import RunSlot, json_response
 from hermes.gateway.requests import read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import EventStream, with_keepalive
@@ -112,7 +112,7 @@ async def run_turn(
             events = _turn_events(rt, turn, session)
             if turn.stream:
                 return await _stream(request, rt, session_id, events, render)
-            return web.json_response(whole(await _collect(session_id, events)))
+            return json_response(whole(await _collect(session_id, events)))
 
 
 async def _turn_events(rt: Runtime, turn: TurnRequest, session: Session) -> AsyncIterator[Event]:

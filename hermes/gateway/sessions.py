@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from hermes.errors import InvalidRequest
+from hermes.gateway.middleware import json_response
 from hermes.gateway.requests import read_json
 from hermes.gateway.runtime import RUNTIME
 from hermes.messages import message_to_dict
@@ -25,7 +26,7 @@ async def new_session(request: web.Request) -> web.Response:
     raw_id = body.get("session_id")
     session_id = check_session_id(raw_id) if raw_id is not None else new_session_id()
     session = await request.app[RUNTIME].sessions.open_session(username, session_id)
-    return web.json_response({"session_id": session.info.session_id})
+    return json_response({"session_id": session.info.session_id})
 
 
 async def list_sessions(request: web.Request) -> web.Response:
@@ -33,7 +34,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     page = _positive(request, "page", 1, None)
     page_size = _positive(request, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     infos, total = await request.app[RUNTIME].sessions.list_for(username, page, page_size)
-    return web.json_response(
+    return json_response(
         {
             "sessions": [info.to_json() for info in infos],
             "page": page,
@@ -51,14 +52,14 @@ async def get_session(request: web.Request) -> web.Response:
     messages: list[dict[str, Any]] = []
     for at, message in await store.messages(username, session_id):
         messages.append({**message_to_dict(message), "created_at": iso_time(at)})
-    return web.json_response({**session.info.to_json(), "messages": messages})
+    return json_response({**session.info.to_json(), "messages": messages})
 
 
 async def delete_session(request: web.Request) -> web.Response:
     username = check_username(request.query.get("username"))
     session_id = check_session_id(request.match_info["id"])
     await request.app[RUNTIME].sessions.delete(username, session_id)
-    return web.json_response({"session_id": session_id, "deleted": True})
+    return json_response({"session_id": session_id, "deleted": True})
 
 
 def _positive(request: web.Request, name: str, default: int, most: int | None) -> int:

@@ -25,6 +25,7 @@ from hermes.errors import (
 )
 from hermes.messages import Message, StreamEvent
 from hermes.providers.base import ModelParams
+from hermes.wire import fastjson
 
 MAX_RETRIES = 2
 RETRY_AFTER_CAP = 10.0
@@ -125,7 +126,7 @@ class HttpProvider:
     ) -> AsyncIterator[StreamEvent]:
         """Retries transient failures of `_attempt`, that is only before anything was yielded."""
         request = ChatRequest(messages, tools, self._with_defaults(params), incremental)
-        body = json.dumps(self._body(request)).encode()
+        body = fastjson.dumps(self._body(request))
         url = self._url(incremental)
         attempt = 0
         while True:
@@ -193,7 +194,7 @@ class HttpProvider:
                 raw = await response.read()
         malformed: tuple[type[Exception], ...] = (ValueError, *self._wire_errors)
         try:
-            return self._parse_whole(json.loads(raw))
+            return self._parse_whole(fastjson.loads(raw))
         except malformed as exc:
             raise UpstreamError(f"{self._speaker} sent a malformed answer: {exc}") from exc
 

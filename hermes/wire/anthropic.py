@@ -25,6 +25,7 @@ from hermes.messages import (
     Usage,
     UsageReport,
 )
+from hermes.wire import fastjson
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -276,7 +277,7 @@ class StreamAccumulator:
         if self._done:
             return []
         try:
-            parsed = json.loads(data)
+            parsed = fastjson.loads(data)
         except ValueError as exc:
             raise AnthropicWireError(
                 f"Upstream sent a stream event that is not JSON: {data[:200]!r}"

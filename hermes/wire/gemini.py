@@ -26,6 +26,7 @@ from hermes.messages import (
     Usage,
     UsageReport,
 )
+from hermes.wire import fastjson
 
 __all__ = [
     "API_VERSION",
@@ -285,7 +286,7 @@ class GeminiAccumulator:
     def feed_data(self, data: str) -> list[StreamEvent]:
         """One SSE `data:` payload."""
         try:
-            parsed = json.loads(data)
+            parsed = fastjson.loads(data)
         except ValueError as exc:
             raise WireError(f"Gemini sent a stream chunk that is not JSON: {data[:200]!r}") from exc
         return self.feed(parsed)

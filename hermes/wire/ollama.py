@@ -27,6 +27,7 @@ from hermes.messages import (
     Usage,
     UsageReport,
 )
+from hermes.wire import fastjson
 
 __all__ = [
     "ChatAccumulator",
@@ -149,7 +150,7 @@ class NDJSONDecoder:
 
 def _parse_line(line: bytes) -> Any:
     try:
-        return json.loads(line)
+        return fastjson.loads(line)
     except ValueError as exc:
         raise WireError(f"Ollama sent a line that is not JSON: {line[:200]!r}") from exc
 

@@ -24,6 +24,7 @@ from hermes.messages import (
     Usage,
     UsageReport,
 )
+from hermes.wire import fastjson
 from hermes.wire.openai_chat_request import ChatRequest, parse_chat_request, parse_tool_calls
 from hermes.wire.sse import SSE_DONE, SSE_KEEPALIVE, SSEDecoder, SSEEvent, sse_event
 
@@ -250,7 +251,7 @@ class ChunkAccumulator:
         if data.strip() == "[DONE]":
             return self._end(saw_done=True)
         try:
-            parsed = json.loads(data)
+            parsed = fastjson.loads(data)
         except ValueError as exc:
             raise WireError(f"Upstream sent a chunk that is not JSON: {data[:200]!r}") from exc
         return self.feed(parsed)

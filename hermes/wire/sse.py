@@ -5,9 +5,10 @@ read and dropped because nothing here reconnects."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Final, NamedTuple
+
+from hermes.wire import fastjson
 
 SSE_DONE: Final = b"data: [DONE]\n\n"
 SSE_KEEPALIVE: Final = b": keep-alive\n\n"
@@ -19,18 +20,16 @@ _NEWLINES: Final = re.compile(r"\r\n|\r|\n")
 def sse_event(data: dict[str, Any] | str, event: str | None = None) -> bytes:
     """One event, compact JSON for a dict. A multi-line string becomes several `data:` lines, which
     a decoder joins back with newlines."""
-    payload = (
-        data
-        if isinstance(data, str)
-        else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    )
-    lines: list[str] = []
+    head = b""
     if event is not None:
         if _NEWLINES.search(event):
             raise ValueError("an SSE event name cannot contain a line break")
-        lines.append(f"event: {event}")
-    lines.extend(f"data: {line}" for line in _NEWLINES.split(payload))
-    return ("\n".join(lines) + "\n\n").encode()
+        head = f"event: {event}\n".encode()
+    if not isinstance(data, str):
+        # Compact JSON never contains a raw line break: one `data:` line, no splitting.
+        return head + b"data: " + fastjson.dumps(data) + b"\n\n"
+    lines = "\n".join(f"data: {line}" for line in _NEWLINES.split(data))
+    return head + (lines + "\n\n").encode()
 
 
 class SSEEvent(NamedTuple):
