@@ -109,6 +109,10 @@ def encode_request(
     return body
 
 
+# Stands in for the user turn a history that starts with the assistant lacks.
+LEADING_USER_TEXT = "(continuing the conversation)"
+
+
 def encode_messages(messages: Iterable[Message]) -> tuple[str, list[dict[str, Any]]]:
     """(system prompt, messages). The API rejects empty text blocks and empty messages, so those
     are dropped, and wants user/assistant turns to alternate, so neighbours of one role merge."""
@@ -127,6 +131,9 @@ def encode_messages(messages: Iterable[Message]) -> tuple[str, list[dict[str, An
             out[-1]["content"].extend(blocks)
         else:
             out.append({"role": role, "content": blocks})
+    if out and out[0]["role"] == "assistant":
+        # The API wants a user turn first; a condensed history can start with the assistant.
+        out.insert(0, {"role": "user", "content": [{"type": "text", "text": LEADING_USER_TEXT}]})
     return "\n\n".join(system), out
 
 

@@ -147,6 +147,10 @@ def encode_request(
     return body
 
 
+# Stands in for the user turn a history that starts with the model lacks.
+LEADING_USER_TEXT = "(continuing the conversation)"
+
+
 def encode_contents(
     messages: Iterable[Message],
     signatures: Mapping[str, str],
@@ -174,6 +178,9 @@ def encode_contents(
             contents[-1]["parts"].extend(parts)
         else:
             contents.append({"role": role, "parts": parts})
+    if contents and contents[0]["role"] == "model":
+        # Gemini wants a user turn first; a condensed history can start with the model's.
+        contents.insert(0, {"role": "user", "parts": [{"text": LEADING_USER_TEXT}]})
     return contents
 
 

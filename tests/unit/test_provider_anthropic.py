@@ -467,3 +467,19 @@ def test_non_streaming_answer_with_text_and_tool_use() -> None:
     )
     with pytest.raises(AnthropicWireError, match="content"):
         parse_message_response({"type": "message"})
+
+
+def test_a_history_starting_with_the_assistant_gets_a_user_turn_first() -> None:
+    # A condensed history (summary in the system prompt, then the kept turns) can start there.
+    body = encode_request(
+        [
+            Message("system", "core"),
+            Message("system", "[Summary …] the user asked for a plan"),
+            Message("assistant", "Here is the plan."),
+            Message("user", "thanks"),
+        ],
+        model="m",
+    )
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+    assert body["messages"][0]["content"][0]["text"] == "(continuing the conversation)"
+    assert "the user asked for a plan" in body["system"]

@@ -438,3 +438,10 @@ def test_parse_error_reads_status_reason_and_retry_delay() -> None:
         37.0,
     )
     assert parse_error("<html>bad gateway</html>").message == "<html>bad gateway</html>"
+
+
+def test_a_history_starting_with_the_model_gets_a_user_turn_first() -> None:
+    history = [Message("system", "summary"), Message("assistant", "Plan."), Message("user", "ok")]
+    contents = encode_contents(history, {})
+    assert [c["role"] for c in contents] == ["user", "model", "user"]
+    assert contents[0]["parts"] == [{"text": "(continuing the conversation)"}]
