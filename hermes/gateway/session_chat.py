@@ -145,8 +145,11 @@ async def _collect(session_id: str, events: AsyncIterator[Event]) -> Event:
         if event["type"] == "tool_call":
             calls.append({"tool": event["tool"], "arguments": event["arguments"]})
         elif event["type"] == "tool_result":
-            pending = next(c for c in calls if "output" not in c and c["tool"] == event["tool"])
-            pending["output"] = event["output"]
+            # Results come in call order: the first call of that tool still without one.
+            waiting = (c for c in calls if "output" not in c and c["tool"] == event["tool"])
+            pending = next(waiting, None)
+            if pending is not None:
+                pending["output"] = event["output"]
         elif event["type"] == "complete":
             result.update(text=event["text"], usage=event["usage"])
     result["tool_calls"] = calls
