@@ -80,6 +80,11 @@ async def with_keepalive(
             async for event in events:
                 last = loop.time()
                 queue.put_nowait(event)
+                if queue.qsize() == 1:
+                    # The consumer is waiting: let it send this event now. Without this, events
+                    # that arrive together (a burst in one read from the upstream) would all be
+                    # decoded before the first one is sent, delaying the first token.
+                    await asyncio.sleep(0)
             queue.put_nowait(_DONE)
         except Exception as exc:  # handed to the consumer, which re-raises it
             queue.put_nowait(exc)
