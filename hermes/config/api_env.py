@@ -4,10 +4,9 @@ over it. Lists are comma-separated (API_SERVER_CORS_ORIGINS=https://a.example,ht
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any, get_origin
-
-import yaml
 
 from hermes.config.schema import ApiServerConfig
 from hermes.config.validate import SchemaError, coerce, hints, takes_text
@@ -39,11 +38,30 @@ def parse_env_value(env_key: str, raw: str) -> Any:
     elif takes_text(hint):
         value = raw
     else:
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
+        value = _scalar(raw)
     return coerce(value, hint, (env_key,))
+
+
+_INT = re.compile(r"[-+]?[0-9]+")
+_BOOLS = {"true": True, "false": False}
+
+
+def _scalar(raw: str) -> Any:
+    """A number or boolean as YAML reads it; the common spellings without importing PyYAML
+    (every gateway start reads API_SERVER_PORT and API_SERVER_ENABLED)."""
+    text = raw.strip()
+    if not text:
+        return None
+    if _INT.fullmatch(text):
+        return int(text)
+    if text.lower() in _BOOLS:
+        return _BOOLS[text.lower()]
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
 
 
 def apply_env(api: ApiServerConfig, env: Mapping[str, str]) -> tuple[ApiServerConfig, list[str]]:

@@ -5,7 +5,6 @@ Errors name the dotted key and, for unknown keys, the valid choices ("did you me
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import operator
 import types
@@ -38,6 +37,8 @@ def hints(cls: Any) -> dict[str, Any]:
 
 
 def suggest(word: str, choices: list[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(word, choices, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{hint}; valid keys: {', '.join(choices)}"
@@ -146,6 +147,8 @@ def coerce(value: Any, hint: Any, keypath: KeyPath) -> Any:
 
 
 def _close(value: Any, choices: tuple[Any, ...]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -171,3 +171,26 @@ def test_mask() -> None:
     assert mask("hk_0123456789abcd") == "hk_…abcd"
     assert mask("abcdefghijklmnop") == "…mnop"
     assert mask("short") == "………"
+
+
+def test_config_cache_follows_the_file(tmp_path: Path) -> None:
+    path, cache = tmp_path / "config.yaml", tmp_path / "state-cache.json"
+    path.write_text("model:\n  name: first\n")
+    assert load_config(path, cache=cache).model.name == "first"
+    assert oct(cache.stat().st_mode & 0o777) == "0o600"
+    assert load_config(path, cache=cache).model.name == "first"  # served from the cache
+    path.write_text("model:\n  name: second-longer\n")  # any edit changes the stat key
+    assert load_config(path, cache=cache).model.name == "second-longer"
+    cache.write_text("{not json")
+    assert load_config(path, cache=cache).model.name == "second-longer"
+    path.write_text("model:\n  name: [not, a, string]\n")
+    with pytest.raises(ConfigError, match=r"config.yaml:2"):
+        load_config(path, cache=cache)  # a cached earlier version is never served instead
+
+
+def test_config_cache_skips_what_json_cannot_hold(tmp_path: Path) -> None:
+    path, cache = tmp_path / "config.yaml", tmp_path / "cache.json"
+    path.write_text("description: 2026-11-22\n")  # YAML reads a date: not cached, still an error
+    with pytest.raises(ConfigError):
+        load_config(path, cache=cache)
+    assert not cache.exists()
