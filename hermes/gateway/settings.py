@@ -14,7 +14,6 @@ from hermes.config.schema import Config
 from hermes.errors import ConfigError
 from hermes.profiles.paths import DEFAULT_PROFILE, Profile
 
-CONFIG_CACHE = "config-cache.json"  # the parsed config.yaml, keyed by its stat
 DEFAULT_MODEL_NAME = "hermes-agent"  # what existing clients of the default profile already use
 MIN_KEY_LENGTH = 16
 PLACEHOLDER_KEYS = frozenset(
@@ -79,7 +78,7 @@ def load(
 ) -> Loaded:
     """Read only this profile's config.yaml and .env. API_SERVER_* in the process environment
     beat .env (so `API_SERVER_PORT=9000 hermes gateway` works); for provider keys .env wins."""
-    config = load_config(profile.config_path, cache=profile.state_dir / CONFIG_CACHE)
+    config = load_config(profile.config_path, cache=profile.config_cache_path)
     file_env = envfile.read(profile.env_path)
     api_env = {**file_env, **{k: v for k, v in environ.items() if k.startswith(PREFIX)}}
     api, problems = apply_env(config.api_server, api_env)

@@ -94,6 +94,11 @@ class Profile:
         return self.root / "state"
 
     @property
+    def config_cache_path(self) -> Path:
+        """The parsed config.yaml as JSON, keyed by its stat: gateways start without PyYAML."""
+        return self.state_dir / "config-cache.json"
+
+    @property
     def logs_dir(self) -> Path:
         return self.root / "logs"
 

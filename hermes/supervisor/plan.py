@@ -119,10 +119,11 @@ def uses_local_model(store: ProfileStore, info: ProfileInfo) -> bool:
     from hermes.config.loader import load_config
     from hermes.providers import choices
 
+    profile = store.path(info.name)
     try:
-        return any(
-            c.kind == "local" for c in choices(load_config(store.path(info.name).config_path))
-        )
+        # With the cache written here, the gateways about to start need not import PyYAML.
+        config = load_config(profile.config_path, cache=profile.config_cache_path)
+        return any(c.kind == "local" for c in choices(config))
     except HermesError:
         return False  # its gateway will report the broken config itself
 
