@@ -21,6 +21,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gateway import (
+    PROFILE,
     Procs,
     helper_server,
     hermes_server,
@@ -121,10 +122,60 @@ async def bench_turns(turns: int = 200, samples: int = 20) -> dict[str, float]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+async def _session_turn(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], sid: str, i: int
+) -> float:
+    body = {"username": "bench", "session_id": sid, "message": f"question {i} " + "words " * 20}
+    start = time.perf_counter()
+    async with session.post(url, json={**body, "stream": False}, headers=headers) as response:
+        await response.read()
+        assert response.status == 200, response.status
+    return (time.perf_counter() - start) * 1000
+
+
+async def bench_sessions(turns: int = 1000, samples: int = 20) -> dict[str, float]:
+    """Session API: median latency of turn 2 and of the turns near `turns` of one session, with a
+    context budget (6,000 tokens) the session outgrows early, so compression keeps it bounded."""
+    from hermes.profiles import ProfileStore
+    from hermes.profiles.settings import set_value
+
+    tmp = Path(tempfile.mkdtemp(prefix="hermes-session-bench-"))
+    procs = Procs(tmp)
+    try:
+        upstream = helper_server(procs, "upstream")
+        async with aiohttp.ClientSession() as session:
+            await wait_healthy(session, upstream)
+            key = make_hermes_home(tmp / "home", upstream.url + "/v1")
+            store = ProfileStore(tmp / "home")
+            for name, value in {"model.context_length": "8000", "tools.enabled": "[]"}.items():
+                set_value(store, store.get(PROFILE), name, value)
+            hermes = hermes_server(procs, tmp / "home", key)
+            await wait_healthy(session, hermes)
+            url = hermes.url + "/api/v1/chat"
+            late = []
+            for i in range(1, turns + 1):
+                ms = await _session_turn(session, url, hermes.headers, "long", i)
+                if i > turns - samples:
+                    late.append(ms)
+            turn2 = []  # measured after the long session: both warm
+            for s in range(samples):
+                await _session_turn(session, url, hermes.headers, f"short-{s}", 1)
+                turn2.append(await _session_turn(session, url, hermes.headers, f"short-{s}", 2))
+        return {
+            "turn_2_p50_ms": statistics.median(turn2),
+            "late_p50_ms": statistics.median(late),
+            "turns": turns,
+        }
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def bench_responses(quick: bool = False) -> dict[str, Any]:
     store = asyncio.run(bench_store(100 if quick else 300))
     turns = asyncio.run(bench_turns(50 if quick else 200, 10 if quick else 20))
-    return {"store": store, "conversation": turns}
+    sessions = asyncio.run(bench_sessions(100 if quick else 1000, 10 if quick else 20))
+    return {"store": store, "conversation": turns, "session": sessions}
 
 
 def print_responses(r: dict[str, Any]) -> None:
@@ -139,6 +190,12 @@ def print_responses(r: dict[str, Any]) -> None:
         f"turn {n} p50 {c[f'turn_{n}_p50_ms']:.2f} ms "
         "(the upstream request grows with the history; the store read does not walk it)"
     )
+    if "session" in r:
+        t = r["session"]
+        print(
+            f"  session API, one session: turn 2 p50 {t['turn_2_p50_ms']:.2f} ms, turns near "
+            f"{t['turns']} p50 {t['late_p50_ms']:.2f} ms (context compression keeps it bounded)"
+        )
 
 
 if __name__ == "__main__":
