@@ -18,6 +18,7 @@ from typing import Any
 from hermes.agent.summary import Summarizer, clip_middle
 from hermes.config.schema import Config
 from hermes.messages import Message, ToolCall
+from hermes.providers import context_length
 from hermes.providers.base import Provider
 
 log = logging.getLogger("hermes.agent.context")
@@ -68,7 +69,7 @@ class ContextPolicy:
     def from_config(cls, config: Config) -> ContextPolicy:
         agent = config.agent
         return cls(
-            budget=int(config.model.context_length * agent.context_budget),
+            budget=int(context_length(config) * agent.context_budget),
             keep_last_turns=agent.keep_last_turns,
             summary_max_tokens=agent.summary_max_tokens,
         )

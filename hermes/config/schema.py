@@ -49,8 +49,12 @@ class ModelConfig:
         default=120,
         metadata=doc("seconds without a byte from the provider before the request fails (504)"),
     )
-    context_length: int = field(
-        default=128_000, metadata=doc("the model's context window in tokens")
+    context_length: int | None = field(
+        default=None,
+        metadata=doc(
+            "the model's context window in tokens (unset: 4096 for `local`, the bundled model "
+            "server's window; 128000 for any other provider)"
+        ),
     )
     fallbacks: list[str] = field(
         default_factory=list,

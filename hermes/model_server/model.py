@@ -10,6 +10,7 @@ from typing import Any
 
 from hermes.errors import ConfigError
 from hermes.messages import Message
+from hermes.providers import LOCAL_CONTEXT
 
 MODEL_ID = "gemma-3-270m"
 END_OF_TURN = "<end_of_turn>"
@@ -42,7 +43,9 @@ class Piece:
 class LocalModel:
     """One llama.cpp model; generations run one at a time (the model is not re-entrant)."""
 
-    def __init__(self, path: Path, *, context: int = 4096, threads: int | None = None) -> None:
+    def __init__(
+        self, path: Path, *, context: int = LOCAL_CONTEXT, threads: int | None = None
+    ) -> None:
         try:
             from llama_cpp import Llama
         except ImportError:

@@ -42,6 +42,8 @@ KEYLESS = frozenset({"vllm", "lmstudio", "llamacpp", "ollama", "local"})
 # The shared local model server (see hermes.model_server) listens here unless told otherwise.
 LOCAL_MODEL_PORT = 8640
 LOCAL_MODEL_NAME = "gemma-3-270m"
+LOCAL_CONTEXT = 4096  # tokens: the model server's window (the model could take more; CPU can't)
+DEFAULT_CONTEXT = 128_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,14 @@ class Choice:
     model: str
     base_url: str | None
     api_key_env: str | None
+
+
+def context_length(config: Config) -> int:
+    """`model.context_length`, or the primary provider's usual window when it is unset."""
+    if config.model.context_length is not None:
+        return config.model.context_length
+    primary = choices(config)[0]
+    return LOCAL_CONTEXT if primary.kind == "local" else DEFAULT_CONTEXT
 
 
 def known_kinds() -> list[str]:
@@ -186,4 +196,12 @@ def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str)
     )
 
 
-__all__ = ["Choice", "ModelParams", "Provider", "build_provider", "choices", "known_kinds"]
+__all__ = [
+    "Choice",
+    "ModelParams",
+    "Provider",
+    "build_provider",
+    "choices",
+    "context_length",
+    "known_kinds",
+]

@@ -443,3 +443,17 @@ async def test_the_summary_request_on_the_wire() -> None:
     system, user = body["messages"]
     assert system == {"role": "system", "content": SUMMARY_INSTRUCTIONS}
     assert user["role"] == "user" and "user: question 0" in user["content"]
+
+
+def test_the_budget_follows_the_providers_window_unless_set(tmp_path: Path) -> None:
+    from hermes.config.loader import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("model:\n  provider: local\n")
+    assert ContextPolicy.from_config(load_config(path)).budget == int(4096 * 0.75)
+    path.write_text("model:\n  provider: anthropic\n")
+    assert ContextPolicy.from_config(load_config(path)).budget == int(128_000 * 0.75)
+    path.write_text(
+        "model:\n  provider: local\n  context_length: 8192\nagent:\n  context_budget: 0.5\n"
+    )
+    assert ContextPolicy.from_config(load_config(path)).budget == 4096
