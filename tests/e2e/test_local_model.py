@@ -22,6 +22,8 @@ def test_a_fresh_profile_answers_from_the_local_model(home: Path) -> None:
     store = ProfileStore(home)
     profile = store.get("default")  # straight from the template: provider local, no key
     set_value(store, profile, "API_SERVER_PORT", str(free_port()))
+    set_value(store, profile, "model.max_tokens", "24")  # short answers and summaries: fast
+    set_value(store, profile, "agent.summary_max_tokens", "48")
     env = envfile.read(profile.env_path)
     port, key = env["API_SERVER_PORT"], env["API_SERVER_KEY"]
     with supervisor(home, env={"HERMES_MODEL_PORT": str(free_port())}) as sup:
@@ -51,3 +53,20 @@ def test_a_fresh_profile_answers_from_the_local_model(home: Path) -> None:
                 ):
                     chunks += 1
         assert chunks >= 3
+
+        # A session outgrows the model server's 4,096-token window within a few turns: older
+        # turns are condensed (by the same small model) and every turn still gets an answer.
+        chat = f"http://127.0.0.1:{port}/api/v1/chat"
+        sid = None
+        for turn in range(5):
+            message = f"Note {turn}: " + "the quick brown fox jumps over the lazy dog. " * 35
+            payload = {"username": "u", "message": message, "stream": False}
+            r = httpx.post(chat, headers=headers, json={**payload, "session_id": sid}, timeout=300)
+            assert r.status_code == 200, r.text
+            sid = r.json()["session_id"]
+        read = httpx.get(
+            f"{chat}/sessions/{sid}", params={"username": "u"}, headers=headers, timeout=30
+        ).json()
+        assert read["message_count"] == 10
+    log = (profile.logs_dir / "gateway.log").read_text()
+    assert "context compacted" in log  # the window was outgrown, and handled
