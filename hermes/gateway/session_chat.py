@@ -19,9 +19,9 @@ from aiohttp import web
 from hermes.agent import RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError, InvalidRequest
 from hermes.gateway.middleware import RunSlot, json_response
-from hermes.gateway.requests import read_json
+from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
-from hermes.gateway.streaming import EventStream, with_keepalive
+from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
 from hermes.messages import Message, TextDelta, Usage
 from hermes.stores.sessions import Session, check_session_id, check_username, new_session_id
 from hermes.wire import acp
@@ -61,13 +61,15 @@ def parse_chat(body: Any) -> TurnRequest:
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
-    _raw, body = await read_json(request)
+    raw, body = await read_json(request)
     turn = parse_chat(body)
-    return await run_turn(request, turn, lambda sid, event: event, _native_whole)
+    return await idempotent(
+        request, raw, lambda rec: run_turn(request, turn, _native, _native_whole, rec)
+    )
 
 
 async def acp_chat(request: web.Request) -> web.StreamResponse:
-    _raw, body = await read_json(request)
+    raw, body = await read_json(request)
     req = acp.parse_request(body)
     turn = TurnRequest(
         check_username(req.user_id),
@@ -86,9 +88,14 @@ async def acp_chat(request: web.Request) -> web.StreamResponse:
         }
         return acp.envelope("chat.response", payload, req.user_id)
 
-    return await run_turn(
-        request, turn, lambda sid, event: acp.from_event(event, sid, req.user_id), whole
-    )
+    def render(sid: str, event: Event) -> Event | None:
+        return acp.from_event(event, sid, req.user_id)
+
+    return await idempotent(request, raw, lambda rec: run_turn(request, turn, render, whole, rec))
+
+
+def _native(session_id: str, event: Event) -> Event:
+    return event
 
 
 def _native_whole(result: Event) -> Event:
@@ -100,6 +107,7 @@ async def run_turn(
     turn: TurnRequest,
     render: Callable[[str, Event], Event | None],
     whole: Callable[[Event], Event],
+    recorder: Recorder | None = None,
 ) -> web.StreamResponse:
     """One message on one session: open (or create) it, run the agent, record the turn.
     `render` turns each stream event into what is sent (None: skip); `whole` shapes the
@@ -111,7 +119,7 @@ async def run_turn(
             session = await rt.sessions.open_session(turn.username, session_id)
             events = _turn_events(rt, turn, session)
             if turn.stream:
-                return await _stream(request, rt, session_id, events, render)
+                return await _stream(request, rt, session_id, events, render, recorder)
             return json_response(whole(await _collect(session_id, events)))
 
 
@@ -162,8 +170,9 @@ async def _stream(
     session_id: str,
     events: AsyncIterator[Event],
     render: Callable[[str, Event], Event | None],
+    recorder: Recorder | None,
 ) -> web.StreamResponse:
-    out = EventStream(request)
+    out = EventStream(request, recorder)
 
     async def send(event: Event) -> None:
         rendered = render(session_id, event)
@@ -177,12 +186,16 @@ async def _stream(
                 await out.send(HEARTBEAT)
             else:
                 await send(event)
-    except HermesError as exc:
-        log.warning("session %s: turn failed: %s", session_id, exc.message)
-        await send({"type": "error", "message": exc.message})
-    except Exception:
-        log.exception("session %s: turn failed", session_id)
-        await send({"type": "error", "message": "internal error; see the gateway log"})
+    except Exception as exc:
+        if recorder is not None:
+            recorder.failed = True  # a retry with the same Idempotency-Key runs the turn again
+        if isinstance(exc, HermesError):
+            log.warning("session %s: turn failed: %s", session_id, exc.message)
+            message = exc.message
+        else:
+            log.exception("session %s: turn failed", session_id)
+            message = "internal error; see the gateway log"
+        await send({"type": "error", "message": message})
     await send({"type": "end"})
     assert out.response is not None
     return out.response

@@ -448,3 +448,17 @@ def test_responses_chains_are_condensed_too(upstream: FakeOpenAI, tmp_path: Path
     bodies = [body for body, _ in upstream.requests]
     assert any(is_summary_request(b) for b in bodies)
     assert all(wire_tokens(b) <= budget for b in bodies)
+
+
+def test_a_retried_turn_with_the_same_idempotency_key_runs_once(
+    http: httpx.Client, up: FakeOpenAI
+) -> None:
+    up.queue_text("only once")
+    body = {"username": "nia", "message": "hello", "session_id": "nia-1"}
+    headers = {"Idempotency-Key": "turn-nia-1"}
+    first = http.post("/api/v1/chat", json=body, headers=headers)
+    again = http.post("/api/v1/chat", json=body, headers=headers)
+    assert again.headers.get("idempotency-replayed") == "true"
+    assert events(first) == events(again) and len(up.requests) == 1
+    read = http.get("/api/v1/chat/sessions/nia-1", params={"username": "nia"}).json()
+    assert read["message_count"] == 2  # the retry did not add a second turn
