@@ -135,40 +135,45 @@ def status(
     raise typer.Exit(code)
 
 
-def _print_status(data: dict[str, Any]) -> None:
+def _print_status(data: dict[str, Any], width: int | None = None) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
+    console = Console(width=width)
+    # An 80-column terminal gets the port instead of the URL and the last errors as lines under
+    # the table, so no header or value is folded mid-word.
+    wide = console.width >= 120
     colors = {"running": "green", "fatal": "red", "backoff": "yellow", "starting": "cyan"}
-    table = Table(title=f"hermes: {data['summary']}", title_justify="left")
-    for column in (
-        "PROFILE",
-        "STATE",
-        "PID",
-        "PORT",
-        "URL",
-        "UPTIME",
-        "RESTARTS",
-        "RSS",
-        "CPU%",
-        "LAST ERROR",
-    ):
-        table.add_column(column, overflow="fold")
+    table = Table(
+        title=f"hermes: {data['summary']}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    columns = ["PROFILE", "STATE", "PID", "URL" if wide else "PORT", "UPTIME", "RESTARTS"]
+    for column in [*columns, "RSS", "CPU%"]:
+        table.add_column(column, no_wrap=True)
+    if wide:
+        table.add_column("LAST ERROR", overflow="fold")
     for g in data["gateways"]:
         color = colors.get(g["state"], "white")
-        table.add_row(
+        row = [
             g["profile"],
             f"[{color}]{g['state']}[/]",
             _s(g["pid"]),
-            _s(g["port"]),
-            g["url"],
+            g["url"] if wide else _s(g["port"]),
             _duration(g["uptime"]),
             _s(g["restarts"]),
             f"{g['rss'] / 2**20:.0f} MB" if g.get("rss") else "-",
             f"{g['cpu']:.0f}" if g.get("cpu") is not None else "-",
-            g["last_error"] or "",
-        )
-    Console().print(table)
+        ]
+        table.add_row(*row, *([g["last_error"] or ""] if wide else []))
+    console.print(table)
+    if not wide:
+        for g in data["gateways"]:
+            if g["last_error"]:
+                console.print(f"{g['profile']}: {g['last_error']}", highlight=False)
     for g in data["gateways"]:
         if g["state"] == "fatal" and g.get("log_tail"):
             Console(stderr=True).print(
