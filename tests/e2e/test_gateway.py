@@ -15,26 +15,11 @@ from tests.fakes.openai_upstream import FakeOpenAI
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI.in_thread() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def gw(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     home = tmp_path_factory.mktemp("gw-home")
     make_profile(home, "alice", upstream.base_url, api_server__cors_origins="[https://ui.example]")
     with run_gateway(home, "alice") as gateway:
         yield gateway
-
-
-@pytest.fixture
-def up(upstream: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    """The shared fake upstream, with its script and records cleared for this test."""
-    upstream._turns.clear()
-    upstream.requests.clear()
-    yield upstream
-    assert upstream.pending == 0, "a scripted turn was never used"
 
 
 @pytest.fixture

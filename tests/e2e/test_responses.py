@@ -17,25 +17,11 @@ from tests.fakes.openai_upstream import FakeOpenAI
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI.in_thread() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def gw(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     home = tmp_path_factory.mktemp("resp-home")
     make_profile(home, "alice", upstream.base_url)
     with run_gateway(home, "alice") as gateway:
         yield gateway
-
-
-@pytest.fixture
-def up(upstream: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    upstream._turns.clear()
-    upstream.requests.clear()
-    yield upstream
-    assert upstream.pending == 0, "a scripted turn was never used"
 
 
 @pytest.fixture
@@ -231,7 +217,7 @@ def test_idempotency_on_responses(gw: Gateway, up: FakeOpenAI) -> None:
 
 
 def test_lru_eviction_and_persistence_across_kill_9(tmp_path: Path, upstream: FakeOpenAI) -> None:
-    upstream._turns.clear()
+    upstream.reset()
     home = tmp_path / "home"
     make_profile(home, "bob", upstream.base_url, api_server__max_stored_responses="3")
     ids = []

@@ -18,12 +18,6 @@ from tests.fakes.openai_upstream import FakeOpenAI
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI.in_thread() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def home(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("sessions-home")
     make_profile(home, "alice", upstream.base_url)
@@ -34,14 +28,6 @@ def home(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Path
 def gw(home: Path) -> Iterator[Gateway]:
     with run_gateway(home, "alice") as gateway:
         yield gateway
-
-
-@pytest.fixture
-def up(upstream: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    upstream._turns.clear()
-    upstream.requests.clear()
-    yield upstream
-    assert upstream.pending == 0, "a scripted turn was never used"
 
 
 @pytest.fixture
@@ -313,8 +299,7 @@ def test_bad_acp_envelopes_say_which_field(
 
 
 def test_a_session_continues_across_a_gateway_restart(upstream: FakeOpenAI, tmp_path: Path) -> None:
-    upstream._turns.clear()
-    upstream.requests.clear()
+    upstream.reset()
     make_profile(tmp_path, "zoe", upstream.base_url)
     upstream.queue_text("I will remember 31337.")
     with (
@@ -338,7 +323,7 @@ def test_a_session_continues_across_a_gateway_restart(upstream: FakeOpenAI, tmp_
 
 
 def test_an_idle_stream_gets_heartbeats(upstream: FakeOpenAI, tmp_path: Path) -> None:
-    upstream._turns.clear()
+    upstream.reset()
     make_profile(tmp_path, "quiet", upstream.base_url, API_SERVER_KEEPALIVE_SECONDS="1")
     upstream.queue_stall(2.5)
     with (
@@ -364,8 +349,7 @@ def is_summary_request(body: dict[str, Any]) -> bool:
 
 def small_context_profile(upstream: FakeOpenAI, home: Path, name: str) -> int:
     """A profile whose context budget a few turns exceed; returns the budget in tokens."""
-    upstream._turns.clear()
-    upstream.requests.clear()
+    upstream.reset()
     make_profile(
         home,
         name,

@@ -5,29 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
-import pytest
 from aiohttp import web
 
 from tests.e2e.gateway_process import Gateway, make_profile, run_gateway
 from tests.fakes.openai_upstream import FakeOpenAI
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI.in_thread() as fake:
-        yield fake
-
-
-@pytest.fixture
-def up(upstream: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    upstream._turns.clear()
-    upstream.requests.clear()
-    yield upstream
-    assert upstream.pending == 0, "a scripted turn was never used"
 
 
 def ask(gw: Gateway, text: str = "go") -> str:

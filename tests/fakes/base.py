@@ -72,6 +72,11 @@ class ScriptedServer:
         """Queued turns not yet consumed."""
         return len(self._turns)
 
+    def reset(self) -> None:
+        """Forget the script and the recorded requests (a server shared by several tests)."""
+        self._turns.clear()
+        self.requests.clear()
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     @property

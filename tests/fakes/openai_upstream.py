@@ -68,6 +68,10 @@ class FakeOpenAI(ScriptedServer):
         # (for tests whose number of model calls depends on what the gateway decides).
         self.responder: Callable[[dict[str, Any]], str] | None = None
 
+    def reset(self) -> None:
+        super().reset()
+        self.responder = None
+
     # -- scripting ---------------------------------------------------------------------------
 
     def queue_text(
