@@ -29,7 +29,6 @@ from hermes.tools.web_guard import (
     check_host,
     public_only,
 )
-from hermes.tools.web_text import decode, html_to_text
 
 MAX_REDIRECTS = 5
 USER_AGENT = f"Mozilla/5.0 (compatible; hermes/{__version__}; AI agent web_fetch tool)"
@@ -170,6 +169,8 @@ def _render(requested: URL, page: _Page, max_bytes: int, max_chars: int) -> str:
         more = "more than " if page.truncated else ""
         head += [f"Content-Type: {content_type}", f"Size: {more}{size} bytes"]
         return "\n".join([*head, "[not a text document: its content is not shown]"])
+    from hermes.tools.web_text import decode, html_to_text  # html.parser: only when fetching
+
     is_html = content_type in _HTML
     text = decode(page.body, page.charset, html=is_html)
     if is_html:

@@ -17,7 +17,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -143,44 +142,6 @@ async def _brave(
     return [_result(i.get("title"), i.get("url"), i.get("description")) for i in items][:count]
 
 
-class _DuckDuckGoPage(HTMLParser):
-    """The results of DuckDuckGo's HTML page: `a.result__a` (title, link) and `.result__snippet`."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: list[list[str]] = []  # [title, href, snippet]
-        self._field: str | None = None  # "title" or "snippet" while inside one
-        self._tag = ""
-        self._depth = 0  # nested elements named like the one being read
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._field is not None:
-            if tag == self._tag:
-                self._depth += 1
-            return
-        found = dict(attrs)
-        classes = (found.get("class") or "").split()
-        if tag == "a" and "result__a" in classes:
-            self.found.append(["", found.get("href") or "", ""])
-            self._field, self._tag, self._text = "title", tag, []
-        elif "result__snippet" in classes and self.found:
-            self._field, self._tag, self._text = "snippet", tag, []
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._field is None or tag != self._tag:
-            return
-        if self._depth:
-            self._depth -= 1
-            return
-        self.found[-1][0 if self._field == "title" else 2] = "".join(self._text)
-        self._field = None
-
-    def handle_data(self, data: str) -> None:
-        if self._field is not None:
-            self._text.append(data)
-
-
 def _duckduckgo_target(href: str) -> str:
     """The result's own URL: DuckDuckGo links through `//duckduckgo.com/l/?uddg=<url>`."""
     if href.startswith("//"):
@@ -194,7 +155,9 @@ def _duckduckgo_target(href: str) -> str:
 
 
 def parse_duckduckgo(page: str) -> list[SearchResult]:
-    parser = _DuckDuckGoPage()
+    from hermes.tools.web_text import DuckDuckGoPage  # html.parser: only when searching
+
+    parser = DuckDuckGoPage()
     parser.feed(page)
     parser.close()
     results = [_result(t, _duckduckgo_target(h), s) for t, h, s in parser.found]

@@ -162,3 +162,41 @@ def decode(body: bytes, charset: str | None, *, html: bool) -> str:
         return body.decode(charset or "utf-8", errors="replace")
     except LookupError:  # a charset name Python does not know
         return body.decode("utf-8", errors="replace")
+
+
+class DuckDuckGoPage(HTMLParser):
+    """The results of DuckDuckGo's HTML page: `a.result__a` (title, link) and `.result__snippet`."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[list[str]] = []  # [title, href, snippet]
+        self._field: str | None = None  # "title" or "snippet" while inside one
+        self._tag = ""
+        self._depth = 0  # nested elements named like the one being read
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._field is not None:
+            if tag == self._tag:
+                self._depth += 1
+            return
+        found = dict(attrs)
+        classes = (found.get("class") or "").split()
+        if tag == "a" and "result__a" in classes:
+            self.found.append(["", found.get("href") or "", ""])
+            self._field, self._tag, self._text = "title", tag, []
+        elif "result__snippet" in classes and self.found:
+            self._field, self._tag, self._text = "snippet", tag, []
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._field is None or tag != self._tag:
+            return
+        if self._depth:
+            self._depth -= 1
+            return
+        self.found[-1][0 if self._field == "title" else 2] = "".join(self._text)
+        self._field = None
+
+    def handle_data(self, data: str) -> None:
+        if self._field is not None:
+            self._text.append(data)
