@@ -20,6 +20,7 @@ from hermes.config.schema import Config
 from hermes.messages import Message, ToolCall
 from hermes.providers import context_length
 from hermes.providers.base import Provider
+from hermes.wire import fastjson
 
 log = logging.getLogger("hermes.agent.context")
 
@@ -55,7 +56,7 @@ def estimate_tokens(messages: Sequence[Message], tools: Sequence[Mapping[str, An
     every model call, so it stays a linear scan."""
     total = sum(message_tokens(m) for m in messages)
     if tools:
-        total += _ceil_tokens(len(json.dumps(list(tools))))
+        total += _ceil_tokens(len(fastjson.dumps(list(tools))))  # UTF-8 bytes: >= characters
     return total
 
 
