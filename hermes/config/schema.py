@@ -53,7 +53,7 @@ class ModelConfig:
         default=None,
         metadata=doc(
             "the model's context window in tokens (unset: 4096 for `local`, the bundled model "
-            "server's window; 128000 for any other provider)"
+            "server's window; 8192 for `ollama`, sent as its `num_ctx`; 128000 otherwise)"
         ),
     )
     fallbacks: list[str] = field(

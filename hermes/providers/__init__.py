@@ -43,6 +43,9 @@ KEYLESS = frozenset({"vllm", "lmstudio", "llamacpp", "ollama", "local"})
 LOCAL_MODEL_PORT = 8640
 LOCAL_MODEL_NAME = "gemma-3-270m"
 LOCAL_CONTEXT = 4096  # tokens: the model server's window (the model could take more; CPU can't)
+# Ollama's own default window is small and it silently drops the start of a longer prompt (the
+# system prompt first): hermes sends `num_ctx` and keeps conversations within it.
+OLLAMA_CONTEXT = 8192
 DEFAULT_CONTEXT = 128_000
 
 
@@ -61,8 +64,8 @@ def context_length(config: Config) -> int:
     """`model.context_length`, or the primary provider's usual window when it is unset."""
     if config.model.context_length is not None:
         return config.model.context_length
-    primary = choices(config)[0]
-    return LOCAL_CONTEXT if primary.kind == "local" else DEFAULT_CONTEXT
+    kind = choices(config)[0].kind
+    return {"local": LOCAL_CONTEXT, "ollama": OLLAMA_CONTEXT}.get(kind, DEFAULT_CONTEXT)
 
 
 def known_kinds() -> list[str]:
@@ -169,6 +172,7 @@ def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str)
             timeout=max(timeout, 300.0),
             defaults=defaults,
             name=name,
+            num_ctx=context_length(config),
         )
     from hermes.providers.openai import OpenAIProvider
 

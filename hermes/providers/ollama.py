@@ -46,8 +46,10 @@ class OllamaProvider(HttpProvider):
         connect_timeout: float = 10.0,
         defaults: ModelParams = ModelParams(),
         name: str = "ollama",
+        num_ctx: int | None = None,
     ) -> None:
         super().__init__(model, base_url, timeout, connect_timeout, defaults, name)
+        self.num_ctx = num_ctx  # the window Ollama allocates: the one hermes keeps requests within
         # Ollama's tool calls carry no id; numbering them per provider keeps them unique per run.
         self._call_ids = itertools.count(1)
 
@@ -71,6 +73,7 @@ class OllamaProvider(HttpProvider):
             temperature=p.temperature,
             top_p=p.top_p,
             stop=p.stop,
+            num_ctx=self.num_ctx,
         )
 
     def _parse_whole(self, data: Any) -> Sequence[StreamEvent]:

@@ -62,6 +62,7 @@ def encode_chat_request(
     temperature: float | None = None,
     top_p: float | None = None,
     stop: Sequence[str] = (),
+    num_ctx: int | None = None,
 ) -> dict[str, Any]:
     """The body of `POST /api/chat`. `stream` is always written because Ollama streams by
     default. `tools` are function specs, wrapped as {"type": "function", "function": spec} unless
@@ -77,7 +78,12 @@ def encode_chat_request(
         ]
     options: dict[str, Any] = {
         k: v
-        for k, v in {"num_predict": num_predict, "temperature": temperature, "top_p": top_p}.items()
+        for k, v in {
+            "num_predict": num_predict,
+            "temperature": temperature,
+            "top_p": top_p,
+            "num_ctx": num_ctx,
+        }.items()
         if v is not None
     }
     if stop:

@@ -32,6 +32,7 @@ from hermes.wire.ollama import (
     ChatAccumulator,
     NDJSONDecoder,
     WireError,
+    encode_chat_request,
     encode_messages,
     parse_chat_response,
 )
@@ -306,3 +307,21 @@ def test_encode_messages_names_tools_and_repairs_arguments() -> None:
     encoded = encode_messages(history)
     assert [c["function"]["arguments"] for c in encoded[0]["tool_calls"]] == [{}, {}]
     assert [m.get("tool_name") for m in encoded[1:]] == ["f", "g", None]
+
+
+def test_the_window_is_sent_as_num_ctx_and_bounds_the_context(tmp_path: Path) -> None:
+    from hermes.agent import ContextPolicy
+    from hermes.config.loader import load_config
+    from hermes.providers import build_provider
+
+    path = tmp_path / "config.yaml"
+    path.write_text("model:\n  provider: ollama\n  name: llama3.2\n")
+    config = load_config(path)
+    provider = build_provider(config, {}, profile="p")
+    assert isinstance(provider, OllamaProvider) and provider.num_ctx == 8192
+    assert ContextPolicy.from_config(config).budget == int(8192 * 0.75)
+    body = encode_chat_request(HELLO, model="m", stream=True, num_ctx=provider.num_ctx)
+    assert body["options"] == {"num_ctx": 8192}
+    path.write_text("model:\n  provider: ollama\n  name: llama3.2\n  context_length: 32768\n")
+    explicit = build_provider(load_config(path), {}, profile="p")
+    assert isinstance(explicit, OllamaProvider) and explicit.num_ctx == 32768
