@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from hermes.cli.app import app
 from hermes.profiles import ProfileStore
+from tests.processes import kill_marked, new_marker
 
 
 @pytest.fixture
@@ -40,3 +41,25 @@ class Cli:
 @pytest.fixture
 def cli(home: Path) -> Cli:
     return Cli()
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    """A tool workspace (a folder of its own, so a sandbox can hide its parent)."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    return workspace
+
+
+@pytest.fixture
+def marker() -> Iterator[str]:
+    """A unique mark for a test's commands; whatever still carries it at the end is killed."""
+    mark = new_marker()
+    yield mark
+    kill_marked(mark)
+
+
+@pytest.fixture(params=("bwrap", "off"))
+def mode(request: pytest.FixtureRequest) -> str:
+    """`tools.sandbox.mode`: the tools that run commands are tested both ways."""
+    return str(request.param)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 ToolProgress = Literal["inline", "event", "off"]
 WebSearchBackend = Literal["auto", "searxng", "brave", "duckduckgo", "none"]
+SandboxMode = Literal["bwrap", "off"]
+OnOff = Literal["on", "off"]
 
 
 def doc(text: str) -> dict[str, str]:
@@ -152,6 +154,49 @@ class WebFetchToolConfig:
 
 
 @dataclass(frozen=True)
+class SandboxLimitsConfig:
+    memory_mb: int = field(
+        default=2048,
+        metadata=bounded(
+            "memory of one command, MiB (a cgroup where hermes may make one, else an "
+            "address-space rlimit); /tmp inside counts against it",
+            least=16,
+        ),
+    )
+    processes: int = field(
+        default=512, metadata=bounded("processes and threads of one command", least=8)
+    )
+    file_size_mb: int = field(
+        default=1024, metadata=bounded("largest file one command may write, MiB", least=1)
+    )
+    open_files: int = field(
+        default=1024, metadata=bounded("open files per process of a command", least=16)
+    )
+    cpu_seconds: int = field(
+        default=600, metadata=bounded("CPU seconds per process of a command", least=1)
+    )
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    mode: SandboxMode = field(
+        default="bwrap",
+        metadata=doc(
+            "bwrap: terminal and execute_code run in a bubblewrap sandbox and fail with an "
+            "error if none can be made; off: they run unconfined (status and the log say so)"
+        ),
+    )
+    network: OnOff = field(
+        default="on", metadata=doc("network inside the sandbox; off leaves only loopback")
+    )
+    read_only: list[str] = field(
+        default_factory=list,
+        metadata=doc("more host paths (absolute) visible read-only inside the sandbox"),
+    )
+    limits: SandboxLimitsConfig = field(default_factory=SandboxLimitsConfig)
+
+
+@dataclass(frozen=True)
 class ToolsConfig:
     enabled: list[str] | None = field(
         default=None, metadata=doc("tool names the profile offers; unset means all")
@@ -162,6 +207,7 @@ class ToolsConfig:
     memory: MemoryToolConfig = field(default_factory=MemoryToolConfig)
     web_search: WebSearchToolConfig = field(default_factory=WebSearchToolConfig)
     web_fetch: WebFetchToolConfig = field(default_factory=WebFetchToolConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
 
 @dataclass(frozen=True)

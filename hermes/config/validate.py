@@ -130,6 +130,8 @@ def coerce(value: Any, hint: Any, keypath: KeyPath) -> Any:
         return [coerce(v, item, (*keypath, i)) for i, v in enumerate(value)]
     if origin is Literal:
         choices = get_args(hint)
+        if isinstance(value, bool) and ("on" if value else "off") in choices:
+            return "on" if value else "off"  # YAML 1.1 reads a bare on / off as true / false
         if value not in choices:
             raise SchemaError(
                 keypath, f"expected {describe(hint)}, got {_show(value)}" + _close(value, choices)

@@ -48,6 +48,7 @@ class ToolContext:
     base_env: Mapping[str, str]  # the environment child environments are derived from
     memory_dir: Path | None = None  # the profile's memory/ (MEMORY.md, USER.md)
     skills_dir: Path | None = None  # the profile's skills/ (<name>/SKILL.md)
+    hide: tuple[Path, ...] = ()  # what a sandbox covers up (HERMES_HOME); () = the profile dir
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,16 @@ runs a command (own process group, timeout, capped output, no secrets in its env
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from hermes.tools.base import ToolContext, child_env, tool
+from hermes.tools.base import ToolContext, tool
 from hermes.tools.errors import ToolError
 from hermes.tools.paths import resolve_in_workspace
-from hermes.tools.process import run_process
+from hermes.tools.sandboxing import describe_outcome, run_command, unavailable
 
 __all__ = ["SCRATCH_DIR", "execute_code"]
 
@@ -24,7 +25,8 @@ SHOWN_NAME = "<code>"  # how the program file is named in tracebacks
 async def execute_code(ctx: ToolContext, code: str) -> str:
     """Run a Python 3 program in the workspace directory and return what it printed (stdout and
     stderr together) and its exit code. It runs in a fresh, isolated, unbuffered interpreter
-    (`python -I -u`) with no stdin and no API keys in `os.environ`; the workspace is not on
+    (`python -I -u`) with no stdin and no API keys in `os.environ`, in the same sandbox as the
+    terminal tool (the workspace read-write, the system read-only); the workspace is not on
     `sys.path` (add `sys.path.insert(0, ".")` to import its modules). It is killed, with every
     process it started, when it exceeds the profile's time limit; long output is shortened to
     its beginning and end. Use `print` to see results.
@@ -33,12 +35,14 @@ async def execute_code(ctx: ToolContext, code: str) -> str:
         code: the complete Python program, e.g. `import json; print(json.dumps({"a": 1}))`
     """
     settings = ctx.settings.execute_code
+    problem = unavailable(ctx)
+    if problem is not None:
+        raise ToolError(problem)
     program = _write_program(ctx, code)
     try:
-        outcome = await run_process(
+        outcome = await run_command(
+            ctx,
             [sys.executable, "-I", "-u", str(program)],
-            cwd=ctx.workspace,
-            env=child_env(ctx),
             timeout=settings.timeout,
             output_limit=settings.output_limit,
         )
@@ -46,13 +50,8 @@ async def execute_code(ctx: ToolContext, code: str) -> str:
         with contextlib.suppress(OSError):
             program.unlink()
     # The file is gone by now: name it as what it is, the model's code, not a path to open.
-    text = outcome.output.replace(str(program), SHOWN_NAME)
-    if text and not text.endswith("\n"):
-        text += "\n"
-    if outcome.timed_out:
-        text += f"[timed out after {settings.timeout} s; it and its children were killed]\n"
-    code_text = "unknown" if outcome.returncode is None else outcome.returncode
-    return f"{text}[exit code {code_text}]"
+    outcome = dataclasses.replace(outcome, output=outcome.output.replace(str(program), SHOWN_NAME))
+    return describe_outcome(outcome, seconds=settings.timeout, what="the program")
 
 
 def _write_program(ctx: ToolContext, code: str) -> Path:

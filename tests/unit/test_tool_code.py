@@ -5,35 +5,30 @@ file removed afterwards."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import os
 import signal
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hermes.config.schema import CodeToolConfig, ToolsConfig
+from hermes.config.schema import CodeToolConfig, SandboxConfig, ToolsConfig
 from hermes.tools import ToolContext, ToolError, ToolRegistry
 from hermes.tools.code import SCRATCH_DIR, execute_code
+from tests.processes import marked, none_marked
 
 
-def make_ctx(workspace: Path, **code_settings: int) -> ToolContext:
-    settings = dataclasses.replace(ToolsConfig(), execute_code=CodeToolConfig(**code_settings))
+def make_ctx(workspace: Path, mode: str = "bwrap", **code_settings: int) -> ToolContext:
+    settings = dataclasses.replace(
+        ToolsConfig(),
+        execute_code=CodeToolConfig(**code_settings),
+        sandbox=SandboxConfig(mode=mode),  # type: ignore[arg-type]
+    )
     env = {"PATH": os.environ["PATH"], "HOME": str(workspace), "LANG": "C.UTF-8"}
     return ToolContext(workspace, settings, "alice", frozenset(), env)
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-    # Kill whatever a failed test left behind.
-    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-        os.kill(int((tmp_path / "child.pid").read_text()), signal.SIGKILL)
 
 
 async def run(ctx: ToolContext, code: str) -> str:
@@ -44,15 +39,6 @@ async def run(ctx: ToolContext, code: str) -> str:
 
 def scratch_files(ws: Path) -> list[str]:
     return sorted(p.name for p in (ws / SCRATCH_DIR).iterdir())
-
-
-def alive(pid: int) -> bool:
-    """True while `pid` runs; a zombie waiting for a reaper counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def test_output_and_exit_codes(ws: Path) -> None:
@@ -102,26 +88,22 @@ async def test_secrets_are_not_in_the_environment(ws: Path) -> None:
     assert "('HERMES_PROFILE', 'alice')" in out
 
 
-async def test_timeout_kills_the_program_and_its_children(ws: Path) -> None:
-    code = """\
+async def test_timeout_stops_the_program_and_its_children(ws: Path, mode: str, marker: str) -> None:
+    code = f"""\
         import subprocess, time
-        child = subprocess.Popen(["sleep", "30"])
-        open("child.pid", "w").write(str(child.pid))
+        child = subprocess.Popen(["sleep", "30.{marker}"])
         print("started")  # no flush: the interpreter is unbuffered
         time.sleep(30)
         """
     start = time.monotonic()
-    out = await run(make_ctx(ws, timeout=1), code)
+    out = await run(make_ctx(ws, mode, timeout=1), code)
     assert time.monotonic() - start < 5
+    code_text = -signal.SIGTERM if mode == "off" else 128 + signal.SIGTERM
     assert out == (
-        "started\n[timed out after 1 s; it and its children were killed]\n"
-        f"[exit code {-signal.SIGKILL}]"
+        "started\n[timed out after 1 s; the program and its children were stopped]\n"
+        f"[exit code {code_text}]"
     )
-    child = int((ws / "child.pid").read_text())
-    deadline = time.monotonic() + 5
-    while alive(child):
-        assert time.monotonic() < deadline, "the child outlived the timeout"
-        await asyncio.sleep(0.02)
+    assert await none_marked(marker, within=5)
     assert scratch_files(ws) == []
 
 
@@ -153,22 +135,21 @@ async def test_through_the_registry(ws: Path, tmp_path_factory: pytest.TempPathF
     assert not result.ok and "does not exist" in result.output
 
 
-async def test_cancellation_kills_the_program_and_removes_its_file(ws: Path) -> None:
-    code = """\
+async def test_cancellation_stops_the_program_and_removes_its_file(
+    ws: Path, mode: str, marker: str
+) -> None:
+    code = f"""\
         import subprocess, time
-        open("child.pid", "w").write(str(subprocess.Popen(["sleep", "30"]).pid))
+        subprocess.Popen(["sleep", "30.{marker}"])
         time.sleep(30)
         """
-    task = asyncio.create_task(run(make_ctx(ws), code))
+    task = asyncio.create_task(run(make_ctx(ws, mode), code))
     deadline = time.monotonic() + 10
-    while not (ws / "child.pid").exists() or not (ws / "child.pid").read_text():
+    while not marked(marker):
         assert time.monotonic() < deadline and not task.done()
         await asyncio.sleep(0.02)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    child = int((ws / "child.pid").read_text())
-    while alive(child):
-        assert time.monotonic() < deadline, "the child outlived the cancellation"
-        await asyncio.sleep(0.02)
+    assert await none_marked(marker, within=5)
     assert scratch_files(ws) == []

@@ -1,63 +1,38 @@
-"""The terminal tool against real bash: workspace, exit codes, merged output, timeouts and
-cancellation that kill the whole process group, the output cap, and no secrets in the child."""
+"""The terminal tool against real bash, sandboxed and not: workspace, exit codes, merged output,
+timeouts and cancellation that stop the command and everything it started (SIGTERM, then SIGKILL
+after a grace), the output cap, no login shell and no secrets in the child."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hermes.config.schema import TerminalToolConfig, ToolsConfig
+from hermes.config.schema import SandboxConfig, TerminalToolConfig, ToolsConfig
 from hermes.tools import ToolContext, ToolRegistry, default_tools
 from hermes.tools.terminal import terminal
-
-# Records each command writes so teardown can kill whatever a failed test left behind.
-PID_FILES = ("pid", "bgpid")
-SPAWN = "echo $$ > pid; sleep 30 & echo $! > bgpid; echo started; wait"
+from tests.processes import marked, none_marked
 
 
-def make_ctx(workspace: Path, **terminal_settings: int) -> ToolContext:
-    settings = dataclasses.replace(ToolsConfig(), terminal=TerminalToolConfig(**terminal_settings))
+def make_ctx(workspace: Path, mode: str = "bwrap", **terminal_settings: int) -> ToolContext:
+    settings = dataclasses.replace(
+        ToolsConfig(),
+        terminal=TerminalToolConfig(**terminal_settings),
+        sandbox=SandboxConfig(mode=mode),  # type: ignore[arg-type]
+    )
     env = {"PATH": os.environ["PATH"], "HOME": str(workspace), "LANG": "C.UTF-8"}
     return ToolContext(workspace, settings, "alice", frozenset(), env)
 
 
-@pytest.fixture
-def ws(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-    for name in PID_FILES:
-        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-            os.kill(int((tmp_path / name).read_text()), signal.SIGKILL)
-
-
-def alive(pid: int) -> bool:
-    """True while `pid` runs; a zombie waiting for a reaper counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-async def gone(*pids: int, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while any(alive(pid) for pid in pids):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
-def pids(ws: Path) -> list[int]:
-    return [int((ws / name).read_text()) for name in PID_FILES]
+def spawn(marker: str) -> str:
+    """A command that starts a background child and waits for it."""
+    return f"sleep 30.{marker} & echo started; wait"
 
 
 async def run(ctx: ToolContext, command: str, timeout: int | None = None) -> str:
@@ -66,23 +41,42 @@ async def run(ctx: ToolContext, command: str, timeout: int | None = None) -> str
     return out
 
 
-async def test_runs_in_the_workspace_and_reports_exit_code(ws: Path) -> None:
-    out = await run(make_ctx(ws), "pwd -P; echo $PWD; echo oops >&2; exit 3")
+async def test_runs_in_the_workspace_and_reports_exit_code(ws: Path, mode: str) -> None:
+    out = await run(make_ctx(ws, mode), "pwd -P; echo $PWD; echo oops >&2; exit 3")
     assert out == f"{ws.resolve()}\n{ws}\noops\n[exit code 3]"
 
 
-async def test_empty_output_and_invalid_utf8(ws: Path) -> None:
-    assert await run(make_ctx(ws), "true") == "[exit code 0]"
-    assert await run(make_ctx(ws), r"printf '\xff ok'") == "\ufffd ok\n[exit code 0]"
+async def test_empty_output_and_invalid_utf8(ws: Path, mode: str) -> None:
+    assert await run(make_ctx(ws, mode), "true") == "[exit code 0]"
+    assert await run(make_ctx(ws, mode), r"printf '\xff ok'") == "\ufffd ok\n[exit code 0]"
 
 
-async def test_timeout_kills_the_whole_group(ws: Path) -> None:
+async def test_never_a_login_shell(ws: Path, mode: str) -> None:
+    """`bash -c`: the host user's profile files never run before a command."""
+    out = await run(make_ctx(ws, mode), "shopt -q login_shell && echo login || echo plain")
+    assert out == "plain\n[exit code 0]"
+
+
+async def test_timeout_stops_the_command_and_its_children(ws: Path, mode: str, marker: str) -> None:
     start = time.monotonic()
-    out = await run(make_ctx(ws), SPAWN, timeout=1)
-    assert time.monotonic() - start < 3
-    assert out.startswith("started\n[timed out after 1 s")
-    assert out.endswith(f"[exit code {-signal.SIGKILL}]")
-    assert await gone(*pids(ws))
+    out = await run(make_ctx(ws, mode), spawn(marker), timeout=1)
+    assert time.monotonic() - start < 4
+    assert out.startswith("started\n[timed out after 1 s; the command and its children were")
+    # SIGTERM ended it: bash reports it as -15; bwrap passes it on as 128 + 15.
+    assert out.endswith(f"[exit code {-signal.SIGTERM if mode == 'off' else 128 + 15}]")
+    assert await none_marked(marker)
+
+
+async def test_timeout_lets_the_command_clean_up_then_kills(ws: Path, mode: str) -> None:
+    """SIGTERM first: a trap runs; a command that ignores it gets SIGKILL after the grace."""
+    trap = "trap 'echo cleaned > cleaned.txt; exit 7' TERM; echo up; sleep 30 & wait"
+    out = await run(make_ctx(ws, mode), trap, timeout=1)
+    assert (ws / "cleaned.txt").read_text() == "cleaned\n"
+    assert out.endswith("[exit code 7]")
+    start = time.monotonic()
+    out = await run(make_ctx(ws, mode), "trap '' TERM; echo stubborn; sleep 30", timeout=1)
+    assert 2.5 < time.monotonic() - start < 6, "SIGKILL comes about 2 s after SIGTERM"
+    assert out.startswith("stubborn\n[timed out after 1 s")
 
 
 async def test_timeout_defaults_to_settings_and_is_capped(ws: Path) -> None:
@@ -90,12 +84,17 @@ async def test_timeout_defaults_to_settings_and_is_capped(ws: Path) -> None:
     assert "timed out after 1 s" in await run(make_ctx(ws, max_timeout=1), "sleep 10", 600)
 
 
-async def test_background_children_do_not_hold_the_call(ws: Path) -> None:
+async def test_background_children_do_not_hold_the_call(ws: Path, mode: str, marker: str) -> None:
     start = time.monotonic()
-    out = await run(make_ctx(ws), "sleep 30 & echo $! > bgpid; echo done")
+    out = await run(make_ctx(ws, mode), f"sleep 30.{marker} & echo done")
     assert out == "done\n[exit code 0]"
     assert time.monotonic() - start < 3
-    assert await gone(int((ws / "bgpid").read_text()))
+    assert await none_marked(marker)
+
+
+async def test_a_background_job_that_ends_within_the_command(ws: Path, mode: str) -> None:
+    command = "(sleep 0.2; echo from-the-job > job.txt) & echo waiting; wait; cat job.txt"
+    assert await run(make_ctx(ws, mode), command) == "waiting\nfrom-the-job\n[exit code 0]"
 
 
 async def test_output_is_capped_head_and_tail(ws: Path) -> None:
@@ -105,8 +104,8 @@ async def test_output_is_capped_head_and_tail(ws: Path) -> None:
     assert out.endswith("x" * 46 + "TAIL\n[exit code 0]")
 
 
-async def test_secrets_never_reach_the_command(ws: Path) -> None:
-    ctx = make_ctx(ws)
+async def test_secrets_never_reach_the_command(ws: Path, mode: str) -> None:
+    ctx = make_ctx(ws, mode)
     env = {
         **ctx.base_env,
         "OPENAI_API_KEY": "sk-leak-1",
@@ -121,16 +120,18 @@ async def test_secrets_never_reach_the_command(ws: Path) -> None:
     assert out.endswith(".\n[exit code 0]")
 
 
-async def test_cancellation_kills_the_group(ws: Path) -> None:
-    task = asyncio.create_task(run(make_ctx(ws), SPAWN))
-    deadline = time.monotonic() + 30  # bash -l start-up is slow on a loaded machine
-    while not (ws / "bgpid").exists() or not (ws / "bgpid").read_text().strip():
+async def test_cancellation_stops_the_command_and_its_children(
+    ws: Path, mode: str, marker: str
+) -> None:
+    task = asyncio.create_task(run(make_ctx(ws, mode), spawn(marker)))
+    deadline = time.monotonic() + 30
+    while len(marked(marker)) < 2:  # bash and its sleep are up
         assert time.monotonic() < deadline and not task.done()
         await asyncio.sleep(0.02)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await gone(*pids(ws))
+    assert await none_marked(marker)
 
 
 async def test_through_the_registry(ws: Path) -> None:

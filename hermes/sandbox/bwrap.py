@@ -1,0 +1,111 @@
+"""bubblewrap (`bwrap`, the sandbox Flatpak uses) as hermes uses it: arguments from a Policy,
+and a probe that says once whether it works on this machine and, if not, why.
+
+Why bubblewrap: it gives a command its own mount, PID, IPC and UTS namespaces (and network,
+when asked) with nothing to install but one small Debian package, no daemon and no root, and
+its argument list is the whole specification; Landlock alone cannot give a private /tmp or a
+/proc that shows only the sandbox's own processes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from hermes.sandbox.mounts import python_dirs, read_only_args, sandbox_path, system_args
+from hermes.sandbox.spec import Policy
+
+INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: `apt-get install -y bubblewrap`)"
+
+
+def executable() -> str | None:
+    return shutil.which("bwrap")
+
+
+def policy_args(policy: Policy) -> list[str]:
+    """Everything before the command: namespaces, the filesystem view, the environment."""
+    workspace = str(policy.workspace)
+    args = [
+        "--unshare-user-try",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "sandbox",
+        "--die-with-parent",
+        *(() if policy.network else ("--unshare-net",)),
+        *system_args(),
+        *read_only_args(python_dirs()),
+        *read_only_args(policy.read_only),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        *_tmp_size(policy),
+        "--tmpfs",
+        "/tmp",
+    ]
+    for hidden in policy.hide:
+        args += ["--tmpfs", str(hidden)]
+    args += ["--bind", workspace, workspace]
+    for hidden in policy.hide:  # after the bind, which needed to make its mount point there
+        args += ["--remount-ro", str(hidden)]
+    return [*args, "--chdir", workspace]
+
+
+def _tmp_size(policy: Policy) -> list[str]:
+    """/tmp is memory: bound it by the memory limit (a cgroup counts it too)."""
+    memory = policy.limits.memory_mb
+    return [] if memory is None else ["--size", str(memory * 1024 * 1024)]
+
+
+def command_env(policy: Policy, env: dict[str, str]) -> dict[str, str]:
+    """The command's environment inside: HOME in the workspace, a PATH that exists there."""
+    return {
+        **env,
+        "HOME": str(policy.home),
+        "PATH": sandbox_path(policy.home),
+        "TMPDIR": "/tmp",
+        "PWD": str(policy.workspace),
+    }
+
+
+def wrap(policy: Policy, argv: list[str]) -> list[str]:
+    binary = executable()
+    if binary is None:
+        raise FileNotFoundError("bwrap")
+    return [binary, *policy_args(policy), "--", *argv]
+
+
+@functools.cache
+def probe() -> str | None:
+    """None if a sandbox can be made here; otherwise why not, in one line with the fix."""
+    binary = executable()
+    if binary is None:
+        return f"bubblewrap is not installed; {INSTALL_HINT}"
+    scratch = Path(os.environ.get("TMPDIR", "/tmp"))
+    policy = Policy(workspace=scratch, network=True)
+    try:
+        done = subprocess.run(
+            [binary, *policy_args(policy), "--", "true"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap cannot run ({exc}); {INSTALL_HINT}"
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        reason = lines[-1] if lines else f"exit code {done.returncode}"
+        hint = ""
+        if "ermission" in reason or "namespace" in reason:
+            hint = (
+                "; user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1, "
+                "or kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu)"
+            )
+        return f"bubblewrap cannot make a sandbox here ({reason}){hint}"
+    return None
