@@ -8,9 +8,13 @@ PYTEST_WORKERS ?= auto
 # llama-cpp-python for AVX2 instead. pip caches the wheel; an installed one is never rebuilt.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: install bytecode run test check lint bench clean
+.PHONY: install system-deps bytecode run test check lint bench clean
 
-install: $(STAMP)
+install: $(STAMP) system-deps
+
+# bubblewrap for the tool sandbox: installed when run as root on Debian/Ubuntu, else named.
+system-deps:
+	@scripts/system-deps.sh
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
