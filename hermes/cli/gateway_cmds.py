@@ -17,7 +17,7 @@ def gateway(
     port: Annotated[int | None, typer.Option(help="Port (default: the profile's port).")] = None,
 ) -> None:
     """Serve the profile as an OpenAI-compatible API until Ctrl-C / SIGTERM."""
-    from hermes.gateway.server import serve
+    from hermes.gateway.server import serve_foreground
 
     state: State = ctx.obj
-    raise typer.Exit(serve(state.profile_name, host=host, port=port))
+    raise typer.Exit(serve_foreground(state.profile_name, host=host, port=port))

@@ -6,6 +6,7 @@ requests finish (bounded), close the upstream sessions, exit 0."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from hermes.errors import ConfigError, HermesError
-from hermes.procutil import die_with_supervisor
+from hermes.procutil import die_with_parent, die_with_supervisor, make_undumpable
 from hermes.profiles import ProfileStore
 
 if TYPE_CHECKING:
@@ -40,24 +41,86 @@ def serve(
     from hermes.providers import build_provider
 
     env = dict(os.environ if environ is None else environ)
-    die_with_supervisor(env.get("HERMES_SUPERVISOR_PID"))
     hermes_log.setup()
-    profile = ProfileStore().resolve(profile_name)
+    store = ProfileStore()
+    profile = store.resolve(profile_name)
+    confinement = _confine(store, profile, env, host=host, port=port)
     loaded = load(profile, env, host=host, port=port)
     provider = build_provider(loaded.config, loaded.env, profile=profile.name)
+    log.info("process: %s", confinement)
     import uvloop  # a runtime dependency: the gateway always runs on uvloop
 
-    return uvloop.run(_run(profile, loaded, provider, env))
+    return uvloop.run(_run(profile, loaded, provider))
 
 
-async def _run(profile: Profile, loaded: Loaded, provider: Provider, env: dict[str, str]) -> int:
+def serve_foreground(
+    profile_name: str | None = None, *, host: str | None = None, port: int | None = None
+) -> int:
+    """`hermes gateway`: the gateway as a child in a session of its own, this process passing
+    SIGTERM, SIGINT and SIGHUP on as SIGINT to its group (which the confining bwrap ignores
+    and the gateway treats as SIGTERM), so `kill PID` and Ctrl-C shut it down gracefully and
+    this exits with the gateway's own status."""
+    import subprocess
+
+    name = ProfileStore().resolve(profile_name).name
+    argv = [sys.executable, "-m", "hermes.gateway", "--profile", name]
+    argv += [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
+    proc = subprocess.Popen(argv, start_new_session=True)
+
+    def forward(signum: int, frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGINT)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    code = proc.wait()
+    return code if code >= 0 else 128 - code
+
+
+def _confine(
+    store: ProfileStore,
+    profile: Profile,
+    env: dict[str, str],
+    *,
+    host: str | None,
+    port: int | None,
+) -> str:
+    """Runs twice per start: outside, it re-executes this gateway inside its own view of the
+    machine (sandbox/confine.py) and returns only if that cannot be done; inside, it ties the
+    process to its bwrap parent. Then, either way: not dumpable, and a Landlock scope."""
+    from hermes.sandbox import confine, landlock
+
+    supervisor = env.get("HERMES_SUPERVISOR_PID", "")
+    holder = confine.confined_by(env)
+    if holder is None:
+        if supervisor.isdigit():  # bwrap holds nothing: it may die at once with its supervisor
+            die_with_parent(int(supervisor), signal.SIGKILL)
+        argv = [sys.executable, "-P", "-m", "hermes.gateway", "--profile", profile.name]
+        argv += [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
+        home = store.home.resolve()
+        reason = confine.exec_confined(
+            argv, profile_root=profile.root.resolve(), hide=home, environ=env
+        )
+        die_with_supervisor(supervisor)
+        status = f"not confined to its profile ({reason})"
+        log.warning("this gateway runs %s", status)
+    else:
+        die_with_parent(holder, signal.SIGTERM)
+        status = "confined to its profile (bubblewrap mount namespace)"
+    make_undumpable()
+    return f"{status}; {landlock.restrict_scopes()}"
+
+
+async def _run(profile: Profile, loaded: Loaded, provider: Provider) -> int:
     from aiohttp import web
 
     from hermes.gateway.app import create_app
     from hermes.gateway.runtime import RUNTIME
 
     settings = loaded.settings
-    app = create_app(profile, loaded.config, settings, provider=provider, environ=env)
+    # loaded.env: this process's environment plus the profile's .env, held in memory only;
+    # the tools' child environments are filtered from it (no secret reaches a command).
+    app = create_app(profile, loaded.config, settings, provider=provider, environ=loaded.env)
     runner = web.AppRunner(
         app, access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT
     )

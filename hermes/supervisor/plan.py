@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hermes.config import envfile
 from hermes.errors import ConfigError, HermesError, InvalidRequest
 from hermes.profiles import ProfileInfo, ProfileStore
 
@@ -60,9 +59,10 @@ def spec_for(
     store: ProfileStore, info: ProfileInfo, environ: Mapping[str, str], supervisor_pid: int
 ) -> GatewaySpec:
     profile = store.path(info.name)
+    # No value of the profile's .env: the gateway reads its own keys from its profile, so no
+    # secret sits in /proc/<gateway>/environ for anything on the machine to read.
     env = {
         **base_env(environ),
-        **envfile.read(profile.env_path),
         "HERMES_HOME": str(store.home),
         "HERMES_PROFILE": info.name,
         "HERMES_SUPERVISOR_PID": str(supervisor_pid),

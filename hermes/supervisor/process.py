@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Any
 from hermes.profiles.ports import port_holder, port_in_use
 from hermes.supervisor.logs import LastLines, RotatingLog, capture
 from hermes.supervisor.plan import GatewaySpec
+
+_READY_PID = re.compile(rb"\bpid=(\d+)")
 
 log = logging.getLogger("hermes.supervisor")
 
@@ -64,10 +67,14 @@ class Gateway:
         self._log = RotatingLog(spec.log_path)
         self._pump: asyncio.Task[None] | None = None
         self._ps: Any = None  # psutil.Process of the current pid, for CPU% between status calls
+        self.served_by: int | None = None  # the serving process's pid, from its ready line
 
     @property
     def pid(self) -> int | None:
-        return self.proc.pid if self.proc and self.proc.returncode is None else None
+        """The process that serves: a gateway confined by bubblewrap is bwrap's child."""
+        if self.proc is None or self.proc.returncode is not None:
+            return None
+        return self.served_by or self.proc.pid
 
     # -- control -------------------------------------------------------------------------------
 
@@ -122,6 +129,7 @@ class Gateway:
             return None
         self.state = State.STARTING
         self._ready.clear()
+        self.served_by = None
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *spec.argv,
@@ -152,6 +160,8 @@ class Gateway:
     def _on_line(self, line: bytes) -> None:
         self.last_lines.add(line)
         if self.spec.ready_mark in line:
+            found = _READY_PID.search(line)
+            self.served_by = int(found.group(1)) if found else None
             self._ready.set()
 
     async def _wait_ready(self) -> bool:
@@ -196,6 +206,7 @@ class Gateway:
                 self.last_error = f"{failures} failed health checks in a row (hung?)"
                 await self._terminate()
                 break
+        await self._group_gone(self.policy.stop_timeout)
         self.state = State.EXITED
         log.warning("%s: %s", self.spec.profile, self.last_error)
         return time.monotonic() - (self.started_at or time.monotonic())
@@ -204,21 +215,39 @@ class Gateway:
         return await health_ok(self.spec.health_host, self.spec.port)
 
     async def _terminate(self) -> None:
-        """SIGTERM to the process group, SIGKILL to the group after stop_timeout; always reap."""
+        """SIGTERM to the process group, SIGKILL to the group after stop_timeout; always reap.
+
+        The group, not only the child, must be gone: a confined gateway's bwrap exits at once
+        on SIGTERM while the gateway itself (its child, told by PR_SET_PDEATHSIG) still
+        finishes its in-flight requests and holds the port."""
         proc = self.proc
         if proc is None or proc.returncode is not None:
             return
         self.state = State.STOPPING
         _signal_group(proc.pid, signal.SIGTERM)
         _signal_group(proc.pid, signal.SIGCONT)  # a stopped (SIGSTOP) process must see it too
-        try:
+        deadline = time.monotonic() + self.policy.stop_timeout
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(proc.wait()), self.policy.stop_timeout)
-        except TimeoutError:
+        if not await self._group_gone(max(0.0, deadline - time.monotonic())):
             log.warning(
                 "%s: no exit after %.0fs; SIGKILL", self.spec.profile, self.policy.stop_timeout
             )
-        _signal_group(proc.pid, signal.SIGKILL)  # whatever is left of the group
         await proc.wait()
+
+    async def _group_gone(self, timeout: float) -> bool:
+        """Wait until no process of the gateway's group is left; SIGKILL the rest after
+        `timeout`. True if they all went on their own."""
+        if self.proc is None:
+            return True
+        pgid = self.proc.pid
+        deadline = time.monotonic() + timeout
+        while _group_alive(pgid):
+            if time.monotonic() >= deadline:
+                _signal_group(pgid, signal.SIGKILL)
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     def _fatal(self, reason: str) -> None:
         self.state = State.FATAL
@@ -285,6 +314,16 @@ async def health_ok(host: str, port: int, timeout: float = 2.0) -> bool:
     finally:
         if writer is not None:
             writer.close()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import selectors
 import signal
 import socket
@@ -45,15 +47,34 @@ class Gateway:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
-    def stop(self, timeout: float = 15.0) -> int:
+    @property
+    def serving_pid(self) -> int:
+        """The process that serves: bwrap's child when the gateway confines itself."""
+        found = re.search(r"\bpid=(\d+)", self.ready_line)
+        return int(found.group(1)) if found else self.proc.pid
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM to the gateway's process group, as the supervisor stops it; then wait until
+        every process of the group is gone (SIGKILL after `timeout`)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while group_alive(self.proc.pid) and time.monotonic() < deadline:
+            self.proc.poll()
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(5)
         return self.proc.returncode
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def make_profile(home: Path, name: str, upstream_url: str, **config: str) -> str:
@@ -101,7 +122,12 @@ def run_gateway(
     log_path = home / f"gateway-{profile}-{port}.log"
     with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block the gateway
         proc = subprocess.Popen(
-            cmd, env=gateway_env(home, env), stdout=subprocess.PIPE, stderr=log, text=True
+            cmd,
+            env=gateway_env(home, env),
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            start_new_session=True,  # its own group: stop() ends everything it started
         )
     gateway = Gateway(proc, f"http://127.0.0.1:{port}", key, profile, log_path)
     try:

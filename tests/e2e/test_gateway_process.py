@@ -21,6 +21,7 @@ from hermes.profiles.settings import set_value
 from tests.e2e.conftest import HERMES
 from tests.e2e.gateway_process import free_port, gateway_env, make_profile, run_gateway
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.processes import alive
 
 
 @pytest.fixture
@@ -67,6 +68,15 @@ def test_cli_gateway_serves_and_exits_0_on_sigterm(home: Path, up: FakeOpenAI) -
         proc.wait()
 
 
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_sigterm_lets_an_in_flight_request_finish(home: Path, up: FakeOpenAI) -> None:
     make_profile(home, "alice", up.base_url)
     up.queue_text("slow but complete", chunks=["slow ", "but ", "complete"], chunk_delay=0.5)
@@ -75,11 +85,11 @@ def test_sigterm_lets_an_in_flight_request_finish(home: Path, up: FakeOpenAI) ->
         thread = threading.Thread(target=lambda: result.update(r=post(gw, USER)))
         thread.start()
         time.sleep(0.3)
-        gw.proc.send_signal(signal.SIGTERM)
+        gw.proc.send_signal(signal.SIGTERM)  # the pid that was started: bwrap, when confined
         thread.join(20)
         assert result["r"].status_code == 200
         assert result["r"].json()["choices"][0]["message"]["content"] == "slow but complete"
-        assert gw.proc.wait(15) == 0
+        assert wait_gone(gw.serving_pid, 15)
 
 
 def test_port_in_use_is_a_one_line_error(home: Path, up: FakeOpenAI) -> None:
