@@ -12,17 +12,20 @@ import asyncio
 import json
 import logging
 import os
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hermes.errors import HermesError, InvalidRequest
+from hermes.errors import Forbidden, HermesError, InvalidRequest
 
 if TYPE_CHECKING:
     from hermes.supervisor.supervisor import Supervisor
 
 log = logging.getLogger("hermes.supervisor")
 MAX_REQUEST = 64 * 1024
+PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
 class ControlServer:
@@ -53,13 +56,36 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = await reader.readline()
-            reply = await self._dispatch(line)
+            refused = self._refusal(writer)
+            if refused is not None:
+                log.warning("control request refused: %s", refused)
+                reply = {"ok": False, "status": 403, **Forbidden(refused).to_openai()}
+            else:
+                reply = await self._dispatch(line)
             writer.write(json.dumps(reply, default=str).encode() + b"\n")
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
             writer.close()
+
+    def _refusal(self, writer: asyncio.StreamWriter) -> str | None:
+        """Why this peer may not control the supervisor, or None. The socket is 0600 and no
+        sandbox has it in its view; the kernel's word on who connected is checked as well:
+        the owner only, and never a process a gateway started (its tools, when a profile runs
+        them unconfined on a machine with no sandbox)."""
+        sock = writer.get_extra_info("socket")
+        try:
+            raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size)
+        except (OSError, AttributeError):
+            return "the peer's credentials cannot be read"
+        pid, uid, _gid = PEERCRED.unpack(raw)
+        if uid != os.geteuid():
+            return f"uid {uid} is not this supervisor's owner (uid {os.geteuid()})"
+        gateways = self.supervisor.process_groups()
+        if gateways and _descends_from(pid, gateways):
+            return f"pid {pid} was started by a gateway; a profile may not control hermes"
+        return None
 
     async def _dispatch(self, line: bytes) -> dict[str, Any]:
         try:
@@ -107,3 +133,18 @@ class ControlServer:
             "stop": on_profile(sup.stop),
             "restart": on_profile(sup.restart),
         }
+
+
+def _descends_from(pid: int, ancestors: set[int]) -> bool:
+    """True if `pid` or one of its ancestors is in `ancestors` (process-group leaders)."""
+    seen = 0
+    while pid > 1 and seen < 64:
+        if pid in ancestors:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(b")", 1)[1].split()[1])  # field 4: ppid
+        seen += 1
+    return False

@@ -98,6 +98,14 @@ class Supervisor:
 
     # -- control actions -----------------------------------------------------------------------
 
+    def process_groups(self) -> set[int]:
+        """The pid of each running gateway's process group leader (what it was started as)."""
+        return {
+            g.proc.pid
+            for g in self.gateways.values()
+            if g.proc is not None and g.proc.returncode is None
+        }
+
     def status(self) -> list[dict[str, Any]]:
         return [g.status() for g in self.gateways.values()]
 

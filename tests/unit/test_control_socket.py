@@ -1,0 +1,128 @@
+"""The supervisor's control socket answers its owner only, and never a process that one of its
+gateways started: the kernel's SO_PEERCRED says who connected."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hermes.supervisor.control import ControlServer
+
+
+class FakeSupervisor:
+    """What the control server asks of a supervisor: its actions, and whose groups it runs."""
+
+    def __init__(self, groups: set[int]) -> None:
+        self.groups = groups
+        self.stopped: list[str] = []
+        self.stopping = asyncio.Event()
+
+    def process_groups(self) -> set[int]:
+        return self.groups
+
+    def summary(self) -> str:
+        return "0 running"
+
+    def status(self) -> list[dict[str, Any]]:
+        return []
+
+    async def stop(self, name: str) -> dict[str, Any]:
+        self.stopped.append(name)
+        return {"profile": name}
+
+    start = restart = stop
+
+    async def reload(self) -> dict[str, list[str]]:
+        return {}
+
+
+async def ask(path: Path, request: dict[str, Any]) -> dict[str, Any]:
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    writer.write(json.dumps(request).encode() + b"\n")
+    await writer.drain()
+    reply = await reader.readline()
+    writer.close()
+    return dict(json.loads(reply))
+
+
+async def serve(tmp_path: Path, groups: set[int]) -> tuple[ControlServer, FakeSupervisor]:
+    fake = FakeSupervisor(groups)
+    server = ControlServer(fake, tmp_path / "run" / "supervisor.sock")  # type: ignore[arg-type]
+    await server.start()
+    return server, fake
+
+
+async def test_the_owner_is_answered(tmp_path: Path) -> None:
+    server, fake = await serve(tmp_path, groups={1_000_000})
+    try:
+        reply = await ask(server.path, {"action": "stop", "profile": "bob"})
+        assert reply == {"ok": True, "result": {"profile": "bob"}} and fake.stopped == ["bob"]
+        assert oct(server.path.stat().st_mode & 0o777) == "0o600"
+    finally:
+        await server.stop()
+
+
+async def test_a_process_started_by_a_gateway_is_refused(tmp_path: Path) -> None:
+    """A child of a gateway's process group (here: a child of this test process, standing in
+    for a gateway) asks to stop bob; the supervisor refuses and bob keeps running."""
+    server, fake = await serve(tmp_path, groups={os.getpid()})
+    try:
+        code = (
+            "import json, socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
+            "s.sendall(b'{\"action\": \"stop\", \"profile\": \"bob\"}\\n');"
+            "print(s.recv(65536).decode())"
+        )
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, str(server.path), stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await child.communicate()
+        reply = json.loads(out)
+        assert reply["ok"] is False and reply["status"] == 403
+        assert "started by a gateway" in reply["error"]["message"]
+        assert fake.stopped == []
+    finally:
+        await server.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to connect as another user")
+async def test_another_user_is_refused_even_if_the_socket_were_open() -> None:
+    open_dir = Path(tempfile.mkdtemp(prefix="hermes-control-"))  # reachable by any user
+    open_dir.chmod(0o755)
+    server, fake = await serve(open_dir, groups=set())
+    try:
+        server.path.parent.chmod(0o755)
+        server.path.chmod(0o666)  # as if someone loosened it: the peer check still holds
+        code = (
+            "import os, socket, sys; os.setgid(65534); os.setuid(65534);"
+            "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
+            "s.sendall(b'{\"action\": \"stop\", \"profile\": \"bob\"}\\n');"
+            "print(s.recv(65536).decode())"
+        )
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, str(server.path), stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await child.communicate()
+        reply = json.loads(out)
+        assert reply["status"] == 403 and "not this supervisor's owner" in reply["error"]["message"]
+        assert fake.stopped == []
+    finally:
+        await server.stop()
+        shutil.rmtree(open_dir)
+
+
+def test_peercred_layout_matches_the_kernel() -> None:
+    left, right = socket.socketpair(socket.AF_UNIX)
+    with left, right:
+        from hermes.supervisor.control import PEERCRED
+
+        raw = left.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size)
+        assert PEERCRED.unpack(raw) == (os.getpid(), os.getuid(), os.getgid())
