@@ -93,6 +93,7 @@ def _root(
 def _register() -> None:
     from hermes.cli import (
         config_cmds,
+        doctor_cmds,
         gateway_cmds,
         keys_cmds,
         logs_cmds,
@@ -109,6 +110,7 @@ def _register() -> None:
     for name in ("up", "down", "status", "start", "stop", "restart", "reload"):
         app.command(name)(getattr(supervisor_cmds, name))
     app.command("logs")(logs_cmds.logs)
+    app.command("doctor")(doctor_cmds.doctor)
     app.add_typer(systemd_cmds.app, name="systemd", help="Write systemd units for hermes.")
     app.add_typer(model_cmds.app, name="model", help="The bundled local model.")
 

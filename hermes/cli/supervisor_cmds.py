@@ -175,11 +175,27 @@ def _print_status(data: dict[str, Any], width: int | None = None) -> None:
             if g["last_error"]:
                 console.print(f"{g['profile']}: {g['last_error']}", highlight=False)
     for g in data["gateways"]:
+        note = _sandbox_note(g)
+        if note:
+            console.print(f"[yellow]{g['profile']}[/]: {note}", highlight=False)
+    for g in data["gateways"]:
         if g["state"] == "fatal" and g.get("log_tail"):
             Console(stderr=True).print(
                 f"[red]{g['profile']}[/] last log lines:\n  " + "\n  ".join(g["log_tail"]),
                 highlight=False,
             )
+
+
+def _sandbox_note(g: dict[str, Any]) -> str | None:
+    """One line for a running gateway whose tools or process are not confined."""
+    sandbox, confined = g.get("sandbox"), g.get("confined")
+    if sandbox == "off":
+        return "tools run unconfined (tools.sandbox.mode: off)"
+    if sandbox == "unavailable":
+        return "terminal and execute_code refuse to run: no sandbox here (see `hermes doctor`)"
+    if sandbox is not None and confined is False:
+        return "gateway not confined to its profile (see `hermes doctor`)"
+    return None
 
 
 def _s(value: Any) -> str:

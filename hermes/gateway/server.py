@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from hermes.errors import ConfigError, HermesError
-from hermes.procutil import die_with_parent, die_with_supervisor, make_undumpable
+from hermes.gateway.confinement import confine, tools_sandbox
 from hermes.profiles import ProfileStore
 
 if TYPE_CHECKING:
@@ -44,13 +44,17 @@ def serve(
     hermes_log.setup()
     store = ProfileStore()
     profile = store.resolve(profile_name)
-    confinement = _confine(store, profile, env, host=host, port=port)
+    confinement = confine(store, profile, env, host=host, port=port)
     loaded = load(profile, env, host=host, port=port)
     provider = build_provider(loaded.config, loaded.env, profile=profile.name)
-    log.info("process: %s", confinement)
+    log.info("process: %s", confinement.detail)
+    tools = tools_sandbox(loaded.config)
+    if tools.warning:
+        log.warning("%s", tools.warning)
+    marks = f"sandbox={tools.state} confined={'yes' if confinement.confined else 'no'}"
     import uvloop  # a runtime dependency: the gateway always runs on uvloop
 
-    return uvloop.run(_run(profile, loaded, provider))
+    return uvloop.run(_run(profile, loaded, provider, marks))
 
 
 def serve_foreground(
@@ -77,41 +81,7 @@ def serve_foreground(
     return code if code >= 0 else 128 - code
 
 
-def _confine(
-    store: ProfileStore,
-    profile: Profile,
-    env: dict[str, str],
-    *,
-    host: str | None,
-    port: int | None,
-) -> str:
-    """Runs twice per start: outside, it re-executes this gateway inside its own view of the
-    machine (sandbox/confine.py) and returns only if that cannot be done; inside, it ties the
-    process to its bwrap parent. Then, either way: not dumpable, and a Landlock scope."""
-    from hermes.sandbox import confine, landlock
-
-    supervisor = env.get("HERMES_SUPERVISOR_PID", "")
-    holder = confine.confined_by(env)
-    if holder is None:
-        if supervisor.isdigit():  # bwrap holds nothing: it may die at once with its supervisor
-            die_with_parent(int(supervisor), signal.SIGKILL)
-        argv = [sys.executable, "-P", "-m", "hermes.gateway", "--profile", profile.name]
-        argv += [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
-        home = store.home.resolve()
-        reason = confine.exec_confined(
-            argv, profile_root=profile.root.resolve(), hide=home, environ=env
-        )
-        die_with_supervisor(supervisor)
-        status = f"not confined to its profile ({reason})"
-        log.warning("this gateway runs %s", status)
-    else:
-        die_with_parent(holder, signal.SIGTERM)
-        status = "confined to its profile (bubblewrap mount namespace)"
-    make_undumpable()
-    return f"{status}; {landlock.restrict_scopes()}"
-
-
-async def _run(profile: Profile, loaded: Loaded, provider: Provider) -> int:
+async def _run(profile: Profile, loaded: Loaded, provider: Provider, marks: str) -> int:
     from aiohttp import web
 
     from hermes.gateway.app import create_app
@@ -149,7 +119,7 @@ async def _run(profile: Profile, loaded: Loaded, provider: Provider) -> int:
         loop.add_signal_handler(sig, stop.set)
     print(
         f"hermes gateway ready: {settings.url} profile={profile.name} "
-        f"model={settings.model_name} provider={provider.label} pid={os.getpid()}",
+        f"model={settings.model_name} provider={provider.label} pid={os.getpid()} {marks}",
         flush=True,
     )
     await stop.wait()

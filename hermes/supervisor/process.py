@@ -21,7 +21,7 @@ from hermes.profiles.ports import port_holder, port_in_use
 from hermes.supervisor.logs import LastLines, RotatingLog, capture
 from hermes.supervisor.plan import GatewaySpec
 
-_READY_PID = re.compile(rb"\bpid=(\d+)")
+_READY_MARK = re.compile(rb"\b(pid|sandbox|confined)=(\S+)")
 
 log = logging.getLogger("hermes.supervisor")
 
@@ -68,6 +68,7 @@ class Gateway:
         self._pump: asyncio.Task[None] | None = None
         self._ps: Any = None  # psutil.Process of the current pid, for CPU% between status calls
         self.served_by: int | None = None  # the serving process's pid, from its ready line
+        self.marks: dict[str, str] = {}  # sandbox= and confined= from the ready line
 
     @property
     def pid(self) -> int | None:
@@ -160,8 +161,9 @@ class Gateway:
     def _on_line(self, line: bytes) -> None:
         self.last_lines.add(line)
         if self.spec.ready_mark in line:
-            found = _READY_PID.search(line)
-            self.served_by = int(found.group(1)) if found else None
+            marks = {k.decode(): v.decode() for k, v in _READY_MARK.findall(line)}
+            self.served_by = int(marks["pid"]) if marks.get("pid", "").isdigit() else None
+            self.marks = {k: v for k, v in marks.items() if k in ("sandbox", "confined")}
             self._ready.set()
 
     async def _wait_ready(self) -> bool:
@@ -295,6 +297,9 @@ class Gateway:
             "cpu": None,
         }
         out.update(self._usage())
+        if self.marks and self.state == State.RUNNING:
+            out["sandbox"] = self.marks.get("sandbox")
+            out["confined"] = self.marks.get("confined") == "yes"
         if self.state in (State.FATAL, State.BACKOFF, State.EXITED):
             out["log_tail"] = self.last_lines.lines()[-10:]
         return out
