@@ -18,7 +18,7 @@ from aiohttp import web
 from hermes.errors import HermesError
 from hermes.messages import Usage
 from hermes.model_server.model import MODEL_ID, LocalModel, Piece, model_path
-from hermes.procutil import die_with_supervisor
+from hermes.procutil import die_with_supervisor, make_undumpable
 from hermes.profiles.paths import hermes_home
 from hermes.wire.openai_chat import chunk, completion_response, models_response, usage_chunk
 from hermes.wire.openai_chat_request import ChatRequest, parse_chat_request
@@ -141,6 +141,7 @@ async def _serve(model: LocalModel, host: str, port: int) -> int:
 
 def serve(host: str = "127.0.0.1", port: int | None = None, home: Path | None = None) -> int:
     die_with_supervisor(os.environ.get("HERMES_SUPERVISOR_PID"))
+    make_undumpable()
     port = port or int(os.environ.get("HERMES_MODEL_PORT") or DEFAULT_PORT)
     model = LocalModel(model_path(home or hermes_home()), threads=os.cpu_count() or 2)
     import uvloop

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from hermes.errors import Conflict, HermesError
+from hermes.procutil import make_undumpable
 from hermes.profiles import ProfileStore
 from hermes.supervisor.client import ControlClient
 
@@ -53,6 +54,7 @@ def run(names: Sequence[str] = (), *, foreground: bool = True) -> int:
         pid = pid_path.read_text().strip() if pid_path.exists() else "?"
         raise Conflict(f"a supervisor is already running for {store.home} (pid {pid})")
     setup_logging(store, foreground=foreground)
+    make_undumpable()  # no other process of this user reads the supervisor's memory
     supervisor = Supervisor(store, names, notify=sdnotify.notify)
     write_pid(pid_path)
     try:

@@ -78,7 +78,7 @@ async def test_a_process_started_by_a_gateway_is_refused(tmp_path: Path) -> None
     try:
         code = (
             "import json, socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
-            "s.sendall(b'{\"action\": \"stop\", \"profile\": \"bob\"}\\n');"
+            's.sendall(b\'{"action": "stop", "profile": "bob"}\\n\');'
             "print(s.recv(65536).decode())"
         )
         child = await asyncio.create_subprocess_exec(
@@ -104,7 +104,7 @@ async def test_another_user_is_refused_even_if_the_socket_were_open() -> None:
         code = (
             "import os, socket, sys; os.setgid(65534); os.setuid(65534);"
             "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
-            "s.sendall(b'{\"action\": \"stop\", \"profile\": \"bob\"}\\n');"
+            's.sendall(b\'{"action": "stop", "profile": "bob"}\\n\');'
             "print(s.recv(65536).decode())"
         )
         child = await asyncio.create_subprocess_exec(
