@@ -87,6 +87,16 @@ class PayloadTooLarge(HermesError):
     code = "request_too_large"
 
 
+class UnsupportedMediaType(HermesError):
+    """A request body that is not JSON: what a web page can send cross-origin without a CORS
+    preflight (text/plain, forms, multipart) is refused before it is read."""
+
+    status = 415
+    type = "invalid_request_error"
+    code = "unsupported_media_type"
+    exit_code = 2
+
+
 class TooManyRequests(HermesError):
     """Rate limited, here or upstream. `retry_after` (seconds) becomes a Retry-After header."""
 

@@ -1,5 +1,5 @@
 """Cross-cutting HTTP behaviour: request ids and security headers, the access log, CORS,
-errors in the OpenAI shape, and API-key auth."""
+errors in the OpenAI shape, API-key auth, and JSON-only request bodies."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
-from hermes.errors import HermesError, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized
+from hermes.errors import (
+    HermesError,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from hermes.gateway.runtime import RUNTIME
 from hermes.wire import fastjson
 
@@ -27,6 +34,8 @@ CORS_METHODS = "GET, POST, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-API-Key"
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 REQUEST_ID = web.RequestKey("request_id", str)
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+JSON_CHARSETS = frozenset({"utf-8", "utf8"})
 
 
 def json_response(
@@ -179,6 +188,32 @@ def _presented_key(request: web.Request) -> str | None:
     return presented
 
 
+@web.middleware
+async def json_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A body must be declared `application/json`. A web page may POST text/plain, a form or
+    multipart to any address without a CORS preflight; refusing those before the body is read
+    keeps every page on the web from driving the agent (the JSON parser would accept them)."""
+    if request.method in BODY_METHODS and request.match_info.http_exception is None:
+        if "Content-Type" not in request.headers:
+            if request.body_exists:  # no body at all is left to the handler's "empty body" 400
+                raise UnsupportedMediaType(
+                    "the request has a body but no Content-Type; "
+                    "send `Content-Type: application/json`"
+                )
+        elif not _declares_json(request):
+            raise UnsupportedMediaType(
+                "request bodies must be `Content-Type: application/json` (UTF-8)"
+            )
+    return await handler(request)
+
+
+def _declares_json(request: web.Request) -> bool:
+    charset = request.charset  # JSON is UTF-8 (RFC 8259), and orjson reads the raw bytes
+    return request.content_type == "application/json" and (
+        charset is None or charset.lower() in JSON_CHARSETS
+    )
+
+
 class RunSlot:
     """Counts agent runs; beyond api_server.max_concurrent_runs a request gets 429 at once."""
 
@@ -199,4 +234,4 @@ class RunSlot:
         self.runtime.active_runs -= 1
 
 
-MIDDLEWARES = [outer, cors, errors, auth]
+MIDDLEWARES = [outer, cors, errors, auth, json_only]

@@ -1,0 +1,41 @@
+"""A real gateway process against what a web page can send: non-JSON bodies are refused
+before the agent runs (the scripted fake upstream sees nothing), while the openai SDK, which
+sends JSON, keeps working."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from tests.e2e.gateway_process import Gateway, alice_gateway
+from tests.fakes.openai_upstream import FakeOpenAI
+
+CHAT = '{"messages": [{"role": "user", "content": "hi"}]}'
+
+
+@pytest.fixture(scope="module")
+def gw(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    home = tmp_path_factory.mktemp("browsers-home")
+    with alice_gateway(home, upstream.base_url) as gateway:
+        yield gateway
+
+
+def test_a_text_plain_post_is_415_and_never_reaches_the_model(gw: Gateway, up: FakeOpenAI) -> None:
+    headers = {**gw.headers(), "Content-Type": "text/plain"}
+    r = httpx.post(f"{gw.base_url}/chat/completions", headers=headers, content=CHAT)
+    assert r.status_code == 415
+    assert r.json()["error"]["code"] == "unsupported_media_type"
+    assert r.json()["error"]["type"] == "invalid_request_error"
+    assert up.requests == []
+
+
+def test_the_openai_sdk_still_works(gw: Gateway, up: FakeOpenAI) -> None:
+    up.queue_text("hello from upstream")
+    client = openai.OpenAI(base_url=gw.base_url, api_key=gw.key, max_retries=0, timeout=20)
+    reply = client.chat.completions.create(
+        model="alice", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.choices[0].message.content == "hello from upstream"
