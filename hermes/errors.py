@@ -81,6 +81,12 @@ class Forbidden(HermesError):
     exit_code = 1
 
 
+class HostNotAllowed(Forbidden):
+    """The Host header names something other than this gateway (DNS rebinding)."""
+
+    code = "host_not_allowed"
+
+
 class PayloadTooLarge(HermesError):
     status = 413
     type = "invalid_request_error"

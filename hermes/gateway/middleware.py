@@ -15,12 +15,14 @@ from aiohttp import web
 
 from hermes.errors import (
     HermesError,
+    HostNotAllowed,
     NotFound,
     PayloadTooLarge,
     TooManyRequests,
     Unauthorized,
     UnsupportedMediaType,
 )
+from hermes.gateway.hosts import shown
 from hermes.gateway.runtime import RUNTIME
 from hermes.wire import fastjson
 
@@ -94,6 +96,36 @@ async def outer(request: web.Request, handler: Handler) -> web.StreamResponse:
             (time.perf_counter() - start) * 1000,
             request[REQUEST_ID],
         )
+
+
+@web.middleware
+async def hosts(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Only the gateway's own names in Host (DNS rebinding; see gateway/hosts.py), preflights
+    included, before anything else looks at the request."""
+    refusal = _host_refusal(request)
+    if refusal is None:
+        return await handler(request)
+    return error_response(request, HostNotAllowed(refusal))
+
+
+def _host_refusal(request: web.Request) -> str | None:
+    policy = request.app[RUNTIME].hosts
+    header = request.headers.get("Host")
+    if header is None:
+        # HTTP/1.0 (aiohttp itself refuses HTTP/1.1 without Host): old load-balancer probes
+        # send none, and no browser ever does, so /health stays reachable and nothing else.
+        if request.path in OPEN_PATHS or policy.any_host:
+            return None
+        return (
+            "a request without a Host header is only answered on /health; send one, "
+            "or allow any host with api_server.allowed_hosts `*`"
+        )
+    if policy.allows(header):
+        return None
+    return (
+        f"this gateway does not answer to the host {shown(header)}; if clients reach it by "
+        "that name, add it to api_server.allowed_hosts (API_SERVER_ALLOWED_HOSTS)"
+    )
 
 
 @web.middleware
@@ -234,4 +266,4 @@ class RunSlot:
         self.runtime.active_runs -= 1
 
 
-MIDDLEWARES = [outer, cors, errors, auth, json_only]
+MIDDLEWARES = [outer, hosts, cors, errors, auth, json_only]

@@ -10,6 +10,7 @@ from aiohttp import web
 from hermes.agent import Agent, Compactor, ContextPolicy
 from hermes.agent.prompt import PromptCache
 from hermes.config.schema import Config
+from hermes.gateway.hosts import HostPolicy
 from hermes.gateway.idempotency import IdempotencyCache
 from hermes.gateway.locks import KeyedLocks
 from hermes.gateway.settings import GatewaySettings
@@ -33,6 +34,7 @@ class Runtime:
     responses: ResponseStore
     sessions: SessionStore
     keys: KeyStore  # named API keys (`hermes keys`), checked beside API_SERVER_KEY
+    hosts: HostPolicy  # the names this gateway answers to in the Host header
     idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
     conversations: KeyedLocks = field(default_factory=KeyedLocks)
     started_at: int = field(default_factory=lambda: int(time.time()))

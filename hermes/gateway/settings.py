@@ -46,6 +46,7 @@ class GatewaySettings:
     max_concurrent_runs: int
     max_request_bytes: int
     keepalive_seconds: float = 15.0
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -101,9 +102,24 @@ def load(
         max_concurrent_runs=max(1, api.max_concurrent_runs),
         max_request_bytes=max(1024, api.max_request_bytes),
         keepalive_seconds=float(max(1, api.keepalive_seconds)),
+        allowed_hosts=tuple(check_hosts(profile.name, api.allowed_hosts)),
     )
     check_exposure(settings)
     return Loaded(config, settings, {**environ, **file_env})
+
+
+def check_hosts(profile: str, hosts: list[str]) -> list[str]:
+    """api_server.allowed_hosts entries are host names (a port is ignored) or `*`: a URL or a
+    pattern would silently never match, so it is refused at start."""
+    from hermes.gateway.hosts import ANY_HOST, host_of
+
+    for entry in hosts:
+        if entry != ANY_HOST and (host_of(entry) is None or "*" in entry):
+            raise ConfigError(
+                f"profile {profile!r}: api_server.allowed_hosts: {entry!r} is not a host name; "
+                "list names such as `agent.example.com` (no scheme, no wildcards), or `*` for any"
+            )
+    return hosts
 
 
 def check_exposure(settings: GatewaySettings) -> None:

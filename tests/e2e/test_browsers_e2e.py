@@ -1,6 +1,6 @@
-"""A real gateway process against what a web page can send: non-JSON bodies are refused
-before the agent runs (the scripted fake upstream sees nothing), while the openai SDK, which
-sends JSON, keeps working."""
+"""A real gateway process against what a web page can send: non-JSON bodies and foreign Host
+headers (DNS rebinding) are refused before the agent runs (the scripted fake upstream sees
+nothing), while the openai SDK, which sends JSON to 127.0.0.1:PORT, keeps working."""
 
 from __future__ import annotations
 
@@ -39,3 +39,16 @@ def test_the_openai_sdk_still_works(gw: Gateway, up: FakeOpenAI) -> None:
         model="alice", messages=[{"role": "user", "content": "hi"}]
     )
     assert reply.choices[0].message.content == "hello from upstream"
+
+
+def test_a_foreign_host_header_is_403(gw: Gateway, up: FakeOpenAI) -> None:
+    for path in ("/health", "/v1/models"):
+        r = httpx.get(f"{gw.url}{path}", headers={**gw.headers(), "Host": "evil.example"})
+        assert r.status_code == 403
+        assert r.json()["error"]["code"] == "host_not_allowed"
+        assert "api_server.allowed_hosts" in r.json()["error"]["message"]
+    headers = {**gw.headers(), "Host": "evil.example"}
+    r = httpx.post(f"{gw.base_url}/chat/completions", headers=headers, content=CHAT)
+    assert r.status_code == 403 and up.requests == []
+    for own in ("localhost", "127.0.0.1", "alice.localhost"):
+        assert httpx.get(f"{gw.url}/health", headers={"Host": own}).status_code == 200

@@ -1,8 +1,11 @@
 """What a web page in the user's browser can make the gateway do (in-process, aiohttp test
-client): non-JSON bodies are refused before anything runs."""
+client): non-JSON bodies are refused before anything runs, and only the gateway's own names
+are answered in the Host header (DNS rebinding)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -10,10 +13,14 @@ import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 
+from hermes.errors import ConfigError
+from hermes.gateway.hosts import HostPolicy, host_of
+from hermes.gateway.settings import GatewaySettings, load
 from hermes.messages import Finish, Message, StreamEvent, TextDelta
 from hermes.profiles import ProfileStore
 from tests.unit.test_gateway_app import Echo, client_for
 
+JSON = {"Content-Type": "application/json"}
 CHAT = b'{"messages": [{"role": "user", "content": "hi"}]}'
 POST_ROUTES = [
     ("/v1/chat/completions", CHAT),
@@ -125,3 +132,132 @@ async def test_a_wrong_key_is_401_before_the_media_type_is_looked_at(
     headers["Authorization"] = "Bearer " + "k" * 32
     r = await client.post("/v1/chat/completions", data=CHAT, headers=headers)
     assert r.status == 415
+
+
+# --- 403 host_not_allowed: DNS rebinding ---
+
+
+def policy(host: str = "127.0.0.1", allowed: tuple[str, ...] = ()) -> HostPolicy:
+    settings = GatewaySettings(
+        "p", host, 8642, "k", (), "p", "inline", 1, 1024, allowed_hosts=allowed
+    )
+    return HostPolicy.for_settings(settings, machine=lambda: ["box.lan"])
+
+
+@pytest.mark.parametrize(
+    ("header", "host"),
+    [
+        ("127.0.0.1:8642", "127.0.0.1"),
+        ("LocalHost.", "localhost"),
+        ("[::1]:8642", "::1"),
+        ("[::1]", "::1"),
+        ("::1", "::1"),
+        ("Agent.Example.COM.:443", "agent.example.com"),
+        ("agent.example.com:", "agent.example.com"),
+        ("http://evil.example", None),
+        ("evil.example:80x", None),
+        ("user@evil.example", None),
+        ("[::1", None),
+        ("[::1]80", None),
+        ("", None),
+    ],
+)
+def test_host_of_normalises_the_header(header: str, host: str | None) -> None:
+    assert host_of(header) == host
+
+
+def test_loopback_names_the_bind_address_and_allowed_hosts_are_the_gateways_own() -> None:
+    hosts = policy("192.0.2.7", ("Agent.Example.com", "other.example:8443"))
+    for header in (
+        "localhost", "localhost:8642", "alice.localhost:8642", "127.0.0.1:1", "127.9.8.7",
+        "[::1]:8642", "::1", "[0:0:0:0:0:0:0:1]", "192.0.2.7:8642", "agent.example.com",
+        "AGENT.EXAMPLE.COM.:443", "other.example",
+    ):  # fmt: skip
+        assert hosts.allows(header), header
+    for header in (
+        "evil.example", "evil.example:8642", "localhost.evil.example", "127.0.0.1.evil.example",
+        "192.0.2.8", "agent.example.com.evil.example", "[::2]", "0.0.0.0", "",
+    ):  # fmt: skip
+        assert not hosts.allows(header), header
+
+
+def test_a_wildcard_bind_adds_the_machines_names_once_a_loopback_bind_never_asks() -> None:
+    asked: list[int] = []
+
+    def machine() -> list[str]:
+        asked.append(1)
+        return ["box", "box.lan", "192.0.2.2", "fe80::1"]
+
+    settings = GatewaySettings("p", "0.0.0.0", 8642, "k", (), "p", "inline", 1, 1024)
+    hosts = HostPolicy.for_settings(settings, machine=machine)
+    assert all(hosts.allows(h) for h in ("box", "BOX.lan.", "192.0.2.2:8642", "[fe80::1]:1"))
+    assert not hosts.allows("evil.example") and asked == [1]
+    loopback = dataclasses.replace(settings, host="127.0.0.1")
+    assert not HostPolicy.for_settings(loopback, machine=machine).allows("box")
+    assert asked == [1]
+
+
+def test_a_star_allows_any_host() -> None:
+    assert policy(allowed=("*",)).allows("anything.example")
+
+
+async def test_a_foreign_host_is_403_everywhere_with_the_setting_named(
+    keyless: tuple[TestClient, Counting],
+) -> None:
+    client, provider = keyless
+    evil = {"Host": "evil.example:8642"}
+    for method, path in (("GET", "/health"), ("GET", "/v1/models"), ("OPTIONS", "/v1/models")):
+        headers = {**evil, "Origin": "http://evil.example", "Access-Control-Request-Method": "GET"}
+        r = await client.request(method, path, headers=headers)
+        assert r.status == 403, (method, path)
+        body = await r.json()
+        assert_error(body, "host_not_allowed", "permission_error")
+        assert "'evil.example'" in body["error"]["message"]
+        assert "api_server.allowed_hosts" in body["error"]["message"]
+    r = await client.post("/v1/chat/completions", data=CHAT, headers={**evil, **JSON})
+    assert r.status == 403 and provider.calls == 0
+    r = await client.get("/health", headers={"Host": "<script>alert(1)</script>"})
+    message = (await r.json())["error"]["message"]
+    assert r.status == 403 and "<" not in message and "script" not in message
+
+
+async def test_allowed_hosts_from_config_then_the_env_variable_which_wins(
+    aiohttp_client: Any, store: ProfileStore
+) -> None:
+    anyone = await client_for(
+        aiohttp_client, store, Echo(), **{"api_server.allowed_hosts": "['*']"}
+    )
+    assert (await anyone.get("/health", headers={"Host": "c.example"})).status == 200
+    client = await client_for(
+        aiohttp_client, store, Echo(), API_SERVER_ALLOWED_HOSTS="agent.example.com, b.example"
+    )
+    for host, status in (("Agent.Example.com:443", 200), ("b.example", 200), ("c.example", 403)):
+        assert (await client.get("/health", headers={"Host": host})).status == status, host
+
+
+@pytest.mark.parametrize("entry", ["https://agent.example.com", "*.example.com", "a b"])
+def test_an_allowed_host_that_could_never_match_is_refused_at_start(
+    store: ProfileStore, entry: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"api_server\.allowed_hosts"):
+        load(store.get("default"), {"API_SERVER_ALLOWED_HOSTS": entry})
+
+
+async def raw_request(client: TestClient, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(request)
+    await writer.drain()
+    try:
+        return await reader.read()
+    finally:
+        writer.close()
+
+
+async def test_without_a_host_header_only_health_answers(
+    keyless: tuple[TestClient, Counting],
+) -> None:
+    client, _ = keyless
+    health = await raw_request(client, b"GET /health HTTP/1.0\r\n\r\n")
+    assert health.startswith(b"HTTP/1.0 200")
+    models = await raw_request(client, b"GET /v1/models HTTP/1.0\r\n\r\n")
+    assert models.startswith(b"HTTP/1.0 403") and b"host_not_allowed" in models
