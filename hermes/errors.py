@@ -87,6 +87,12 @@ class HostNotAllowed(Forbidden):
     code = "host_not_allowed"
 
 
+class OriginNotAllowed(Forbidden):
+    """A web page from an origin not in api_server.cors_origins, on a gateway without a key."""
+
+    code = "origin_not_allowed"
+
+
 class PayloadTooLarge(HermesError):
     status = 413
     type = "invalid_request_error"

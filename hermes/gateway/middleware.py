@@ -17,6 +17,7 @@ from hermes.errors import (
     HermesError,
     HostNotAllowed,
     NotFound,
+    OriginNotAllowed,
     PayloadTooLarge,
     TooManyRequests,
     Unauthorized,
@@ -194,22 +195,40 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer or X-API-Key: API_SERVER_KEY (constant time) or a named key from `hermes keys`.
     Open only while there is neither (loopback only, enforced at start-up). The key store is
     consulted per request, so a new, revoked or expired named key counts from the next one."""
-    if request.path in OPEN_PATHS:
-        return await handler(request)
+    if request.path not in OPEN_PATHS:
+        _authenticate(request)
+    return await handler(request)
+
+
+def _authenticate(request: web.Request) -> None:
     rt = request.app[RUNTIME]
     key = rt.settings.key
     presented = _presented_key(request)
     if presented is not None:
         # API_SERVER_KEY first: the common case costs one comparison and no SQLite.
         if key is not None and hmac.compare_digest(presented.encode(), key.encode()):
-            return await handler(request)
+            return
         if rt.keys.check(presented) is not None:
-            return await handler(request)
+            return
     if key is None and not rt.keys.has_keys():
-        return await handler(request)
+        _same_origin_only(request)
+        return
     raise Unauthorized(
         "missing or invalid API key: send `Authorization: Bearer <key>` or `X-API-Key`"
     )
+
+
+def _same_origin_only(request: web.Request) -> None:
+    """A gateway without a key answers whoever reaches it, and a web page open in the user's
+    browser reaches 127.0.0.1 too. Such a page's requests carry its Origin: unless the operator
+    listed that origin in api_server.cors_origins, it is refused. (With a key, a page cannot
+    use the gateway without knowing it, so there CORS alone decides what a page may read.)"""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in request.app[RUNTIME].settings.cors_origins:
+        raise OriginNotAllowed(
+            "cross-origin requests are refused by a gateway without an API key; list the "
+            "origin in api_server.cors_origins (API_SERVER_CORS_ORIGINS) or set API_SERVER_KEY"
+        )
 
 
 def _presented_key(request: web.Request) -> str | None:

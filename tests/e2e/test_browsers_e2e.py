@@ -1,10 +1,12 @@
-"""A real gateway process against what a web page can send: non-JSON bodies and foreign Host
-headers (DNS rebinding) are refused before the agent runs (the scripted fake upstream sees
-nothing), while the openai SDK, which sends JSON to 127.0.0.1:PORT, keeps working."""
+"""A real gateway process against what a web page can send: non-JSON bodies, foreign Host
+headers (DNS rebinding) and, without a key, foreign origins are refused before the agent runs
+(the scripted fake upstream sees nothing), while the openai SDK, which sends JSON to
+127.0.0.1:PORT, keeps working."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openai
@@ -13,6 +15,7 @@ import pytest
 from tests.e2e.gateway_process import Gateway, alice_gateway
 from tests.fakes.openai_upstream import FakeOpenAI
 
+JSON = {"Content-Type": "application/json"}
 CHAT = '{"messages": [{"role": "user", "content": "hi"}]}'
 
 
@@ -52,3 +55,16 @@ def test_a_foreign_host_header_is_403(gw: Gateway, up: FakeOpenAI) -> None:
     assert r.status_code == 403 and up.requests == []
     for own in ("localhost", "127.0.0.1", "alice.localhost"):
         assert httpx.get(f"{gw.url}/health", headers={"Host": own}).status_code == 200
+
+
+def test_a_keyless_gateway_refuses_a_foreign_origin(
+    upstream: FakeOpenAI, up: FakeOpenAI, tmp_path: Path
+) -> None:
+    with alice_gateway(tmp_path / "home", upstream.base_url, API_SERVER_KEY="") as gw:
+        url = f"{gw.base_url}/chat/completions"
+        r = httpx.post(url, headers={**JSON, "Origin": "http://evil.example"}, content=CHAT)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "origin_not_allowed"
+        assert up.requests == []
+        up.queue_text("no origin, no browser")
+        r = httpx.post(url, headers=JSON, content=CHAT)
+        assert r.json()["choices"][0]["message"]["content"] == "no origin, no browser"

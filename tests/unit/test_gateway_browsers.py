@@ -1,6 +1,6 @@
 """What a web page in the user's browser can make the gateway do (in-process, aiohttp test
-client): non-JSON bodies are refused before anything runs, and only the gateway's own names
-are answered in the Host header (DNS rebinding)."""
+client): non-JSON bodies are refused before anything runs, only the gateway's own names are
+answered in the Host header (DNS rebinding), and a gateway without a key refuses other origins."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from hermes.gateway.hosts import HostPolicy, host_of
 from hermes.gateway.settings import GatewaySettings, load
 from hermes.messages import Finish, Message, StreamEvent, TextDelta
 from hermes.profiles import ProfileStore
+from hermes.stores.keys import KeyStore
 from tests.unit.test_gateway_app import Echo, client_for
 
 JSON = {"Content-Type": "application/json"}
@@ -261,3 +262,63 @@ async def test_without_a_host_header_only_health_answers(
     assert health.startswith(b"HTTP/1.0 200")
     models = await raw_request(client, b"GET /v1/models HTTP/1.0\r\n\r\n")
     assert models.startswith(b"HTTP/1.0 403") and b"host_not_allowed" in models
+
+
+# --- 403 origin_not_allowed: web pages on a gateway without a key ---
+
+EVIL = {"Origin": "http://evil.example"}
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:8642"])
+async def test_a_keyless_gateway_refuses_other_origins(
+    keyless: tuple[TestClient, Counting], origin: str
+) -> None:
+    client, provider = keyless
+    headers = {"Origin": origin, **JSON}
+    r = await client.post("/v1/chat/completions", data=CHAT, headers=headers)
+    assert r.status == 403
+    assert_error(await r.json(), "origin_not_allowed", "permission_error")
+    assert "api_server.cors_origins" in (await r.json())["error"]["message"]
+    assert (await client.get("/v1/models", headers={"Origin": origin})).status == 403
+    assert provider.calls == 0
+    assert (await client.post("/v1/chat/completions", data=CHAT, headers=JSON)).status == 200
+
+
+async def test_health_and_preflights_on_a_keyless_gateway_are_as_before(
+    keyless: tuple[TestClient, Counting],
+) -> None:
+    client, _ = keyless
+    assert (await client.get("/health", headers=EVIL)).status == 200
+    preflight = {**EVIL, "Access-Control-Request-Method": "POST"}
+    r = await client.options("/v1/chat/completions", headers=preflight)
+    assert r.status == 204 and "Access-Control-Allow-Origin" not in r.headers
+
+
+async def test_a_listed_origin_may_use_a_keyless_gateway(
+    aiohttp_client: Any, store: ProfileStore
+) -> None:
+    client = await client_for(
+        aiohttp_client,
+        store,
+        Echo(),
+        API_SERVER_KEY="",
+        API_SERVER_CORS_ORIGINS="https://ui.example",
+    )
+    headers = {"Origin": "https://ui.example", **JSON}
+    r = await client.post("/v1/chat/completions", data=CHAT, headers=headers)
+    assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == "https://ui.example"
+    r = await client.post("/v1/chat/completions", data=CHAT, headers={**EVIL, **JSON})
+    assert r.status == 403
+
+
+async def test_with_a_key_any_origin_needs_the_key_and_cors_decides_the_rest(
+    aiohttp_client: Any, store: ProfileStore
+) -> None:
+    client = await client_for(aiohttp_client, store, Echo(), API_SERVER_KEY="")
+    with KeyStore.for_profile(store.get("default")) as keys:
+        _, key = keys.create("ui")  # a named key alone closes the gateway too
+    r = await client.post("/v1/chat/completions", data=CHAT, headers={**EVIL, **JSON})
+    assert r.status == 401
+    headers = {**EVIL, **JSON, "Authorization": f"Bearer {key}"}
+    r = await client.post("/v1/chat/completions", data=CHAT, headers=headers)
+    assert r.status == 200 and "Access-Control-Allow-Origin" not in r.headers
