@@ -37,6 +37,10 @@ CORS_METHODS = "GET, POST, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-API-Key"
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 REQUEST_ID = web.RequestKey("request_id", str)
+# Who authenticated, set by `auth` on every request but /health: "key:<hash>" for a named key,
+# "server-key:<hash>" for API_SERVER_KEY, ANONYMOUS on a gateway without keys. Never a key.
+CALLER = web.RequestKey("caller", str)
+ANONYMOUS = "anonymous"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_CHARSETS = frozenset({"utf-8", "utf8"})
 
@@ -196,23 +200,25 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     Open only while there is neither (loopback only, enforced at start-up). The key store is
     consulted per request, so a new, revoked or expired named key counts from the next one."""
     if request.path not in OPEN_PATHS:
-        _authenticate(request)
+        request[CALLER] = _authenticate(request)
     return await handler(request)
 
 
-def _authenticate(request: web.Request) -> None:
+def _authenticate(request: web.Request) -> str:
+    """The caller's identity (see CALLER), or Unauthorized."""
     rt = request.app[RUNTIME]
     key = rt.settings.key
     presented = _presented_key(request)
     if presented is not None:
         # API_SERVER_KEY first: the common case costs one comparison and no SQLite.
         if key is not None and hmac.compare_digest(presented.encode(), key.encode()):
-            return
-        if rt.keys.check(presented) is not None:
-            return
+            return rt.server_key_caller
+        record = rt.keys.check(presented)
+        if record is not None:
+            return "key:" + record.key_hash
     if key is None and not rt.keys.has_keys():
         _same_origin_only(request)
-        return
+        return ANONYMOUS
     raise Unauthorized(
         "missing or invalid API key: send `Authorization: Bearer <key>` or `X-API-Key`"
     )
