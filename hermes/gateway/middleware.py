@@ -250,8 +250,11 @@ async def json_only(request: web.Request, handler: Handler) -> web.StreamRespons
     """A body must be declared `application/json`. A web page may POST text/plain, a form or
     multipart to any address without a CORS preflight; refusing those before the body is read
     keeps every page on the web from driving the agent (the JSON parser would accept them)."""
+    declared = request.headers.get("Content-Type")
+    if declared == "application/json":  # what the SDKs send: no parsing
+        return await handler(request)
     if request.method in BODY_METHODS and request.match_info.http_exception is None:
-        if "Content-Type" not in request.headers:
+        if declared is None:
             if request.body_exists:  # no body at all is left to the handler's "empty body" 400
                 raise UnsupportedMediaType(
                     "the request has a body but no Content-Type; "
