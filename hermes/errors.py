@@ -81,10 +81,32 @@ class Forbidden(HermesError):
     exit_code = 1
 
 
+class HostNotAllowed(Forbidden):
+    """The Host header names something other than this gateway (DNS rebinding)."""
+
+    code = "host_not_allowed"
+
+
+class OriginNotAllowed(Forbidden):
+    """A web page from an origin not in api_server.cors_origins, on a gateway without a key."""
+
+    code = "origin_not_allowed"
+
+
 class PayloadTooLarge(HermesError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+
+
+class UnsupportedMediaType(HermesError):
+    """A request body that is not JSON: what a web page can send cross-origin without a CORS
+    preflight (text/plain, forms, multipart) is refused before it is read."""
+
+    status = 415
+    type = "invalid_request_error"
+    code = "unsupported_media_type"
+    exit_code = 2
 
 
 class TooManyRequests(HermesError):

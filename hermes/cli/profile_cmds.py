@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hermes.cli.app import State
-from hermes.cli.output import echo, print_json, table
+from hermes.cli.output import echo, note, print_json, table
 
 if TYPE_CHECKING:
     from hermes.profiles import Created, ProfileInfo, ProfileStore
@@ -39,10 +40,16 @@ def _info_dict(info: ProfileInfo) -> dict[str, Any]:
     }
 
 
-def _report_created(store: ProfileStore, created: Created, as_json: bool, verb: str) -> None:
+def _report_created(
+    store: ProfileStore,
+    created: Created,
+    as_json: bool,
+    verb: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
     info = store.info(created.profile)
     if as_json:
-        print_json({**_info_dict(info), "api_key": created.api_key})
+        print_json({**_info_dict(info), "api_key": created.api_key, **(extra or {})})
         return
     name = created.profile.name
     echo(f"{verb} profile {name!r} in {created.profile.root}")
@@ -194,9 +201,13 @@ def import_(
     name: Annotated[str | None, typer.Option(help="Name for the new profile.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import a profile archive under a fresh port and key."""
+    """Import a profile archive under a fresh port and key; the archive's exposure and trust
+    settings (host, CORS, limits, allow_private, sandbox…) are dropped, each one listed."""
     from hermes.profiles.archive import import_profile
 
     store = _state(ctx).store
-    created = import_profile(store, file, name=name)
-    _report_created(store, created, as_json, "Imported")
+    imported = import_profile(store, file, name=name)
+    dropped = [dataclasses.asdict(d) for d in imported.dropped]
+    _report_created(store, imported.created, as_json, "Imported", {"dropped": dropped})
+    for setting in imported.dropped:  # stderr, so --json output stays one JSON document
+        note(f"dropped from the archive: {setting}")

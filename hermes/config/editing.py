@@ -110,7 +110,35 @@ def unset_yaml_key(path: Path, key: str) -> bool:
     """Remove `key`; True if it was present. Emptied parent mappings are removed too."""
     field_hint(Config, key)
     data = _load_rt(path)
-    parts = key.split(".")
+    if not _remove(data, key.split(".")):
+        return False
+    _dump(path, data)
+    return True
+
+
+def drop_yaml_keys(path: Path, keys: list[str]) -> None:
+    """Remove each dotted key of `keys` that is present, keeping comments and order, without
+    checking the file against this version's schema before or after: it may come from
+    elsewhere (a profile archive) and hold keys this version does not know yet, such as a newer
+    hermes's sections. Removing keys only brings defaults back, so a file that loaded still
+    does. A file ruamel cannot read (duplicate keys, for one) is a ConfigError."""
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        data = _yaml().load(path.read_text(encoding="utf-8"))
+    except (YAMLError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot edit: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, CommentedMap):
+        return
+    removed = [key for key in keys if _remove(data, key.split("."))]
+    if removed:
+        buf = io.StringIO()
+        _yaml().dump(data, buf)
+        atomic_write(path, buf.getvalue(), mode=0o644)
+
+
+def _remove(data: CommentedMap, parts: list[str]) -> bool:
+    """Delete the node at `parts` and any mapping the removal left empty; False if absent."""
     chain: list[tuple[Any, str]] = []
     node: Any = data
     for part in parts:
@@ -119,11 +147,13 @@ def unset_yaml_key(path: Path, key: str) -> bool:
         chain.append((node, part))
         node = node[part]
     parent, last = chain[-1]
-    del parent[last]
+    try:
+        del parent[last]
+    except KeyError:  # present only through a YAML merge key (`<<: *anchor`)
+        return False
     for parent, part in reversed(chain[:-1]):  # drop mappings the removal left empty
         if isinstance(parent[part], dict) and not parent[part]:
             del parent[part]
         else:
             break
-    _dump(path, data)
     return True

@@ -227,6 +227,14 @@ class ApiServerConfig:
     cors_origins: list[str] = field(
         default_factory=list, metadata=doc("exact browser origins allowed by CORS")
     )
+    allowed_hosts: list[str] = field(
+        default_factory=list,
+        metadata=doc(
+            "names clients may reach the gateway by (the Host header), besides loopback, the bind "
+            "address and, bound to 0.0.0.0 or ::, the machine's names; `*` allows any; others get "
+            "403"
+        ),
+    )
     model_name: str | None = field(
         default=None,
         metadata=doc("advertised model id (default: the profile name; `hermes-agent` for default)"),

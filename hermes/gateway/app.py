@@ -13,6 +13,7 @@ from hermes.agent.prompt import PromptCache
 from hermes.config.envfile import read as read_env
 from hermes.config.schema import Config
 from hermes.gateway.chat import chat_completions
+from hermes.gateway.hosts import HostPolicy
 from hermes.gateway.middleware import MIDDLEWARES, json_response
 from hermes.gateway.responses import create_response, delete_response, get_response
 from hermes.gateway.runtime import RUNTIME, Runtime
@@ -61,7 +62,17 @@ def create_app(
     sessions = SessionStore(profile.state_dir / "sessions.sqlite3")
     keys = KeyStore.for_profile(profile, busy_timeout_ms=KEYS_BUSY_TIMEOUT_MS)
     app[RUNTIME] = Runtime(
-        profile, config, settings, provider, tools, context, prompt, store, sessions, keys=keys
+        profile,
+        config,
+        settings,
+        provider,
+        tools,
+        context,
+        prompt,
+        store,
+        sessions,
+        keys=keys,
+        hosts=HostPolicy.for_settings(settings),
     )
     app.cleanup_ctx.append(_provider_lifetime)
     app.cleanup_ctx.append(_keys_lifetime)

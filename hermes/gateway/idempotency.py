@@ -1,6 +1,7 @@
 """Idempotency-Key for POSTs: the same key and body within the TTL get the first response again
 without running the agent; concurrent duplicates share one run; the same key with another body
-is a conflict. Bounded in entries and bytes."""
+is a conflict. Bounded in entries and bytes. The key a caller gives `run` is already scoped to
+who asked and where (gateway/requests.py: caller, route, Idempotency-Key), never a raw API key."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Cross-cutting HTTP behaviour: request ids and security headers, the access log, CORS,
-errors in the OpenAI shape, and API-key auth."""
+errors in the OpenAI shape, API-key auth, and JSON-only request bodies."""
 
 from __future__ import annotations
 
@@ -13,7 +13,17 @@ from typing import Any
 
 from aiohttp import web
 
-from hermes.errors import HermesError, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized
+from hermes.errors import (
+    HermesError,
+    HostNotAllowed,
+    NotFound,
+    OriginNotAllowed,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from hermes.gateway.hosts import shown
 from hermes.gateway.runtime import RUNTIME
 from hermes.wire import fastjson
 
@@ -27,6 +37,12 @@ CORS_METHODS = "GET, POST, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-API-Key"
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 REQUEST_ID = web.RequestKey("request_id", str)
+# Who authenticated, set by `auth` on every request but /health: "key:<hash>" for a named key,
+# "server-key:<hash>" for API_SERVER_KEY, ANONYMOUS on a gateway without keys. Never a key.
+CALLER = web.RequestKey("caller", str)
+ANONYMOUS = "anonymous"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+JSON_CHARSETS = frozenset({"utf-8", "utf8"})
 
 
 def json_response(
@@ -85,6 +101,36 @@ async def outer(request: web.Request, handler: Handler) -> web.StreamResponse:
             (time.perf_counter() - start) * 1000,
             request[REQUEST_ID],
         )
+
+
+@web.middleware
+async def hosts(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Only the gateway's own names in Host (DNS rebinding; see gateway/hosts.py), preflights
+    included, before anything else looks at the request."""
+    refusal = _host_refusal(request)
+    if refusal is None:
+        return await handler(request)
+    return error_response(request, HostNotAllowed(refusal))
+
+
+def _host_refusal(request: web.Request) -> str | None:
+    policy = request.app[RUNTIME].hosts
+    header = request.headers.get("Host")
+    if header is None:
+        # HTTP/1.0 (aiohttp itself refuses HTTP/1.1 without Host): old load-balancer probes
+        # send none, and no browser ever does, so /health stays reachable and nothing else.
+        if request.path in OPEN_PATHS or policy.any_host:
+            return None
+        return (
+            "a request without a Host header is only answered on /health; send one, "
+            "or allow any host with api_server.allowed_hosts `*`"
+        )
+    if policy.allows(header):
+        return None
+    return (
+        f"this gateway does not answer to the host {shown(header)}; if clients reach it by "
+        "that name, add it to api_server.allowed_hosts (API_SERVER_ALLOWED_HOSTS)"
+    )
 
 
 @web.middleware
@@ -153,22 +199,42 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer or X-API-Key: API_SERVER_KEY (constant time) or a named key from `hermes keys`.
     Open only while there is neither (loopback only, enforced at start-up). The key store is
     consulted per request, so a new, revoked or expired named key counts from the next one."""
-    if request.path in OPEN_PATHS:
-        return await handler(request)
+    if request.path not in OPEN_PATHS:
+        request[CALLER] = _authenticate(request)
+    return await handler(request)
+
+
+def _authenticate(request: web.Request) -> str:
+    """The caller's identity (see CALLER), or Unauthorized."""
     rt = request.app[RUNTIME]
     key = rt.settings.key
     presented = _presented_key(request)
     if presented is not None:
         # API_SERVER_KEY first: the common case costs one comparison and no SQLite.
         if key is not None and hmac.compare_digest(presented.encode(), key.encode()):
-            return await handler(request)
-        if rt.keys.check(presented) is not None:
-            return await handler(request)
+            return rt.server_key_caller
+        record = rt.keys.check(presented)
+        if record is not None:
+            return "key:" + record.key_hash
     if key is None and not rt.keys.has_keys():
-        return await handler(request)
+        _same_origin_only(request)
+        return ANONYMOUS
     raise Unauthorized(
         "missing or invalid API key: send `Authorization: Bearer <key>` or `X-API-Key`"
     )
+
+
+def _same_origin_only(request: web.Request) -> None:
+    """A gateway without a key answers whoever reaches it, and a web page open in the user's
+    browser reaches 127.0.0.1 too. Such a page's requests carry its Origin: unless the operator
+    listed that origin in api_server.cors_origins, it is refused. (With a key, a page cannot
+    use the gateway without knowing it, so there CORS alone decides what a page may read.)"""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in request.app[RUNTIME].settings.cors_origins:
+        raise OriginNotAllowed(
+            "cross-origin requests are refused by a gateway without an API key; list the "
+            "origin in api_server.cors_origins (API_SERVER_CORS_ORIGINS) or set API_SERVER_KEY"
+        )
 
 
 def _presented_key(request: web.Request) -> str | None:
@@ -177,6 +243,35 @@ def _presented_key(request: web.Request) -> str | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         presented = token.strip() if scheme.lower() == "bearer" else None
     return presented
+
+
+@web.middleware
+async def json_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A body must be declared `application/json`. A web page may POST text/plain, a form or
+    multipart to any address without a CORS preflight; refusing those before the body is read
+    keeps every page on the web from driving the agent (the JSON parser would accept them)."""
+    declared = request.headers.get("Content-Type")
+    if declared == "application/json":  # what the SDKs send: no parsing
+        return await handler(request)
+    if request.method in BODY_METHODS and request.match_info.http_exception is None:
+        if declared is None:
+            if request.body_exists:  # no body at all is left to the handler's "empty body" 400
+                raise UnsupportedMediaType(
+                    "the request has a body but no Content-Type; "
+                    "send `Content-Type: application/json`"
+                )
+        elif not _declares_json(request):
+            raise UnsupportedMediaType(
+                "request bodies must be `Content-Type: application/json` (UTF-8)"
+            )
+    return await handler(request)
+
+
+def _declares_json(request: web.Request) -> bool:
+    charset = request.charset  # JSON is UTF-8 (RFC 8259), and orjson reads the raw bytes
+    return request.content_type == "application/json" and (
+        charset is None or charset.lower() in JSON_CHARSETS
+    )
 
 
 class RunSlot:
@@ -199,4 +294,4 @@ class RunSlot:
         self.runtime.active_runs -= 1
 
 
-MIDDLEWARES = [outer, cors, errors, auth]
+MIDDLEWARES = [outer, hosts, cors, errors, auth, json_only]

@@ -1,5 +1,6 @@
 """Request plumbing shared by the POST endpoints: reading a JSON body, and Idempotency-Key
-replays (the same key and body get the first response again without running the agent)."""
+replays (the same caller, route, key and body get the first response again without running the
+agent)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aiohttp import web
 
 from hermes.errors import InvalidRequest, PayloadTooLarge
 from hermes.gateway.idempotency import Recorded
-from hermes.gateway.middleware import headers_for
+from hermes.gateway.middleware import CALLER, headers_for
 from hermes.gateway.runtime import RUNTIME
 from hermes.gateway.streaming import Recorder
 from hermes.wire import fastjson
@@ -33,7 +34,9 @@ async def read_json(request: web.Request) -> tuple[bytes, Any]:
 
 
 async def idempotent(request: web.Request, raw: bytes, respond: Respond) -> web.StreamResponse:
-    """`respond(recorder)` once per Idempotency-Key and body; duplicates get a replay."""
+    """`respond(recorder)` once per caller, route, Idempotency-Key and body; duplicates get a
+    replay. Keys are the client's own words, so two callers may pick the same one: each gets
+    its own run, never the other's answer (nor a conflict with the other's body)."""
     key = request.headers.get("Idempotency-Key")
     if not key:
         return await respond(None)
@@ -46,7 +49,7 @@ async def idempotent(request: web.Request, raw: bytes, respond: Respond) -> web.
         sent.append(response)
         return _recorded(response, recorder)
 
-    scope = f"{request.path}\0{key}"
+    scope = f"{request[CALLER]}\0{request.path}\0{key}"
     recorded, _replayed = await cache.run(scope, cache.fingerprint(raw), produce)
     if sent:
         return sent[0]

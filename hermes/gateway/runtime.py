@@ -10,12 +10,13 @@ from aiohttp import web
 from hermes.agent import Agent, Compactor, ContextPolicy
 from hermes.agent.prompt import PromptCache
 from hermes.config.schema import Config
+from hermes.gateway.hosts import HostPolicy
 from hermes.gateway.idempotency import IdempotencyCache
 from hermes.gateway.locks import KeyedLocks
 from hermes.gateway.settings import GatewaySettings
 from hermes.profiles.paths import Profile
 from hermes.providers.base import Provider
-from hermes.stores.keys import KeyStore
+from hermes.stores.keys import KeyStore, digest
 from hermes.stores.responses import ResponseStore
 from hermes.stores.sessions import SessionStore
 from hermes.tools import ToolContext, ToolRegistry
@@ -33,10 +34,17 @@ class Runtime:
     responses: ResponseStore
     sessions: SessionStore
     keys: KeyStore  # named API keys (`hermes keys`), checked beside API_SERVER_KEY
+    hosts: HostPolicy  # the names this gateway answers to in the Host header
     idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
     conversations: KeyedLocks = field(default_factory=KeyedLocks)
     started_at: int = field(default_factory=lambda: int(time.time()))
     active_runs: int = 0
+    server_key_caller: str = field(init=False, default="")  # API_SERVER_KEY's caller id
+
+    def __post_init__(self) -> None:
+        # Hashed once here, not per request; the caller id must never hold the key itself.
+        if self.settings.key:
+            self.server_key_caller = "server-key:" + digest(self.settings.key)
 
     def agent(self, *, compact: bool = False) -> Agent:
         """A fresh agent for one request, with this profile's provider, tools and limits.

@@ -4,6 +4,7 @@ from the environment or .env beating config.yaml's api_server) and the env its p
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -16,22 +17,28 @@ from hermes.profiles.paths import DEFAULT_PROFILE, Profile
 
 DEFAULT_MODEL_NAME = "hermes-agent"  # what existing clients of the default profile already use
 MIN_KEY_LENGTH = 16
+MIN_DISTINCT_CHARS = 8
+# Matched lower-cased without `-`, `_`, `.` and spaces, so `Change-Me` and `YOUR_API_KEY` count.
 PLACEHOLDER_KEYS = frozenset(
     {
         "changeme",
-        "change-me",
-        "your-key",
-        "your_api_key",
+        "yourkey",
+        "yourapikey",
+        "yourkeyhere",
+        "yourapikeyhere",
+        "apikey",
+        "apikeyhere",
         "placeholder",
         "secret",
         "password",
-        "apikey",
-        "api-key",
-        "xxxxxxxxxxxxxxxx",
-        "sk-xxx",
         "test",
+        "testkey",
+        "skxxx",
     }
 )
+# Words that mark a key copied from an example, and long enough (seven letters or more) that a
+# random key holds one by chance with odds of about one in a billion.
+PLACEHOLDER_WORDS = ("changeme", "placeholder", "yourapikey", "replaceme", "example", "password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,7 @@ class GatewaySettings:
     max_concurrent_runs: int
     max_request_bytes: int
     keepalive_seconds: float = 15.0
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -101,9 +109,24 @@ def load(
         max_concurrent_runs=max(1, api.max_concurrent_runs),
         max_request_bytes=max(1024, api.max_request_bytes),
         keepalive_seconds=float(max(1, api.keepalive_seconds)),
+        allowed_hosts=tuple(check_hosts(profile.name, api.allowed_hosts)),
     )
     check_exposure(settings)
     return Loaded(config, settings, {**environ, **file_env})
+
+
+def check_hosts(profile: str, hosts: list[str]) -> list[str]:
+    """api_server.allowed_hosts entries are host names (a port is ignored) or `*`: a URL or a
+    pattern would silently never match, so it is refused at start."""
+    from hermes.gateway.hosts import ANY_HOST, host_of
+
+    for entry in hosts:
+        if entry != ANY_HOST and (host_of(entry) is None or "*" in entry):
+            raise ConfigError(
+                f"profile {profile!r}: api_server.allowed_hosts: {entry!r} is not a host name; "
+                "list names such as `agent.example.com` (no scheme, no wildcards), or `*` for any"
+            )
+    return hosts
 
 
 def check_exposure(settings: GatewaySettings) -> None:
@@ -111,11 +134,41 @@ def check_exposure(settings: GatewaySettings) -> None:
     if is_loopback(settings.host):
         return
     key = settings.key or ""
-    hint = f"set one with `hermes -p {settings.profile} config set API_SERVER_KEY …`"
     if not key:
-        raise ConfigError(f"refusing to listen on {settings.host} without an API key; {hint}")
-    if len(key) < MIN_KEY_LENGTH or key.lower() in PLACEHOLDER_KEYS:
         raise ConfigError(
-            f"refusing to listen on {settings.host} with a short or placeholder API key "
-            f"(at least {MIN_KEY_LENGTH} random characters); {hint}"
+            f"refusing to listen on {settings.host} without an API key; set one with "
+            f"`hermes -p {settings.profile} config set API_SERVER_KEY …`"
         )
+    weakness = weak_key(key)
+    if weakness is not None:
+        raise ConfigError(
+            f"refusing to listen on {settings.host} with a weak API key ({weakness}); set a "
+            f"random one: `hermes -p {settings.profile} config set API_SERVER_KEY "
+            "$(openssl rand -hex 24)`"
+        )
+
+
+def weak_key(key: str) -> str | None:
+    """Why `key` cannot guard a gateway others can reach, or None. Keys hermes generates
+    (`hsk-` or `hk_` and 43 URL-safe random characters) pass every rule by a wide margin."""
+    squashed = "".join(c for c in key.lower() if c not in "-_. ")
+    if squashed in PLACEHOLDER_KEYS or any(w in squashed for w in PLACEHOLDER_WORDS):
+        return "a placeholder"
+    if len(key) < MIN_KEY_LENGTH:
+        return f"shorter than {MIN_KEY_LENGTH} characters"
+    if any(c.isspace() for c in key):
+        return "it contains white space"
+    if len(set(key)) < MIN_DISTINCT_CHARS:
+        return f"fewer than {MIN_DISTINCT_CHARS} different characters"
+    if _patterned(key):
+        return "a repeated or sequential pattern"
+    return None
+
+
+def _patterned(key: str) -> bool:
+    """A short pattern repeated (`abcdefghabcdefgh`), or mostly steps of -1, 0 or +1
+    (`0123456789abcdef`, `aaaabbbbccccdddd`): a random key is neither."""
+    if any(key[p:] == key[:-p] for p in range(1, len(key) // 2 + 1)):
+        return True
+    steps = [abs(ord(b) - ord(a)) <= 1 for a, b in itertools.pairwise(key)]
+    return sum(steps) * 3 >= len(steps) * 2

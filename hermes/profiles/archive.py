@@ -1,7 +1,8 @@
 """`profile export / import`: a profile as a tar.gz without secrets, state or logs.
 
 Import trusts nothing in the archive: absolute paths, `..`, links, devices and anything outside
-the single top-level folder are refused before a byte is extracted."""
+the single top-level folder are refused before a byte is extracted, and the settings that say
+how the profile is exposed and trusted are dropped (profiles/untrusted.py), each one reported."""
 
 from __future__ import annotations
 
@@ -11,24 +12,26 @@ import os
 import tarfile
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from hermes import __version__
 from hermes.config import envfile
-from hermes.errors import InvalidRequest
+from hermes.errors import ConfigError, InvalidRequest
 from hermes.profiles.paths import validate_name
-from hermes.profiles.store import (
-    PORTABLE_DIRS,
-    PORTABLE_FILES,
-    Created,
-    ProfileStore,
-    portable_env,
-    scrub_config,
-)
+from hermes.profiles.store import PORTABLE_DIRS, PORTABLE_FILES, Created, ProfileStore
+from hermes.profiles.untrusted import ARCHIVE_ENV, Dropped, vet_config, vet_env
 
 MANIFEST = "hermes-profile.json"
 FORMAT = 1
 MAX_UNPACKED_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class Imported:
+    created: Created
+    dropped: tuple[Dropped, ...]  # the archive's settings the new profile does not take
 
 
 def export_profile(store: ProfileStore, name: str, out: Path, *, workspace: bool = True) -> int:
@@ -39,7 +42,7 @@ def export_profile(store: ProfileStore, name: str, out: Path, *, workspace: bool
         "name": name,
         "hermes_version": __version__,
         "exported_at": int(time.time()),
-        "env": portable_env(envfile.read(profile.env_path)),
+        "env": {k: v for k, v in envfile.read(profile.env_path).items() if k in ARCHIVE_ENV},
     }
     parts = [*PORTABLE_FILES, *PORTABLE_DIRS, *(("workspace",) if workspace else ())]
     count = 0
@@ -63,7 +66,7 @@ def export_profile(store: ProfileStore, name: str, out: Path, *, workspace: bool
     return count
 
 
-def import_profile(store: ProfileStore, archive: Path, *, name: str | None = None) -> Created:
+def import_profile(store: ProfileStore, archive: Path, *, name: str | None = None) -> Imported:
     try:
         tar = tarfile.open(archive, "r:gz")  # noqa: SIM115 - closed by the `with` below
     except (OSError, tarfile.TarError) as exc:
@@ -72,16 +75,32 @@ def import_profile(store: ProfileStore, archive: Path, *, name: str | None = Non
         top = _check_members(archive, tar.getmembers())
         tar.extractall(tmpdir, filter="data")
         root = Path(tmpdir) / top
-        try:
-            manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise InvalidRequest(
-                f"{archive}: no valid {MANIFEST}; not a hermes profile export"
-            ) from None
+        manifest = _manifest(archive, root)
         target = name or str(manifest.get("name") or top)
         validate_name(target)
-        env = manifest.get("env") if isinstance(manifest.get("env"), dict) else {}
-        return store.import_files(target, root, {str(k): str(v) for k, v in env.items()})
+        raw_env = manifest.get("env")
+        items = raw_env.items() if isinstance(raw_env, dict) else ()
+        env, dropped = vet_env({str(k): str(v) for k, v in items})
+        if (root / "config.yaml").is_file():
+            dropped = _vet_config(archive, root) + dropped
+        return Imported(store.import_files(target, root, env), tuple(dropped))
+
+
+def _vet_config(archive: Path, root: Path) -> list[Dropped]:
+    try:
+        return vet_config(root / "config.yaml")
+    except ConfigError as exc:  # named after the archive, not the scratch folder it sits in
+        raise InvalidRequest(exc.message.replace(str(root), str(archive))) from None
+
+
+def _manifest(archive: Path, root: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict):
+        raise InvalidRequest(f"{archive}: no valid {MANIFEST}; not a hermes profile export")
+    return manifest
 
 
 def _check_members(archive: Path, members: list[tarfile.TarInfo]) -> str:
@@ -121,11 +140,12 @@ def _regular_files(src: Path) -> list[Path]:
 
 
 def _scrubbed_config(path: Path) -> bytes:
-    """config.yaml minus a key, port or model name someone put in it."""
+    """config.yaml minus what an import would drop anyway: a key, port, host or model name
+    someone put in it, CORS origins, limits, trust settings (profiles/untrusted.py)."""
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "config.yaml"
         copy.write_bytes(path.read_bytes())
-        scrub_config(copy)
+        vet_config(copy)
         return copy.read_bytes()
 
 

@@ -30,7 +30,8 @@ PROFILE_DIRS = ("memory", "skills", "workspace", "state", "logs")
 # What a clone or an export carries: the profile's character, never its secrets or state.
 PORTABLE_FILES = ("config.yaml", "SOUL.md")
 PORTABLE_DIRS = ("memory", "skills")
-# Non-secret .env settings that describe how the profile is served, carried by clone/import.
+# Non-secret .env settings that describe how the profile is served, carried by a clone (the
+# user's own profile). An archive, from anyone, carries far less: see profiles/untrusted.py.
 PORTABLE_ENV = (
     "API_SERVER_ENABLED",
     "API_SERVER_HOST",
@@ -259,7 +260,10 @@ class ProfileStore:
             env = {"API_SERVER_ENABLED": "true"}
             if clone_from is not None:
                 env.update(portable_env(envfile.read(clone_from.env_path)))
-            env.update(portable_env(env_extra or {}))
+            if env_extra:  # an archive's, vetted already; filtered again all the same
+                from hermes.profiles.untrusted import ARCHIVE_ENV  # lazy: schema, as above
+
+                env.update({k: v for k, v in env_extra.items() if k in ARCHIVE_ENV})
             env.update({"API_SERVER_PORT": str(port), "API_SERVER_KEY": key})
             header = f"# hermes profile {name!r}: secrets and API server settings (mode 0600).\n"
             atomic_write(tmp / ".env", header, mode=envfile.ENV_MODE)
@@ -325,7 +329,8 @@ class ProfileStore:
                     self.active_file.unlink()
 
     def import_files(self, name: str, files: Path, env: dict[str, str]) -> Created:
-        """Create profile `name` from an unpacked export (used by archive.import_profile)."""
+        """Create profile `name` from an unpacked export whose config.yaml and `env` were vetted
+        (archive.import_profile, profiles/untrusted.py)."""
         validate_name(name)
         with self._lock():
             if self.exists(name):

@@ -137,6 +137,14 @@ def run_gateway(
         gateway.stop()
 
 
+@contextmanager
+def alice_gateway(home: Path, upstream_url: str, **config: str) -> Iterator[Gateway]:
+    """Profile `alice` in `home`, pointed at the fake upstream and served (a module's gateway)."""
+    make_profile(home, "alice", upstream_url, **config)
+    with run_gateway(home, "alice") as gateway:
+        yield gateway
+
+
 def wait_ready(proc: subprocess.Popen[str], log_path: Path, timeout: float = READY_TIMEOUT) -> str:
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()

@@ -1,4 +1,5 @@
-"""The real `hermes` executable: exit codes, one-line errors, and concurrent writers."""
+"""The real `hermes` executable: exit codes, one-line errors, concurrent writers, and what an
+untrusted profile archive may not set."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from hermes.config import envfile, load_config
 from tests.e2e.conftest import HERMES, Run
+from tests.unit.test_archive import EXPECTED_DROPS, evil_archive
 
 
 def test_create_list_show_json(run: Run, home: Path) -> None:
@@ -85,3 +87,47 @@ def test_concurrent_config_set_loses_no_update(
     assert config.agent.max_iterations == 9 and config.api_server.tool_progress == "event"
     assert config.model.context_length == 32000 and config.tools.web_search.max_results == 3
     assert config.providers[0].name == "p0"
+
+
+def test_import_of_an_untrusted_archive_drops_and_lists_exposure_settings(
+    run: Run, tmp_path: Path
+) -> None:
+    archive = evil_archive(tmp_path / "evil.tar.gz")
+    result = run("profile", "import", str(archive), check=True)
+    notes = [line for line in result.stderr.splitlines() if line]
+    assert sorted(notes) == sorted(f"hermes: dropped from the archive: {d}" for d in EXPECTED_DROPS)
+    assert "sk-evil" not in result.stderr + result.stdout  # masked, never shown
+    assert "URL:      http://127.0.0.1:" in result.stdout
+    effective = {
+        key: run("-p", "evil", "config", "get", key, check=True).stdout.strip()
+        for key in (
+            "api_server.host",
+            "api_server.cors_origins",
+            "api_server.allowed_hosts",
+            "api_server.max_concurrent_runs",
+            "api_server.max_request_bytes",
+            "tools.web_fetch.allow_private",
+        )
+    }
+    assert effective == {
+        "api_server.host": "127.0.0.1",
+        "api_server.cors_origins": "[]",
+        "api_server.allowed_hosts": "[]",
+        "api_server.max_concurrent_runs": "32",
+        "api_server.max_request_bytes": "10485760",
+        "tools.web_fetch.allow_private": "false",
+    }
+    for env_key in ("API_SERVER_HOST", "API_SERVER_CORS_ORIGINS", "API_SERVER_MAX_CONCURRENT_RUNS"):
+        assert run("-p", "evil", "config", "get", env_key).returncode == 2  # not set in .env
+    shown = json.loads(run("-p", "evil", "profile", "show", "--json", check=True).stdout)
+    assert shown["host"] == "127.0.0.1" and shown["port"] != 9999
+
+
+def test_import_json_lists_what_was_dropped_and_stays_one_document(
+    run: Run, tmp_path: Path
+) -> None:
+    archive = evil_archive(tmp_path / "evil.tar.gz")
+    result = run("profile", "import", str(archive), "--name", "evil2", "--json", check=True)
+    info = json.loads(result.stdout)
+    dropped = {f"{d['key']} = {d['value']} ({d['reason']})" for d in info["dropped"]}
+    assert dropped == EXPECTED_DROPS and info["name"] == "evil2"

@@ -10,15 +10,16 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.gateway_process import Gateway, make_profile, run_gateway
+from tests.e2e.gateway_process import Gateway, alice_gateway
 from tests.fakes.openai_upstream import FakeOpenAI
 
 
 @pytest.fixture(scope="module")
 def gw(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     home = tmp_path_factory.mktemp("gw-home")
-    make_profile(home, "alice", upstream.base_url, api_server__cors_origins="[https://ui.example]")
-    with run_gateway(home, "alice") as gateway:
+    with alice_gateway(
+        home, upstream.base_url, api_server__cors_origins="[https://ui.example]"
+    ) as gateway:
         yield gateway
 
 

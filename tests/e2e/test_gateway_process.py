@@ -109,7 +109,18 @@ def test_port_in_use_is_a_one_line_error(home: Path, up: FakeOpenAI) -> None:
     [
         ({"API_SERVER_ENABLED": "false"}, (), "config set API_SERVER_ENABLED true"),
         ({"API_SERVER_KEY": ""}, ("--host", "0.0.0.0"), "refusing to listen on 0.0.0.0"),
-        ({"API_SERVER_KEY": "changeme"}, ("--host", "0.0.0.0"), "short or placeholder"),
+        ({"API_SERVER_KEY": "changeme"}, ("--host", "0.0.0.0"), "weak API key (a placeholder)"),
+        (
+            {"API_SERVER_HOST": "0.0.0.0", "API_SERVER_KEY": " " * 20},
+            (),
+            "weak API key (it contains white space); set a random one: "
+            "`hermes -p alice config set API_SERVER_KEY",
+        ),
+        (
+            {"API_SERVER_HOST": "0.0.0.0", "API_SERVER_KEY": "a" * 24},
+            (),
+            "weak API key (fewer than 8 different characters)",
+        ),
     ],
 )
 def test_start_up_refusals(

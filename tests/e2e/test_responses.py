@@ -12,15 +12,14 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.gateway_process import Gateway, make_profile, run_gateway
+from tests.e2e.gateway_process import Gateway, alice_gateway, make_profile, run_gateway
 from tests.fakes.openai_upstream import FakeOpenAI
 
 
 @pytest.fixture(scope="module")
 def gw(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     home = tmp_path_factory.mktemp("resp-home")
-    make_profile(home, "alice", upstream.base_url)
-    with run_gateway(home, "alice") as gateway:
+    with alice_gateway(home, upstream.base_url) as gateway:
         yield gateway
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,11 @@ import pytest
 from hermes.errors import ConfigError, Conflict
 from hermes.gateway.idempotency import IdempotencyCache, Recorded
 from hermes.gateway.progress import inline_marker, strip_markers
-from hermes.gateway.settings import load
+from hermes.gateway.settings import load, weak_key
 from hermes.profiles import ProfileStore
 from hermes.profiles.settings import set_value
+from hermes.profiles.store import new_api_key
+from hermes.stores.keys import KEY_PREFIX
 
 
 def test_settings_precedence_env_over_dotenv_over_config(store: ProfileStore) -> None:
@@ -50,6 +53,41 @@ def test_non_loopback_needs_a_real_key(store: ProfileStore, key: str | None) -> 
         set_value(store, profile, "API_SERVER_KEY", "")  # no key at all
     with pytest.raises(ConfigError, match=r"refusing to listen on 0\.0\.0\.0"):
         load(profile, env, host="0.0.0.0")
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("Change-Me", "a placeholder"),
+        ("YOUR_API_KEY_HERE", "a placeholder"),
+        ("sk-example-0123456789abcdef", "a placeholder"),
+        ("k3Y-9f!Qz", "shorter than 16 characters"),
+        (" " * 20, "white space"),
+        ("Zq8#rT2!vL5@ pW9$", "white space"),
+        ("a" * 16, "fewer than 8 different characters"),
+        ("abababababababababab", "fewer than 8 different characters"),
+        ("Zq8#rT2!Zq8#rT2!Zq8#rT2!", "repeated or sequential"),
+        ("0123456789abcdef", "repeated or sequential"),
+        ("abcdefghijklmnopqrstu", "repeated or sequential"),
+    ],
+)
+def test_a_weak_key_is_refused_beyond_loopback_with_the_fix(
+    store: ProfileStore, key: str, reason: str
+) -> None:
+    profile = store.get("default")
+    with pytest.raises(ConfigError) as refused:
+        load(profile, {"API_SERVER_KEY": key, "API_SERVER_HOST": "0.0.0.0"})
+    message = refused.value.message
+    assert "weak API key (" in message and reason in message and "\n" not in message
+    assert "hermes -p default config set API_SERVER_KEY" in message and key not in message
+    assert load(profile, {"API_SERVER_KEY": key}).settings.key == key  # loopback: as before
+
+
+def test_keys_hermes_generates_always_pass() -> None:
+    for _ in range(2000):
+        assert weak_key(new_api_key()) is None
+        assert weak_key(KEY_PREFIX + secrets.token_urlsafe(32)) is None
+    assert weak_key("Tr0ub4dor&3-horse-Battery") is None  # a person's long key may pass too
 
 
 def test_non_loopback_with_a_real_key_and_loopback_without(store: ProfileStore) -> None:
