@@ -22,7 +22,7 @@ def doctor(
     enforced here, then each profile's sandbox settings. Exit code 1 if a profile's tools
     would refuse to run."""
     state: State = ctx.obj
-    report = {"machine": _machine(), "profiles": _profiles(state)}
+    report: dict[str, Any] = {"machine": _machine(), "profiles": _profiles(state)}
     broken = [p["name"] for p in report["profiles"] if p["tools"] == "refuse to run"]
     if as_json:
         print_json(report)

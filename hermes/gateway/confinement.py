@@ -58,8 +58,23 @@ def confine(
     else:
         die_with_parent(holder, signal.SIGTERM)
         status = "confined to its profile (bubblewrap mount namespace)"
+        if not _sees_only(store, profile):
+            holder = None
+            status = "not confined: HERMES_CONFINED_BY is set, yet other profiles are visible"
+            log.warning("this gateway is %s", status)
     make_undumpable()
     return Confinement(holder is not None, f"{status}; {landlock.restrict_scopes()}")
+
+
+def _sees_only(store: ProfileStore, profile: Profile) -> bool:
+    """What confinement promises, checked from inside: of HERMES_HOME, this process sees its
+    own profile's directory and nothing else (no other profile, no run/)."""
+    try:
+        top = {p.name for p in store.home.iterdir()}
+        profiles = {p.name for p in store.profiles_dir.iterdir()}
+    except OSError:
+        return False
+    return top == {store.profiles_dir.name} and profiles == {profile.name}
 
 
 def tools_sandbox(config: Config) -> ToolsSandbox:
@@ -76,4 +91,7 @@ def tools_sandbox(config: Config) -> ToolsSandbox:
         return ToolsSandbox(
             "unavailable", f"terminal and execute_code will refuse to run: {problem}"
         )
+    from hermes.sandbox import limits
+
+    limits.sweep()  # command cgroups a killed gateway left behind
     return ToolsSandbox("bwrap", None)

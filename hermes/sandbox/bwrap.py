@@ -17,6 +17,12 @@ from pathlib import Path
 from hermes.sandbox.mounts import python_dirs, read_only_args, sandbox_path, system_args
 from hermes.sandbox.spec import Policy
 
+CONFINED_BY = "HERMES_CONFINED_BY"  # set in a confined gateway (sandbox/confine.py)
+# What bwrap's --dev makes: a /dev with only these is safe to hand on as it is.
+MINIMAL_DEV = frozenset(
+    {"core", "fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout"}
+    | {"tty", "urandom", "zero"}
+)
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: `apt-get install -y bubblewrap`)"
 
 
@@ -42,8 +48,7 @@ def policy_args(policy: Policy) -> list[str]:
         *read_only_args(policy.read_only),
         "--proc",
         "/proc",
-        "--dev",
-        "/dev",
+        *_dev_args(),
         *_tmp_size(policy),
         "--tmpfs",
         "/tmp",
@@ -54,6 +59,20 @@ def policy_args(policy: Policy) -> list[str]:
     for hidden in policy.hide:  # after the bind, which needed to make its mount point there
         args += ["--remount-ro", str(hidden)]
     return [*args, "--chdir", workspace]
+
+
+@functools.cache
+def _dev_args() -> tuple[str, ...]:
+    """A confined gateway's /dev is already bwrap's minimal one: binding it is one mount where
+    making another is nine, about a millisecond per command. Only when /dev holds nothing but
+    that set, though: the host's disks and consoles must never be shown."""
+    try:
+        entries = set(os.listdir("/dev"))
+    except OSError:
+        entries = {"?"}
+    if os.environ.get(CONFINED_BY, "").isdigit() and entries <= MINIMAL_DEV:
+        return ("--dev-bind", "/dev", "/dev")
+    return ("--dev", "/dev")
 
 
 def _tmp_size(policy: Policy) -> list[str]:

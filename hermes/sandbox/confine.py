@@ -22,9 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from hermes.sandbox import bwrap, limits
+from hermes.sandbox.bwrap import CONFINED_BY
 from hermes.sandbox.mounts import python_dirs, read_only_args, system_args
-
-CONFINED_BY = "HERMES_CONFINED_BY"  # set inside: the pid of the bwrap that confines us
 
 
 def confined_by(environ: Mapping[str, str]) -> int | None:

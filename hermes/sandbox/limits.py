@@ -15,7 +15,7 @@ import itertools
 import logging
 import os
 import resource
-from collections.abc import Callable
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,17 @@ MIB = 1024 * 1024
 BASE_NAME = "hermes-sandbox"
 CPU_GRACE = 5  # seconds between SIGXCPU (soft limit) and SIGKILL (hard limit)
 _counter = itertools.count(1)
+_pending: set[Path] = set()  # command cgroups still busy when their command ended
+# rlimit -> (POSIX sh `ulimit` flag, unit in bytes or 1): what /bin/sh (dash, or bash in POSIX
+# mode) takes; its -f and -c count 512-byte blocks, -v KiB.
+_ULIMIT = {
+    resource.RLIMIT_CORE: ("c", 512),
+    resource.RLIMIT_FSIZE: ("f", 512),
+    resource.RLIMIT_NOFILE: ("n", 1),
+    resource.RLIMIT_CPU: ("t", 1),
+    resource.RLIMIT_AS: ("v", 1024),
+    resource.RLIMIT_NPROC: ("u", 1),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +85,18 @@ def describe(limits: Limits) -> dict[str, str]:
 
 
 class CommandLimits:
-    """One command's cgroups and rlimits: made before the spawn, applied in the child between
-    fork and exec (`preexec`), read for a verdict after, removed at the end."""
+    """One command's cgroups and rlimits: made before the spawn, entered by a small /bin/sh
+    launcher that then executes the command (`launcher()`), read for a verdict after, removed
+    at the end. A launcher rather than a preexec function: Python can then spawn with vfork,
+    about 0.3 ms, instead of forking the whole gateway, about 4 ms."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.groups: dict[str, Path] = {}
-        self._procs_fds: list[int] = []
         self._rlimits: list[tuple[int, tuple[int, int]]] = []
 
     def prepare(self) -> None:
+        retry_removals()
         name = f"cmd-{os.getpid()}-{next(_counter)}"
         have = hierarchies()
         wanted = {"memory": self.limits.memory_mb, "pids": self.limits.processes}
@@ -95,7 +108,6 @@ class CommandLimits:
             try:
                 group.mkdir()
                 _write_limit(place, group, value)
-                self._procs_fds.append(os.open(group / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
             except OSError as exc:
                 log.warning("cannot make a %s cgroup for a command: %s", controller, exc)
                 _rmdir(group)
@@ -103,22 +115,19 @@ class CommandLimits:
             self.groups[controller] = group
         self._rlimits = _rlimits(self.limits, cgroups=set(self.groups))
 
-    def preexec(self) -> Callable[[], None]:
-        fds, rlimits = tuple(self._procs_fds), tuple(self._rlimits)
-
-        def apply() -> None:  # runs in the child: no allocation-heavy Python here
-            for fd in fds:
-                os.write(fd, b"0")
-            for which, value in rlimits:
-                resource.setrlimit(which, value)
-
-        return apply
-
-    def after_spawn(self) -> None:
-        for fd in self._procs_fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._procs_fds.clear()
+    def launcher(self) -> list[str]:
+        """argv to put before the command: joins the cgroups, sets the rlimits, execs it."""
+        steps = [f"echo 0 > {shlex.quote(str(g / 'cgroup.procs'))}" for g in self.groups.values()]
+        for which, (soft, hard) in self._rlimits:
+            flag, unit = _ULIMIT[which]
+            low, high = _ulimit_value(soft, unit), _ulimit_value(hard, unit)
+            if low == high:
+                steps.append(f"ulimit -{flag} {low}")
+            else:  # soft first: a hard limit below the current soft one is refused
+                steps += [f"ulimit -S -{flag} {low}", f"ulimit -H -{flag} {high}"]
+        script = " && ".join([*steps, 'exec "$@"'])
+        script += "; echo 'hermes: the sandbox limits could not be applied' >&2; exit 125"
+        return ["/bin/sh", "-c", script, "hermes-limits"]
 
     def verdict(self, returncode: int | None, output: str) -> str | None:
         """Which limit the command ran into, as a note for the model, or None."""
@@ -135,11 +144,13 @@ class CommandLimits:
             )
         return _from_exit(lim, returncode, output)
 
-    def cleanup(self) -> None:
-        self.after_spawn()
+    def cleanup(self) -> bool:
+        """Remove the command's cgroups; False if one was still busy (retry later)."""
         for group in self.groups.values():
-            _rmdir(group)
+            if not _rmdir(group):
+                _pending.add(group)
         self.groups.clear()
+        return not _pending
 
 
 def _note(what: str, limit: str, key: str) -> str:
@@ -225,24 +236,42 @@ def _counter_of(group: Path, key: str, *, events: str | None = None) -> int:
     return 0
 
 
-def _rmdir(group: Path) -> None:
+def _rmdir(group: Path) -> bool:
+    """True once `group` is gone. A cgroup whose last process is still being torn down is
+    busy for a moment: it is removed at the next command (or by `sweep` at the next start)."""
     try:
         group.rmdir()
     except FileNotFoundError:
-        pass
+        return True
     except OSError as exc:
-        if exc.errno == errno.EBUSY:  # a process not yet reaped; swept at the next start
-            log.debug("cgroup %s still busy", group)
+        if exc.errno != errno.EBUSY:
+            log.warning("cannot remove cgroup %s: %s", group, exc.strerror)
+            return True  # not ours to retry
+        return False
+    return True
+
+
+def retry_removals() -> None:
+    for group in list(_pending):
+        if _rmdir(group):
+            _pending.discard(group)
+
+
+def _ulimit_value(value: int, unit: int) -> str:
+    return "unlimited" if value == resource.RLIM_INFINITY else str(value // unit)
 
 
 def sweep() -> None:
-    """Remove command cgroups left behind by this process or by dead ones."""
+    """Remove command cgroups left behind by processes that are gone (a gateway killed while
+    its commands ran); called once when a gateway starts."""
     for place in hierarchies().values():
         with contextlib.suppress(OSError):
             for entry in place.base.iterdir():
-                pid = entry.name.split("-")[1] if entry.name.startswith("cmd-") else ""
-                if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
-                    _rmdir(entry)
+                parts = entry.name.split("-")
+                if len(parts) == 3 and parts[0] == "cmd" and parts[1].isdigit():
+                    pid = int(parts[1])
+                    if pid == os.getpid() or not _alive(pid):
+                        _rmdir(entry)
 
 
 def _alive(pid: int) -> bool:
