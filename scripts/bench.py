@@ -6,6 +6,8 @@ Not a test: nothing here gates CI on an absolute time. Sections:
   gateway   latency, req/s and time-to-first-token direct to a fake upstream, through a minimal
             aiohttp relay and through the hermes gateway; the gateway's RSS and start-up time
             (scripts/bench_gateway.py).
+  sandbox   `echo hi` through the terminal tool with and without the sandbox, interleaved, in
+            this process and inside a confined gateway's view (scripts/bench_sandbox.py).
 
 Run: make bench   (or: .venv/bin/python scripts/bench.py [--only cli|gateway] [--quick]
                    [--runs N] [--profiles N])
@@ -136,7 +138,9 @@ def print_gateway(g: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", choices=("cli", "gateway", "responses", "supervisor", "local"), default=None
+        "--only",
+        choices=("cli", "gateway", "responses", "supervisor", "local", "sandbox"),
+        default=None,
     )
     parser.add_argument("--quick", action="store_true", help="fewer gateway requests (smoke run)")
     parser.add_argument("--runs", type=int, default=20)
@@ -163,6 +167,11 @@ def main() -> None:
 
         results["supervisor"] = bench_supervisor(quick=args.quick)
         print_supervisor(results["supervisor"])
+    if args.only in (None, "sandbox"):
+        from bench_sandbox import bench_sandbox, print_sandbox
+
+        results["sandbox"] = bench_sandbox(quick=args.quick)
+        print_sandbox(results["sandbox"])
     if args.only in (None, "local"):
         from bench_local import bench_local, print_local
 

@@ -116,11 +116,11 @@ def bench_sandbox(quick: bool = False) -> dict[str, Any]:
 
 def print_sandbox(result: dict[str, Any]) -> None:
     print("\nSandbox: `echo hi` through the terminal tool, bwrap vs off, interleaved")
-    print(f"{'where':36}  {'off p50':>8}  {'bwrap p50':>9}  {'bwrap p90':>9}  {'added':>8}  target")
+    print(f"{'where':44}  {'off p50':>8}  {'bwrap p50':>9}  {'bwrap p90':>9}  {'added':>8}  target")
     for name, r in result["places"].items():
         verdict = "ok" if r["ok"] else "MISSED"
         print(
-            f"{name:36}  {r['off']['p50_ms']:6.2f}ms  {r['bwrap']['p50_ms']:7.2f}ms  "
+            f"{name:44}  {r['off']['p50_ms']:6.2f}ms  {r['bwrap']['p50_ms']:7.2f}ms  "
             f"{r['bwrap']['p90_ms']:7.2f}ms  {r['added_p50_ms']:6.2f}ms  "
             f"<= {result['target_added_p50_ms']:.0f} ms {verdict}"
         )
