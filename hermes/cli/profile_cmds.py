@@ -208,6 +208,10 @@ def import_(
     store = _state(ctx).store
     imported = import_profile(store, file, name=name)
     dropped = [dataclasses.asdict(d) for d in imported.dropped]
-    _report_created(store, imported.created, as_json, "Imported", {"dropped": dropped})
+    sent_to = [dataclasses.asdict(d) for d in imported.endpoints]
+    extra = {"dropped": dropped, "endpoints": sent_to}
+    _report_created(store, imported.created, as_json, "Imported", extra)
     for setting in imported.dropped:  # stderr, so --json output stays one JSON document
         note(f"dropped from the archive: {setting}")
+    for setting in imported.endpoints:
+        note(f"kept from the archive, check it: {setting}")

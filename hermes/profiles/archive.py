@@ -21,7 +21,7 @@ from hermes.config import envfile
 from hermes.errors import ConfigError, InvalidRequest
 from hermes.profiles.paths import validate_name
 from hermes.profiles.store import PORTABLE_DIRS, PORTABLE_FILES, Created, ProfileStore
-from hermes.profiles.untrusted import ARCHIVE_ENV, Dropped, vet_config, vet_env
+from hermes.profiles.untrusted import ARCHIVE_ENV, Dropped, endpoints, vet_config, vet_env
 
 MANIFEST = "hermes-profile.json"
 FORMAT = 1
@@ -32,6 +32,7 @@ MAX_UNPACKED_BYTES = 2 * 1024**3
 class Imported:
     created: Created
     dropped: tuple[Dropped, ...]  # the archive's settings the new profile does not take
+    endpoints: tuple[Dropped, ...] = ()  # kept, but where its requests (and keys) will go
 
 
 def export_profile(store: ProfileStore, name: str, out: Path, *, workspace: bool = True) -> int:
@@ -83,7 +84,8 @@ def import_profile(store: ProfileStore, archive: Path, *, name: str | None = Non
         env, dropped = vet_env({str(k): str(v) for k, v in items})
         if (root / "config.yaml").is_file():
             dropped = _vet_config(archive, root) + dropped
-        return Imported(store.import_files(target, root, env), tuple(dropped))
+        sent_to = tuple(endpoints(root / "config.yaml"))
+        return Imported(store.import_files(target, root, env), tuple(dropped), sent_to)
 
 
 def _vet_config(archive: Path, root: Path) -> list[Dropped]:

@@ -148,3 +148,34 @@ def _printable(text: str) -> str:
     """Archive text as it may reach a terminal: escape sequences and newlines escaped."""
     shown = text if text.isprintable() else json.dumps(text)
     return shown if len(shown) <= SHOWN_CHARS else shown[: SHOWN_CHARS - 1] + "…"
+
+
+def endpoints(path: Path) -> list[Dropped]:
+    """Where the imported profile will send requests, and with which key variable: kept (they
+    are the profile's character), but shown, since a provider key set after the import goes
+    there. `reason` is what the user should check."""
+    from hermes.config.loader import read_yaml
+
+    data = read_yaml(path) if path.is_file() else {}
+    entries: list[tuple[str, Any]] = [("model", data.get("model"))]
+    providers = data.get("providers")
+    if isinstance(providers, list):
+        entries += [(f"providers.{i}", p) for i, p in enumerate(providers)]
+    tools = data.get("tools")
+    if isinstance(tools, dict):
+        entries.append(("tools.web_search", tools.get("web_search")))
+    found: list[Dropped] = []
+    for prefix, entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        for field, why in _ENDPOINT_FIELDS:
+            value = entry.get(field)
+            if isinstance(value, str) and value:
+                found.append(_dropped(f"{prefix}.{field}", value, why))
+    return found
+
+
+SENT_THERE = "the provider key you set for it is sent there"
+KEY_SENT = "this variable's value is sent to the provider"
+SEARCHES = "the agent's web searches go there"
+_ENDPOINT_FIELDS = (("base_url", SENT_THERE), ("api_key_env", KEY_SENT), ("searxng_url", SEARCHES))

@@ -119,8 +119,19 @@ def build_provider(config: Config, env: Mapping[str, str], *, profile: str) -> P
     return FallbackProvider(built)
 
 
+# Variables a provider may never be handed as its key: the gateway's own secrets. A config
+# (an imported archive's, say) naming one would send it to whatever base_url it chose.
+NOT_PROVIDER_KEYS = ("API_SERVER_", "HERMES_")
+
+
 def _key(choice: Choice, env: Mapping[str, str], profile: str) -> str | None:
     key_env = choice.api_key_env or DEFAULT_KEY_ENV.get(choice.kind)
+    if key_env and key_env.upper().startswith(NOT_PROVIDER_KEYS):
+        raise ConfigError(
+            f"profile {profile!r}: provider {choice.label!r} names {key_env} as its api_key_env; "
+            "the gateway's own keys are never sent to a provider: name the provider's key",
+            param="model.api_key_env",
+        )
     key = env.get(key_env) if key_env else None
     if choice.kind == "gemini" and not key:
         key = env.get("GOOGLE_API_KEY")
