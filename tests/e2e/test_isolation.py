@@ -20,6 +20,7 @@ import openai
 import pytest
 
 from hermes.config import envfile
+from tests.e2e.gateway_process import make_profile, run_gateway
 from tests.e2e.supervisor_process import (
     Running,
     add_profile,
@@ -276,3 +277,30 @@ def test_status_and_doctor_show_each_profiles_sandbox(machine: Machine) -> None:
     assert tools["alice"] == ("sandboxed", "on") and tools["bob"] == ("sandboxed", "off")
     assert tools["carol"][0] == "unconfined"
     assert "unconfined" in (m.home / "profiles" / "carol" / "logs" / "gateway.log").read_text()
+
+
+def test_without_bubblewrap_the_tools_fail_closed_and_say_how_to_fix_it(
+    tmp_path: Path, up: FakeOpenAI
+) -> None:
+    """A machine without `bwrap` (here: a PATH where none is found): the gateway still serves,
+    unconfined and saying so, and terminal / execute_code refuse with the fix, not run open."""
+    home = tmp_path / "home"
+    make_profile(home, "alice", up.base_url)
+    no_bwrap = {"PATH": "/nonexistent"}
+    up.queue_tool_calls([("terminal", {"command": "id"}), ("execute_code", {"code": "1"})])
+    up.queue_text("done")
+    with run_gateway(home, "alice", env=no_bwrap) as gw:
+        assert "sandbox=unavailable confined=no" in gw.ready_line
+        with openai.OpenAI(base_url=gw.base_url, api_key=gw.key, max_retries=0) as client:
+            reply = client.chat.completions.create(
+                model="alice", messages=[{"role": "user", "content": "go"}]
+            )
+        assert reply.choices[0].message.content == "done"
+        log = gw.log()
+    for result in results(up):
+        assert result.startswith("error: commands run only in a sandbox")
+        assert "apt-get install -y bubblewrap" in result and "tools.sandbox.mode: off" in result
+    assert "not confined to its profile (bubblewrap is not installed" in log
+    assert "terminal and execute_code will refuse to run" in log
+    doctor = hermes(home, "doctor", env=no_bwrap)
+    assert doctor.returncode == 1 and "refuse to run" in doctor.stdout
