@@ -39,3 +39,25 @@ def _prctl(option: int, value: int) -> None:
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(option, value, 0, 0, 0)
+
+
+def serving_pid(started: int, reported: int) -> int | None:
+    """The host pid of the process that reported `reported` as its pid, among `started` and
+    its descendants: a confined gateway is bwrap's grandchild and knows only its pid in its
+    own PID namespace (the last entry of NSpid in /proc/<pid>/status)."""
+    import psutil
+
+    try:
+        candidates = [started, *(p.pid for p in psutil.Process(started).children(recursive=True))]
+    except psutil.Error:
+        return None
+    for pid in candidates:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                status = fh.read()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("NSpid:") and line.split()[-1] == str(reported):
+                return pid
+    return None

@@ -80,7 +80,7 @@ def _inner(calls: int) -> dict[str, Any]:
 
 def _in_gateway_view(calls: int) -> dict[str, Any] | str:
     """This script's inner loop run inside the view a confined gateway has."""
-    from hermes.sandbox import bwrap
+    from hermes.sandbox import bwrap, limits
     from hermes.sandbox.confine import view_args
 
     binary = bwrap.executable()
@@ -89,6 +89,7 @@ def _in_gateway_view(calls: int) -> dict[str, Any] | str:
     scratch = Path(tempfile.mkdtemp(prefix="hermes-sandbox-bench-home-"))
     profile = scratch / "profiles" / "bench"
     profile.mkdir(parents=True)
+    limits.prepare_group(profile.name)  # as a gateway does before confining itself
     try:
         argv = [binary, *view_args(profile, scratch), "--setenv", "TMPDIR", str(profile)]
         argv += ["--setenv", "HERMES_CONFINED_BY", str(os.getpid())]  # as a gateway has it

@@ -55,9 +55,8 @@ def confine(
         die_with_supervisor(supervisor)
         status = f"not confined to its profile ({reason})"
         log.warning("this gateway runs %s", status)
-    else:
-        die_with_parent(holder, signal.SIGTERM)
-        status = "confined to its profile (bubblewrap mount namespace)"
+    else:  # its PID namespace ends, with it, when bwrap dies (--die-with-parent)
+        status = "confined to its profile (bubblewrap: own mount, PID and user namespaces)"
         if not _sees_only(store, profile):
             holder = None
             status = "not confined: HERMES_CONFINED_BY is set, yet other profiles are visible"
@@ -77,7 +76,7 @@ def _sees_only(store: ProfileStore, profile: Profile) -> bool:
     return top == {store.profiles_dir.name} and profiles == {profile.name}
 
 
-def tools_sandbox(config: Config) -> ToolsSandbox:
+def tools_sandbox(config: Config, profile: str) -> ToolsSandbox:
     if config.tools.sandbox.mode == "off":
         return ToolsSandbox(
             "off",
@@ -93,5 +92,5 @@ def tools_sandbox(config: Config) -> ToolsSandbox:
         )
     from hermes.sandbox import limits
 
-    limits.sweep()  # command cgroups a killed gateway left behind
+    limits.sweep(profile)  # command cgroups a killed gateway left behind
     return ToolsSandbox("bwrap", None)

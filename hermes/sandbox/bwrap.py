@@ -26,6 +26,15 @@ MINIMAL_DEV = frozenset(
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: `apt-get install -y bubblewrap`)"
 
 
+# Who a command is inside: uid 0 of a user namespace of its own, with no capability at all (as
+# root, bwrap would otherwise leave every capability of that namespace to the command, enough to
+# remount its read-only view writable or lift what covers /etc/shadow), and no way to make a
+# further user namespace (where it would get them back). No --die-with-parent: SIGTERM to the
+# command's group must reach the command while bwrap, which forwards nothing, goes; a gateway's
+# own PID namespace ends every sandbox left if the gateway dies.
+IDENTITY = ("--unshare-user", "--uid", "0", "--gid", "0", "--disable-userns", "--cap-drop", "ALL")
+
+
 def executable() -> str | None:
     return shutil.which("bwrap")
 
@@ -34,14 +43,13 @@ def policy_args(policy: Policy) -> list[str]:
     """Everything before the command: namespaces, the filesystem view, the environment."""
     workspace = str(policy.workspace)
     args = [
-        "--unshare-user-try",
+        *IDENTITY,
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",
         "--unshare-cgroup-try",
         "--hostname",
         "sandbox",
-        "--die-with-parent",
         *(() if policy.network else ("--unshare-net",)),
         *system_args(),
         *read_only_args(python_dirs()),
@@ -93,10 +101,16 @@ def command_env(policy: Policy, env: dict[str, str]) -> dict[str, str]:
 
 
 def wrap(policy: Policy, argv: list[str]) -> list[str]:
+    return [*_prefix(policy), "--", *argv]
+
+
+@functools.lru_cache(maxsize=64)
+def _prefix(policy: Policy) -> tuple[str, ...]:
+    """bwrap and its arguments for `policy`: the same for every command of a profile."""
     binary = executable()
     if binary is None:
         raise FileNotFoundError("bwrap")
-    return [binary, *policy_args(policy), "--", *argv]
+    return (binary, *policy_args(policy))
 
 
 @functools.cache

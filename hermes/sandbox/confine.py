@@ -1,17 +1,17 @@
-"""A gateway confined to its own profile: it re-executes itself inside a bubblewrap mount
-namespace where $HERMES_HOME shows nothing but that profile's directory (no other profile,
-no run/ with the supervisor's socket, no supervisor log), the system is read-only as an
-unprivileged user sees it, and the host's home directories are absent.
+"""A gateway confined to its own profile: it re-executes itself inside bubblewrap, with
+- a mount namespace where $HERMES_HOME shows nothing but that profile's directory (no other
+  profile, no run/ with the supervisor's socket, no supervisor log), the system read-only as
+  an unprivileged user sees it, and no home directory of the host;
+- a PID namespace of its own: it can see, signal or trace no other process, and can move none
+  into a cgroup (a cgroup takes pids, and it can name only its own);
+- a user namespace in which it holds no capability at all.
+A Landlock scope (landlock.py) adds that it can reach no abstract Unix socket outside.
 
-Deliberately no PID namespace: the tools' own sandboxes (nested bubblewrap) need a /proc
-without bubblewrap's read-only overmounts to mount theirs. Seeing other processes is made
-harmless instead: no secret in any gateway's environment, gateways not dumpable, and a
-Landlock domain (landlock.py) that forbids signalling or ptracing anything outside it.
-
-Signals: the exec'd bwrap ignores SIGTERM and SIGINT (a disposition it inherits and keeps),
-so a supervisor's SIGTERM to the group reaches the gateway, which shuts down gracefully, and
-bwrap exits with the gateway's status. If the supervisor dies, bwrap gets SIGKILL
-(PR_SET_PDEATHSIG set before the exec) and the gateway SIGTERM (set again inside)."""
+Signals: bwrap forwards none, and dies with the supervisor (PR_SET_PDEATHSIG, SIGKILL), taking
+the gateway's PID namespace with it (--die-with-parent). It ignores SIGTERM and SIGINT (inherited
+dispositions), so a stop, which is a signal to the process group, reaches only the gateway;
+the gateway shuts down gracefully and bwrap exits with its status. A SIGTERM to bwrap's pid
+alone does nothing: stop a gateway by its group, as the supervisor and `hermes gateway` do."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ from hermes.sandbox import bwrap, limits
 from hermes.sandbox.bwrap import CONFINED_BY
 from hermes.sandbox.mounts import python_dirs, read_only_args, system_args
 
+GATEWAY_UID = 1000  # who a root-run gateway is inside its user namespace (kuid 0 outside)
+NESTED_PROC_BASE = "/run/hermes"
+NESTED_PROC_DIR = "/run/hermes/host"
+
 
 def confined_by(environ: Mapping[str, str]) -> int | None:
     raw = environ.get(CONFINED_BY, "")
@@ -35,18 +39,20 @@ def view_args(profile_root: Path, hide: Path) -> list[str]:
     """bwrap arguments for a gateway's view of the machine."""
     root = str(profile_root)
     return [
-        "--unshare-user-try",
+        *_identity(),
+        "--unshare-pid",
         "--unshare-ipc",
+        "--die-with-parent",
         *system_args(),
         *read_only_args(_python_paths(hide)),
-        "--bind",
+        "--proc",
         "/proc",
-        "/proc",
+        *_nested_proc_args(),
         "--dev",
         "/dev",
         "--tmpfs",
         "/tmp",
-        *_cgroup_args(),
+        *_cgroup_args(profile_root.name),
         "--tmpfs",
         str(hide),
         "--bind",
@@ -59,6 +65,36 @@ def view_args(profile_root: Path, hide: Path) -> list[str]:
     ]
 
 
+def _identity() -> list[str]:
+    """A user namespace in which the gateway holds no capability and is not uid 0: bwrap run
+    as uid 0 would think itself privileged and fail to map the tools' namespaces. Mapped to
+    the real uid outside, so files keep their owner."""
+    inside = ["--uid", str(GATEWAY_UID), "--gid", str(GATEWAY_UID)] if os.getuid() == 0 else []
+    return ["--unshare-user", *inside, "--cap-drop", "ALL"]
+
+
+def _nested_proc_args() -> list[str]:
+    """The kernel lets a user namespace mount a new /proc (what each tool sandbox does) only
+    where a /proc with nothing mounted over it is already in the mount namespace; the
+    gateway's own /proc has bwrap's read-only covers. So the host's /proc is bound there too,
+    beneath a directory of mode 0 on a read-only tmpfs: present for that check, unreachable
+    for the gateway, which has no capability to pass the directory or change its mode."""
+    return [
+        "--tmpfs",
+        NESTED_PROC_BASE,
+        "--dir",
+        NESTED_PROC_DIR,
+        "--bind",
+        "/proc",
+        f"{NESTED_PROC_DIR}/proc",
+        "--chmod",
+        "0000",
+        NESTED_PROC_DIR,
+        "--remount-ro",
+        NESTED_PROC_BASE,
+    ]
+
+
 def exec_confined(
     argv: Sequence[str], *, profile_root: Path, hide: Path, environ: Mapping[str, str]
 ) -> str:
@@ -67,9 +103,13 @@ def exec_confined(
     binary = bwrap.executable()
     if problem is not None or binary is None:
         return problem or "bubblewrap is not installed"
-    limits.hierarchies()  # the tools' cgroup bases exist before the view is fixed
+    limits.prepare_group(profile_root.name)  # the tools' cgroups exist before the view is fixed
     args = [binary, *view_args(profile_root, hide), "--", *argv]
     env = {**environ, CONFINED_BY: str(os.getpid())}
+    # bwrap forwards no signal, and --die-with-parent would take the gateway down with it at
+    # once: so it ignores SIGTERM and SIGINT (the gateway, which installs its own handlers,
+    # still gets them from its process group) and exits when the gateway has shut down.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -92,14 +132,17 @@ def _python_paths(hide: Path) -> list[Path]:
     return out
 
 
-def _cgroup_args() -> list[str]:
-    """The cgroup tree read-only, the tools' command cgroups (limits.py) writable."""
+def _cgroup_args(group: str) -> list[str]:
+    """The cgroup tree read-only, this profile's command cgroups (limits.py) writable. Moving a
+    process into a cgroup names it by pid: in its own PID namespace a gateway can name none
+    but its own."""
     places = limits.hierarchies().values()
     if not places:
         return []
     args = ["--ro-bind", "/sys/fs/cgroup", "/sys/fs/cgroup"]
     for place in places:
-        args += ["--bind", str(place.base), str(place.base)]
+        mine = str(place.base / group)
+        args += ["--bind", mine, mine]
     return args
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import itertools
 import logging
 import os
 import resource
+import secrets
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,6 @@ log = logging.getLogger("hermes.sandbox")
 MIB = 1024 * 1024
 BASE_NAME = "hermes-sandbox"
 CPU_GRACE = 5  # seconds between SIGXCPU (soft limit) and SIGKILL (hard limit)
-_counter = itertools.count(1)
 _pending: set[Path] = set()  # command cgroups still busy when their command ended
 # rlimit -> (POSIX sh `ulimit` flag, unit in bytes or 1): what /bin/sh (dash, or bash in POSIX
 # mode) takes; its -f and -c count 512-byte blocks, -v KiB.
@@ -64,9 +63,36 @@ def hierarchies() -> dict[str, Hierarchy]:
     return found
 
 
+@functools.cache
+def usable(group: str) -> dict[str, Hierarchy]:
+    """The hierarchies in which this process can make command cgroups for `group` (a
+    profile): <base>/<group> exists, or is made now, and is writable. A confined gateway sees
+    only its own group's directory writable."""
+    found: dict[str, Hierarchy] = {}
+    for controller, place in hierarchies().items():
+        mine = place.base / group
+        try:
+            mine.mkdir(exist_ok=True)
+        except OSError:
+            continue
+        if place.v2 and controller not in _words(mine / "cgroup.subtree_control"):
+            with contextlib.suppress(OSError):
+                (mine / "cgroup.subtree_control").write_text(f"+{controller}")
+            if controller not in _words(mine / "cgroup.subtree_control"):
+                continue
+        if os.access(mine, os.W_OK):
+            found[controller] = place
+    return found
+
+
+def prepare_group(group: str) -> None:
+    """Make `group`'s cgroup directories while this process still may (before confinement)."""
+    usable(group)
+
+
 def describe(limits: Limits) -> dict[str, str]:
     """How each limit is enforced on this machine, e.g. {"memory": "cgroup (v1)"}."""
-    have = hierarchies()
+    have = {c: p for c, p in hierarchies().items() if os.access(p.base, os.W_OK)}
     root = os.geteuid() == 0
 
     def by_cgroup(controller: str, fallback: str) -> str:
@@ -90,21 +116,22 @@ class CommandLimits:
     at the end. A launcher rather than a preexec function: Python can then spawn with vfork,
     about 0.3 ms, instead of forking the whole gateway, about 4 ms."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, group: str) -> None:
         self.limits = limits
+        self.group = group  # the profile: its commands' cgroups live under <base>/<group>/
         self.groups: dict[str, Path] = {}
         self._rlimits: list[tuple[int, tuple[int, int]]] = []
 
     def prepare(self) -> None:
         retry_removals()
-        name = f"cmd-{os.getpid()}-{next(_counter)}"
-        have = hierarchies()
+        name = f"cmd-{secrets.token_hex(6)}"
+        have = usable(self.group)
         wanted = {"memory": self.limits.memory_mb, "pids": self.limits.processes}
         for controller, value in wanted.items():
             place = have.get(controller)
             if value is None or place is None:
                 continue
-            group = place.base / name
+            group = place.base / self.group / name
             try:
                 group.mkdir()
                 _write_limit(place, group, value)
@@ -133,7 +160,8 @@ class CommandLimits:
         """Which limit the command ran into, as a note for the model, or None."""
         lim = self.limits
         memory = self.groups.get("memory")
-        if memory is not None and _counter_of(memory, "oom_kill") > 0:
+        killed = returncode in (-9, 128 + 9)  # the OOM killer's SIGKILL, as bwrap reports it
+        if memory is not None and killed and _counter_of(memory, "oom_kill") > 0:
             return _note("killed: over the memory limit", f"{lim.memory_mb} MiB", "memory_mb")
         pids = self.groups.get("pids")
         if pids is not None and _counter_of(pids, "max", events="pids.events") > 0:
@@ -261,27 +289,14 @@ def _ulimit_value(value: int, unit: int) -> str:
     return "unlimited" if value == resource.RLIM_INFINITY else str(value // unit)
 
 
-def sweep() -> None:
-    """Remove command cgroups left behind by processes that are gone (a gateway killed while
-    its commands ran); called once when a gateway starts."""
-    for place in hierarchies().values():
+def sweep(group: str) -> None:
+    """Remove the command cgroups of `group` a previous gateway left behind (one killed while
+    its commands ran); called when a gateway starts. A busy one stays (rmdir refuses it)."""
+    for place in usable(group).values():
         with contextlib.suppress(OSError):
-            for entry in place.base.iterdir():
-                parts = entry.name.split("-")
-                if len(parts) == 3 and parts[0] == "cmd" and parts[1].isdigit():
-                    pid = int(parts[1])
-                    if pid == os.getpid() or not _alive(pid):
-                        _rmdir(entry)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+            for entry in (place.base / group).iterdir():
+                if entry.name.startswith("cmd-") and entry.is_dir():
+                    _rmdir(entry)
 
 
 # -- finding this process's cgroup -------------------------------------------------------------
@@ -319,17 +334,15 @@ def _enable_v2(here: Path, controller: str) -> bool:
 
 def _ready(controller: str, here: Path, *, v2: bool) -> Hierarchy | None:
     base = here / BASE_NAME
-    try:
+    with contextlib.suppress(OSError):  # inside a confined gateway it exists, read-only
         base.mkdir(exist_ok=True)
-    except OSError:
+    if not base.is_dir():
         return None
     if v2 and controller not in _words(base / "cgroup.subtree_control"):
         with contextlib.suppress(OSError):
             (base / "cgroup.subtree_control").write_text(f"+{controller}")
         if controller not in _words(base / "cgroup.subtree_control"):
             return None
-    if not os.access(base, os.W_OK):
-        return None
     return Hierarchy(controller, base, v2)
 
 

@@ -3,10 +3,11 @@ stdin from /dev/null, stdout+stderr merged and capped head and tail, a timeout, 
 leaves nothing behind.
 
 Ending a command that is still running (timeout, or its caller cancelled because the client
-went away) is SIGTERM first, SIGKILL after a short grace, so programs can clean up. In a
-sandbox the SIGTERM goes to the command's processes but not to bwrap itself, which would die
-at once and take the sandbox with it; SIGKILL to bwrap then ends its PID namespace, and with it
-every process the command left, however it detached itself."""
+went away) is SIGTERM to its process group first, SIGKILL after a short grace, so programs can
+clean up. In a sandbox bwrap dies at once on the SIGTERM (it forwards nothing), the command
+inside gets it too, and the grace waits for the whole group; the SIGKILL then reaches the
+sandbox's init, which ends its PID namespace and every process the command left, however it
+detached itself."""
 
 from __future__ import annotations
 
@@ -123,7 +124,7 @@ async def run(
     policy: Policy | None,
 ) -> Outcome:
     """Run `argv` in a new session, inside `policy`'s sandbox unless it is None."""
-    limits = CommandLimits(policy.limits) if policy is not None else None
+    limits = CommandLimits(policy.limits, policy.group) if policy is not None else None
     command, environment = list(argv), dict(env)
     if policy is not None:
         command, environment = bwrap.wrap(policy, command), bwrap.command_env(policy, environment)
@@ -134,7 +135,7 @@ async def run(
             command = limits.launcher() + command
         child, transport = await _spawn(command, cwd, environment, output_limit)
         try:
-            done = await _wait(child, timeout, sandboxed=policy is not None)
+            done = await _wait(child, timeout)
         finally:
             transport.close()
         output = child.reader.output.text()
@@ -175,7 +176,7 @@ async def _spawn(
     return _Child(proc.pid, reader), transport
 
 
-async def _wait(child: _Child, timeout: float, *, sandboxed: bool) -> bool:
+async def _wait(child: _Child, timeout: float) -> bool:
     """True if the command exited within `timeout`. Whatever happened (exit, timeout,
     cancellation), nothing of the command outlives this."""
     done = False
@@ -184,31 +185,32 @@ async def _wait(child: _Child, timeout: float, *, sandboxed: bool) -> bool:
         done = bool(finished)
     finally:
         if not done:
-            await asyncio.shield(_end(child, sandboxed=sandboxed))
+            await asyncio.shield(_end(child.pid))
         kill_group(child.pid)
         await asyncio.wait([child.exited], timeout=REAP_SECONDS)
         await asyncio.wait([child.reader.eof], timeout=DRAIN_SECONDS)
     return done
 
 
-async def _end(child: _Child, *, sandboxed: bool) -> None:
-    """SIGTERM, then SIGKILL after GRACE_SECONDS unless everything exited by then."""
-    if sandboxed:
-        for pid in _descendants(child.pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGTERM)
-    else:
-        signal_group(child.pid, signal.SIGTERM)
-    await asyncio.wait([child.exited], timeout=GRACE_SECONDS)
+async def _end(pgid: int) -> None:
+    """SIGTERM to the command's process group, then wait up to GRACE_SECONDS for the whole
+    group (not just the first process: a sandbox's bwrap dies at once on SIGTERM while the
+    command inside cleans up) before the caller's SIGKILL."""
+    signal_group(pgid, signal.SIGTERM)
+    signal_group(pgid, signal.SIGCONT)  # a stopped command must see it too
+    deadline = asyncio.get_running_loop().time() + GRACE_SECONDS
+    while group_alive(pgid) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
 
 
-def _descendants(pid: int) -> list[int]:
-    import psutil
-
+def group_alive(pgid: int) -> bool:
     try:
-        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
-    except psutil.Error:
-        return []
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -36,6 +36,7 @@ class Policy:
     network: bool = True
     limits: Limits = field(default_factory=Limits)
     home_name: str = ".home"  # HOME = workspace / home_name, so pip --user and caches persist
+    group: str = "tools"  # whose commands these are (a profile): their cgroups are grouped by it
 
     @property
     def home(self) -> Path:

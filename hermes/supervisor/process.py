@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from hermes.procutil import serving_pid
 from hermes.profiles.ports import port_holder, port_in_use
 from hermes.supervisor.logs import LastLines, RotatingLog, capture
 from hermes.supervisor.plan import GatewaySpec
@@ -162,7 +163,9 @@ class Gateway:
         self.last_lines.add(line)
         if self.spec.ready_mark in line:
             marks = {k.decode(): v.decode() for k, v in _READY_MARK.findall(line)}
-            self.served_by = int(marks["pid"]) if marks.get("pid", "").isdigit() else None
+            reported = marks.get("pid", "")
+            if reported.isdigit() and self.proc is not None:
+                self.served_by = serving_pid(self.proc.pid, int(reported))
             self.marks = {k: v for k, v in marks.items() if k in ("sandbox", "confined")}
             self._ready.set()
 
@@ -208,8 +211,8 @@ class Gateway:
                 self.last_error = f"{failures} failed health checks in a row (hung?)"
                 await self._terminate()
                 break
-        await self._group_gone(self.policy.stop_timeout)
         self.state = State.EXITED
+        await self._group_gone(self.policy.stop_timeout)
         log.warning("%s: %s", self.spec.profile, self.last_error)
         return time.monotonic() - (self.started_at or time.monotonic())
 

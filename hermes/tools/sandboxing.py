@@ -27,6 +27,7 @@ def policy_for(ctx: ToolContext) -> Policy:
         hide=ctx.hide or (ctx.workspace.parent,),
         read_only=tuple(extra),
         network=cfg.network == "on",
+        group=ctx.profile_name,
         limits=Limits(
             memory_mb=lim.memory_mb,
             processes=lim.processes,

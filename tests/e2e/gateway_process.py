@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hermes.config import envfile
+from hermes.procutil import serving_pid
 from hermes.profiles import ProfileStore
 
 READY_TIMEOUT = 20.0
@@ -49,9 +50,11 @@ class Gateway:
 
     @property
     def serving_pid(self) -> int:
-        """The process that serves: bwrap's child when the gateway confines itself."""
+        """The process that serves (bwrap's grandchild when the gateway confines itself), by
+        its host pid; the ready line gives its pid in its own PID namespace."""
         found = re.search(r"\bpid=(\d+)", self.ready_line)
-        return int(found.group(1)) if found else self.proc.pid
+        host = serving_pid(self.proc.pid, int(found.group(1))) if found else None
+        return host or self.proc.pid
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM to the gateway's process group, as the supervisor stops it; then wait until

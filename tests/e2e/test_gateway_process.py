@@ -4,6 +4,7 @@ limits, timeouts, keep-alives, tool progress events and the agent's iteration ca
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -85,11 +86,12 @@ def test_sigterm_lets_an_in_flight_request_finish(home: Path, up: FakeOpenAI) ->
         thread = threading.Thread(target=lambda: result.update(r=post(gw, USER)))
         thread.start()
         time.sleep(0.3)
-        gw.proc.send_signal(signal.SIGTERM)  # the pid that was started: bwrap, when confined
+        serving = gw.serving_pid
+        os.killpg(gw.proc.pid, signal.SIGTERM)  # a stop is a signal to the group
         thread.join(20)
         assert result["r"].status_code == 200
         assert result["r"].json()["choices"][0]["message"]["content"] == "slow but complete"
-        assert wait_gone(gw.serving_pid, 15)
+        assert gw.proc.wait(15) == 0 and wait_gone(serving, 5)
 
 
 def test_port_in_use_is_a_one_line_error(home: Path, up: FakeOpenAI) -> None:

@@ -11,6 +11,7 @@ work still works."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,30 +234,67 @@ def test_an_unconfined_profile_still_cannot_leave_its_gateways_view(
     machine: Machine, up: FakeOpenAI
 ) -> None:
     """carol runs her tools unconfined, so they see what her gateway sees: her own profile
-    (her .env included: that is what mode off means), and nothing else."""
+    (her .env included: that is what mode off means), and nothing else. Her gateway is in a
+    PID namespace of its own, holds no capability, and can write only its own cgroups."""
     m, home = machine, machine.home
+    sup = m.supervisor_pid
+    cgroups = "find /sys/fs/cgroup -maxdepth 6 -type d -name hermes-sandbox | head -1"
     up.queue_tool_calls(
         [
             ("terminal", {"command": f"cat {home}/profiles/bob/.env; ls -A {home}/profiles"}),
-            ("terminal", {"command": f"ls {home}/run; cat /proc/{m.supervisor_pid}/environ"}),
-            ("terminal", {"command": f"kill -0 {m.supervisor_pid} {m.pid('bob')}; echo rc=$?"}),
-            ("terminal", {"command": f"cat /proc/{m.pid('bob')}/environ | tr '\\0' '\\n'"}),
+            ("terminal", {"command": f"ls {home}/run; cat /proc/{sup}/environ"}),
+            ("terminal", {"command": f"kill -0 {sup} {m.pid('bob')}; echo rc=$?"}),
+            ("terminal", {"command": "ls /proc | grep -c '^[0-9]'; grep CapEff /proc/self/status"}),
             (
                 "terminal",
                 {"command": f"python3 - {home}/run/supervisor.sock <<'EOF'\n{CONNECT}EOF"},
             ),
+            (
+                "terminal",
+                {
+                    "command": f"B=$({cgroups}); mkdir $B/evil; mkdir -p $B/carol/trap && "
+                    f"echo {sup} > $B/carol/trap/cgroup.procs; echo rc=$?"
+                },
+            ),
+            ("terminal", {"command": "mount -o remount,rw,bind /usr; ls /run/hermes/host"}),
         ]
     )
     up.queue_text("done")
     assert m.ask("carol") == "done"
-    bob_env, run_dir, kill, bob_environ, sock = results(up)
-    bob_key = m.keys["bob"]
+    bob_env, run_dir, kill, procs, sock, cgroup, remount = results(up)
     assert "No such file or directory" in bob_env and "bob" not in bob_env.split("\n", 1)[1]
-    assert "No such file or directory" in run_dir and "Permission denied" in run_dir
-    assert kill.count("Operation not permitted") == 2
-    assert bob_key not in bob_environ and "API_SERVER_KEY" not in bob_environ
+    assert run_dir.count("No such file or directory") == 2
+    assert kill.count("No such process") == 2 and "rc=1" in kill
+    count, caps = procs.split("\n")[:2]
+    host = sum(p.isdigit() for p in os.listdir("/proc"))
+    assert int(count) < min(30, host) and caps.split()[-1] == "0000000000000000"
     assert "refused FileNotFoundError" in sock
+    assert "Read-only file system" in cgroup and "No such process" in cgroup and "rc=1" in cgroup
+    assert "permission denied" in remount.lower() and "Permission denied" in remount
     still_running(m)
+
+
+def test_a_sandboxed_root_cannot_undo_its_sandbox(machine: Machine, up: FakeOpenAI) -> None:
+    """Even as uid 0 inside, a command has no capability and no way to get one back: it can
+    neither remount its view writable nor lift a cover, nor make a user namespace."""
+    checks = run_commands(
+        machine,
+        up,
+        "alice",
+        [
+            "grep CapEff /proc/self/status",
+            "mount -o remount,rw,bind /usr; touch /usr/hermes-escape",
+            "umount /etc/shadow; cat /etc/shadow",
+            "unshare -U -r true; unshare -m true",
+        ],
+    )
+    caps, remount, cover, userns = checks
+    assert caps.split()[1] == "0000000000000000"
+    assert "permission denied" in remount.lower() and "Read-only file system" in remount
+    assert not Path("/usr/hermes-escape").exists()
+    assert "must be superuser" in cover or "not permitted" in cover or "denied" in cover
+    assert "root:" not in cover
+    assert userns.count("unshare failed") == 2
 
 
 def test_status_and_doctor_show_each_profiles_sandbox(machine: Machine) -> None:
