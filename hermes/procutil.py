@@ -61,3 +61,14 @@ def serving_pid(started: int, reported: int) -> int | None:
             if line.startswith("NSpid:") and line.split()[-1] == str(reported):
                 return pid
     return None
+
+
+def group_alive(pgid: int) -> bool:
+    """True while any process of process group `pgid` exists."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

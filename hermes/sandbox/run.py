@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hermes.procutil import group_alive
 from hermes.sandbox import bwrap
 from hermes.sandbox.limits import CommandLimits, retry_removals
 from hermes.sandbox.spec import Policy
@@ -201,16 +202,6 @@ async def _end(pgid: int) -> None:
     deadline = asyncio.get_running_loop().time() + GRACE_SECONDS
     while group_alive(pgid) and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.02)
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:

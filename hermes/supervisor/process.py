@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from hermes.procutil import serving_pid
+from hermes.procutil import group_alive, serving_pid
 from hermes.profiles.ports import port_holder, port_in_use
 from hermes.supervisor.logs import LastLines, RotatingLog, capture
 from hermes.supervisor.plan import GatewaySpec
@@ -247,7 +247,7 @@ class Gateway:
             return True
         pgid = self.proc.pid
         deadline = time.monotonic() + timeout
-        while _group_alive(pgid):
+        while group_alive(pgid):
             if time.monotonic() >= deadline:
                 _signal_group(pgid, signal.SIGKILL)
                 return False
@@ -322,16 +322,6 @@ async def health_ok(host: str, port: int, timeout: float = 2.0) -> bool:
     finally:
         if writer is not None:
             writer.close()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
