@@ -67,15 +67,20 @@ def _stats(values: list[float]) -> dict[str, float]:
     }
 
 
-def _inner(calls: int) -> dict[str, Any]:
+def _inner(calls: int, workspace: Path | None = None) -> dict[str, Any]:
+    """The interleaved calls in a workspace of a profile directory (a scratch one if None)."""
     import uvloop  # the gateway's loop
 
-    workspace = Path(tempfile.mkdtemp(prefix="hermes-sandbox-bench-")) / "workspace"
-    workspace.mkdir()
+    scratch = None
+    if workspace is None:
+        scratch = Path(tempfile.mkdtemp(prefix="hermes-sandbox-bench-"))
+        workspace = scratch / "workspace"
+    workspace.mkdir(exist_ok=True)
     try:
         return uvloop.run(_interleaved(workspace, calls))
     finally:
-        shutil.rmtree(workspace.parent, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _in_gateway_view(calls: int) -> dict[str, Any] | str:
@@ -89,11 +94,12 @@ def _in_gateway_view(calls: int) -> dict[str, Any] | str:
     scratch = Path(tempfile.mkdtemp(prefix="hermes-sandbox-bench-home-"))
     profile = scratch / "profiles" / "bench"
     profile.mkdir(parents=True)
-    limits.prepare_group(profile.name)  # as a gateway does before confining itself
+    limits.prepare_group(limits.group_name(profile))  # as a gateway does before confining
     try:
         argv = [binary, *view_args(profile, scratch), "--setenv", "TMPDIR", str(profile)]
         argv += ["--setenv", "HERMES_CONFINED_BY", str(os.getpid())]  # as a gateway has it
-        argv += ["--", sys.executable, str(Path(__file__).resolve()), "--inner", str(calls)]
+        inner = [str(Path(__file__).resolve()), "--inner", str(calls), str(profile / "workspace")]
+        argv += ["--", sys.executable, *inner]
         done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600)
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return result
@@ -128,7 +134,7 @@ def print_sandbox(result: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--inner":
-        print(json.dumps(_inner(int(sys.argv[2]))))
+    if len(sys.argv) == 4 and sys.argv[1] == "--inner":
+        print(json.dumps(_inner(int(sys.argv[2]), Path(sys.argv[3]))))
     else:
         print_sandbox(bench_sandbox(quick="--quick" in sys.argv))

@@ -53,6 +53,7 @@ def create_app(
         base_env=dict(os.environ if environ is None else environ),
         memory_dir=profile.memory_dir,
         skills_dir=profile.skills_dir,
+        hide=(profile.root.parent.parent,),  # HERMES_HOME: a command sees only its workspace
     )
     prompt = PromptCache(profile, tools.names(), memory_chars=config.tools.memory.max_chars)
     store = ResponseStore(

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from hermes.config.schema import Config
 from hermes.procutil import die_with_parent, die_with_supervisor, make_undumpable
@@ -76,7 +77,7 @@ def _sees_only(store: ProfileStore, profile: Profile) -> bool:
     return top == {store.profiles_dir.name} and profiles == {profile.name}
 
 
-def tools_sandbox(config: Config, profile: str) -> ToolsSandbox:
+def tools_sandbox(config: Config, root: Path) -> ToolsSandbox:
     if config.tools.sandbox.mode == "off":
         return ToolsSandbox(
             "off",
@@ -92,5 +93,5 @@ def tools_sandbox(config: Config, profile: str) -> ToolsSandbox:
         )
     from hermes.sandbox import limits
 
-    limits.sweep(profile)  # command cgroups a killed gateway left behind
+    limits.sweep(limits.group_name(root))  # command cgroups a killed gateway left behind
     return ToolsSandbox("bwrap", None)

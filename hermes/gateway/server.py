@@ -48,7 +48,7 @@ def serve(
     loaded = load(profile, env, host=host, port=port)
     provider = build_provider(loaded.config, loaded.env, profile=profile.name)
     log.info("process: %s", confinement.detail)
-    tools = tools_sandbox(loaded.config, profile.name)
+    tools = tools_sandbox(loaded.config, profile.root)
     if tools.warning:
         log.warning("%s", tools.warning)
     marks = f"sandbox={tools.state} confined={'yes' if confinement.confined else 'no'}"

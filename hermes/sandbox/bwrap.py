@@ -14,7 +14,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from hermes.sandbox.mounts import python_dirs, read_only_args, sandbox_path, system_args
+from hermes.sandbox.mounts import (
+    SYSTEM_DIRS,
+    python_dirs,
+    read_only_args,
+    sandbox_path,
+    system_args,
+)
 from hermes.sandbox.spec import Policy
 
 CONFINED_BY = "HERMES_CONFINED_BY"  # set in a confined gateway (sandbox/confine.py)
@@ -26,13 +32,37 @@ MINIMAL_DEV = frozenset(
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: `apt-get install -y bubblewrap`)"
 
 
-# Who a command is inside: uid 0 of a user namespace of its own, with no capability at all (as
+# Who a command is inside: its caller's uid (0 when hermes runs as root and the command runs
+# outside a gateway, the gateway's otherwise) in a user namespace of its own, with no
+# capability at all (as
 # root, bwrap would otherwise leave every capability of that namespace to the command, enough to
 # remount its read-only view writable or lift what covers /etc/shadow), and no way to make a
 # further user namespace (where it would get them back). No --die-with-parent: SIGTERM to the
 # command's group must reach the command while bwrap, which forwards nothing, goes; a gateway's
 # own PID namespace ends every sandbox left if the gateway dies.
-IDENTITY = ("--unshare-user", "--uid", "0", "--gid", "0", "--disable-userns", "--cap-drop", "ALL")
+IDENTITY = ("--unshare-user", "--disable-userns", "--cap-drop", "ALL")
+
+
+# What of /proc a process of uid 0 could write without any capability: sysctls (a write to
+# kernel.core_pattern runs a program as the host's root), sysrq, IRQ and bus settings. When
+# hermes runs as root a sandbox's uid 0 is the host's uid 0, so these are always read-only.
+# A command's own /proc is read-only as a whole: one remount where covering each is one bind
+# apiece; writing to /proc (oom_score_adj and the like) is not agent work.
+PROC_COVERED = ("sysrq-trigger", "irq", "bus")
+COMMAND_PROC_COVERS = ("--remount-ro", "/proc")
+
+
+@functools.cache
+def gateway_proc_covers() -> tuple[str, ...]:
+    """The same for a gateway's view, but /proc/sys one entry at a time, leaving
+    /proc/sys/user writable: its limits are per user namespace (a namespace can only lower
+    them), and the tools' bwrap writes one there for --disable-userns."""
+    try:
+        names = sorted(n for n in os.listdir("/proc/sys") if n != "user")
+    except OSError:
+        names = []
+    paths = [f"/proc/sys/{n}" for n in names] + [f"/proc/{n}" for n in PROC_COVERED]
+    return tuple(arg for path in paths for arg in ("--ro-bind-try", path, path))
 
 
 def executable() -> str | None:
@@ -56,15 +86,23 @@ def policy_args(policy: Policy) -> list[str]:
         *read_only_args(policy.read_only),
         "--proc",
         "/proc",
+        *COMMAND_PROC_COVERS,
         *_dev_args(),
+        *_tmp_size(policy),
+        "--tmpfs",
+        "/dev/shm",
         *_tmp_size(policy),
         "--tmpfs",
         "/tmp",
     ]
-    for hidden in policy.hide:
+    # A hidden path needs covering only where something bound shows it: otherwise the
+    # workspace's parents exist inside as empty directories of the sandbox's own root.
+    shown = [Path(p) for p in (*SYSTEM_DIRS, *map(str, python_dirs()), *map(str, policy.read_only))]
+    hide = [h for h in policy.hide if any(h == b or b in h.parents for b in shown)]
+    for hidden in hide:
         args += ["--tmpfs", str(hidden)]
     args += ["--bind", workspace, workspace]
-    for hidden in policy.hide:  # after the bind, which needed to make its mount point there
+    for hidden in hide:  # after the bind, which needed to make its mount point there
         args += ["--remount-ro", str(hidden)]
     return [*args, "--chdir", workspace]
 

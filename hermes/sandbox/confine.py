@@ -47,12 +47,13 @@ def view_args(profile_root: Path, hide: Path) -> list[str]:
         *read_only_args(_python_paths(hide)),
         "--proc",
         "/proc",
+        *bwrap.gateway_proc_covers(),
         *_nested_proc_args(),
         "--dev",
         "/dev",
         "--tmpfs",
         "/tmp",
-        *_cgroup_args(profile_root.name),
+        *_cgroup_args(limits.group_name(profile_root)),
         "--tmpfs",
         str(hide),
         "--bind",
@@ -103,9 +104,10 @@ def exec_confined(
     binary = bwrap.executable()
     if problem is not None or binary is None:
         return problem or "bubblewrap is not installed"
-    limits.prepare_group(profile_root.name)  # the tools' cgroups exist before the view is fixed
+    limits.prepare_group(limits.group_name(profile_root))  # before the view is fixed
     args = [binary, *view_args(profile_root, hide), "--", *argv]
-    env = {**environ, CONFINED_BY: str(os.getpid())}
+    # The view holds HERMES_HOME at its real path only: the gateway must use that spelling.
+    env = {**environ, CONFINED_BY: str(os.getpid()), "HERMES_HOME": str(hide)}
     # bwrap forwards no signal, and --die-with-parent would take the gateway down with it at
     # once: so it ignores SIGTERM and SIGINT (the gateway, which installs its own handlers,
     # still gets them from its process group) and exits when the gateway has shut down.

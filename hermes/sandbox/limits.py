@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import logging
 import os
 import resource
@@ -83,6 +84,13 @@ def usable(group: str) -> dict[str, Hierarchy]:
         if os.access(mine, os.W_OK):
             found[controller] = place
     return found
+
+
+def group_name(owner: Path) -> str:
+    """The cgroup group of a profile: its name and a digest of its directory, so that the
+    profiles of two HERMES_HOMEs on one machine never share their commands' cgroups."""
+    digest = hashlib.sha256(str(owner.resolve()).encode()).hexdigest()[:10]
+    return f"{owner.name}-{digest}"
 
 
 def prepare_group(group: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hermes.config.schema import SandboxConfig
 from hermes.sandbox import Limits, Outcome, Policy, run
+from hermes.sandbox.limits import group_name
 from hermes.tools.base import ToolContext, child_env
 from hermes.tools.errors import ToolError
 
@@ -27,7 +28,7 @@ def policy_for(ctx: ToolContext) -> Policy:
         hide=ctx.hide or (ctx.workspace.parent,),
         read_only=tuple(extra),
         network=cfg.network == "on",
-        group=ctx.profile_name,
+        group=group_name(ctx.workspace.parent),
         limits=Limits(
             memory_mb=lim.memory_mb,
             processes=lim.processes,

@@ -21,6 +21,7 @@ import openai
 import pytest
 
 from hermes.config import envfile
+from hermes.sandbox.limits import group_name
 from tests.e2e.gateway_process import make_profile, run_gateway
 from tests.e2e.supervisor_process import (
     Running,
@@ -238,6 +239,7 @@ def test_an_unconfined_profile_still_cannot_leave_its_gateways_view(
     PID namespace of its own, holds no capability, and can write only its own cgroups."""
     m, home = machine, machine.home
     sup = m.supervisor_pid
+    carol_group = group_name(home / "profiles" / "carol")
     cgroups = "find /sys/fs/cgroup -maxdepth 6 -type d -name hermes-sandbox | head -1"
     up.queue_tool_calls(
         [
@@ -252,8 +254,8 @@ def test_an_unconfined_profile_still_cannot_leave_its_gateways_view(
             (
                 "terminal",
                 {
-                    "command": f"B=$({cgroups}); mkdir $B/evil; mkdir -p $B/carol/trap && "
-                    f"echo {sup} > $B/carol/trap/cgroup.procs; echo rc=$?"
+                    "command": f"B=$({cgroups}); mkdir $B/evil; D=$B/{carol_group} && "
+                    f"mkdir -p $D/trap && echo {sup} > $D/trap/cgroup.procs; echo rc=$?"
                 },
             ),
             ("terminal", {"command": "mount -o remount,rw,bind /usr; ls /run/hermes/host"}),
@@ -270,7 +272,8 @@ def test_an_unconfined_profile_still_cannot_leave_its_gateways_view(
     assert int(count) < min(30, host) and caps.split()[-1] == "0000000000000000"
     assert "refused FileNotFoundError" in sock
     assert "Read-only file system" in cgroup and "No such process" in cgroup and "rc=1" in cgroup
-    assert "permission denied" in remount.lower() and "Permission denied" in remount
+    assert any(w in remount for w in ("permission denied", "must be superuser"))
+    assert "Permission denied" in remount  # the host's /proc, behind a mode-0 directory
     still_running(m)
 
 
@@ -290,8 +293,8 @@ def test_a_sandboxed_root_cannot_undo_its_sandbox(machine: Machine, up: FakeOpen
     )
     caps, remount, cover, userns = checks
     assert caps.split()[1] == "0000000000000000"
-    assert "permission denied" in remount.lower() and "Read-only file system" in remount
-    assert not Path("/usr/hermes-escape").exists()
+    assert any(w in remount for w in ("permission denied", "must be superuser"))
+    assert "Read-only file system" in remount and not Path("/usr/hermes-escape").exists()
     assert "must be superuser" in cover or "not permitted" in cover or "denied" in cover
     assert "root:" not in cover
     assert userns.count("unshare failed") == 2
