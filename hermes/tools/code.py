@@ -7,12 +7,12 @@ import contextlib
 import dataclasses
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from hermes.tools.base import ToolContext, tool
+from hermes.tools.beneath import Tree
 from hermes.tools.errors import ToolError
-from hermes.tools.paths import resolve_in_workspace
+from hermes.tools.paths import resolve_in_workspace, workspace_root
 from hermes.tools.sandboxing import describe_outcome, run_command, unavailable
 
 __all__ = ["SCRATCH_DIR", "execute_code"]
@@ -38,7 +38,7 @@ async def execute_code(ctx: ToolContext, code: str) -> str:
     problem = unavailable(ctx)
     if problem is not None:
         raise ToolError(problem)
-    program = _write_program(ctx, code)
+    program, dirfd = _write_program(ctx, code)
     try:
         outcome = await run_command(
             ctx,
@@ -48,23 +48,34 @@ async def execute_code(ctx: ToolContext, code: str) -> str:
         )
     finally:
         with contextlib.suppress(OSError):
-            program.unlink()
+            os.unlink(program.name, dir_fd=dirfd)  # through the folder's handle, not its path
+        os.close(dirfd)
     # The file is gone by now: name it as what it is, the model's code, not a path to open.
     outcome = dataclasses.replace(outcome, output=outcome.output.replace(str(program), SHOWN_NAME))
     return describe_outcome(outcome, seconds=settings.timeout, what="the program")
 
 
-def _write_program(ctx: ToolContext, code: str) -> Path:
+def _write_program(ctx: ToolContext, code: str) -> tuple[Path, int]:
     """The code in a private file under the workspace's scratch folder, so tracebacks carry
-    line numbers and source lines; `.hermes` is confined like any path a model names."""
-    scratch = resolve_in_workspace(ctx.workspace, SCRATCH_DIR)
+    line numbers and source lines, and the folder's handle to remove it by. `.hermes` is
+    confined like any path a model names, and made and written beneath the workspace."""
     try:
-        scratch.mkdir(exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="code_", suffix=".py", dir=scratch)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(code)
+        data = code.encode()
     except UnicodeEncodeError as exc:
         raise ToolError(f"the code is not valid Unicode text: {exc.reason}") from exc
+    scratch = resolve_in_workspace(ctx.workspace, SCRATCH_DIR)
+    name = f"code_{os.urandom(6).hex()}.py"
+    try:
+        with Tree(workspace_root(ctx.workspace)) as tree:
+            tree.make_dirs(scratch)
+            dirfd = tree.open(scratch, os.O_PATH | os.O_DIRECTORY)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            with os.fdopen(os.open(name, flags, 0o600, dir_fd=dirfd), "wb") as fh:
+                fh.write(data)
+        except BaseException:
+            os.close(dirfd)
+            raise
     except OSError as exc:
         raise ToolError(f"cannot write the program to {SCRATCH_DIR}/: {exc.strerror}") from exc
-    return Path(name)
+    return scratch / name, dirfd

@@ -1,6 +1,8 @@
 """The file tools: read, write and patch files in the profile's workspace (listing and searching
-live in hermes.tools.filesearch). Every path is confined by hermes.tools.paths; blocking file
-work runs in a thread so a big file never stalls the gateway's event loop."""
+live in hermes.tools.filesearch). Every path is checked by hermes.tools.paths, then opened by
+the kernel beneath the workspace (hermes.tools.beneath), so a command swapping folders for
+symlinks meanwhile cannot lead a tool outside; blocking file work runs in a thread so a big
+file never stalls the gateway's event loop."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from hermes.fsutil import atomic_write
 from hermes.tools.base import Tool, ToolContext, tool
+from hermes.tools.beneath import Tree
 from hermes.tools.errors import ToolError
 from hermes.tools.filesearch import list_files, search_files
 from hermes.tools.paths import display, resolve_in_workspace, workspace_root
@@ -85,10 +87,12 @@ def _read(ctx: ToolContext, path: str, offset: int, limit: int) -> str:
     name = display(root, target)
     cap = max(1, ctx.settings.files.max_read_bytes)
     try:
-        if target.is_dir():
-            raise ToolError(f"{name} is a directory; list_files shows what it holds")
-        _existing_mode(target, name)  # refuses a FIFO before opening it could block
-        with target.open("rb") as fh:
+        with Tree(root) as tree:
+            info = tree.stat(target)
+            if info is not None and stat.S_ISDIR(info.st_mode):
+                raise ToolError(f"{name} is a directory; list_files shows what it holds")
+            fd = tree.open_regular(target)  # never blocks on a FIFO swapped in meanwhile
+        with os.fdopen(fd, "rb") as fh:
             size = _regular_size(fh, name)
             if b"\0" in fh.read(SNIFF_BYTES):
                 return f"binary file, {size:,} bytes; not shown"
@@ -188,9 +192,10 @@ def _write(ctx: ToolContext, path: str, content: str) -> str:
     target = resolve_in_workspace(ctx.workspace, path)
     name = display(root, target)
     try:
-        mode = _existing_mode(target, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, data, mode=mode)
+        with Tree(root) as tree:
+            mode = _existing_mode(tree, target, name)
+            tree.make_dirs(target.parent)
+            tree.write_atomic(target, data, mode)
     except OSError as exc:
         raise ToolError(f"cannot write {name}: {exc.strerror or exc}") from exc
     return f"wrote {len(data)} bytes to {name}"
@@ -202,8 +207,10 @@ def _patch(ctx: ToolContext, path: str, old: str, new: str) -> str:
     name = display(root, target)
     limit = ctx.settings.files.max_write_bytes
     try:
-        mode = _existing_mode(target, name)
-        with target.open("rb") as fh:
+        with Tree(root) as tree:
+            mode = _existing_mode(tree, target, name)
+            fd = tree.open_regular(target)
+        with os.fdopen(fd, "rb") as fh:
             if _regular_size(fh, name) > limit:
                 raise ToolError(f"{name} is over the {limit:,}-byte write limit; cannot patch it")
             raw = fh.read()
@@ -229,7 +236,8 @@ def _patch(ctx: ToolContext, path: str, old: str, new: str) -> str:
     if len(data) > limit:
         raise ToolError(f"the patched {name} would be over the {limit:,}-byte write limit")
     try:
-        atomic_write(target, data, mode=mode)
+        with Tree(root) as tree:
+            tree.write_atomic(target, data, mode)
     except OSError as exc:
         raise ToolError(f"cannot write {name}: {exc.strerror or exc}") from exc
     line = text.count("\n", 0, start) + 1
@@ -280,11 +288,10 @@ def _regular_size(fh: BinaryIO, name: str) -> int:
     return info.st_size
 
 
-def _existing_mode(target: Path, name: str) -> int:
+def _existing_mode(tree: Tree, target: Path, name: str) -> int:
     """The mode to write with: the file's own, so a rewrite keeps a script executable."""
-    try:
-        info = target.stat()
-    except FileNotFoundError:
+    info = tree.stat(target)
+    if info is None:
         return 0o644
     if stat.S_ISDIR(info.st_mode):
         raise ToolError(f"{name} is a directory")

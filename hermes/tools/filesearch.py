@@ -1,17 +1,20 @@
 """The finding tools: list a workspace folder (recursively by glob) and search file contents by
-regex. Walks never follow symlinks and skip tool noise (.git, node_modules, caches), and every
-result is capped so a huge tree cannot flood the model's context."""
+regex. Walks go folder by folder through open handles (hermes.tools.beneath), never follow
+symlinks and skip tool noise (.git, node_modules, caches), and every result is capped so a huge
+tree cannot flood the model's context."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from hermes.tools.base import ToolContext, tool
+from hermes.tools.beneath import Tree, open_child, scan, walk
 from hermes.tools.errors import ToolError
 from hermes.tools.paths import display, resolve_in_workspace, workspace_root
 
@@ -38,7 +41,7 @@ NOISE = frozenset(
     }
 )
 
-Walk = Iterator[tuple[os.DirEntry[str], str]]
+Walk = Iterator[tuple[int, os.DirEntry[str], str]]
 
 
 def _list_marker(args: dict[str, Any]) -> str:
@@ -80,14 +83,27 @@ def _list(ctx: ToolContext, path: str | None, pattern: str | None) -> str:
     root = workspace_root(ctx.workspace)
     base = resolve_in_workspace(ctx.workspace, path or ".", must_exist=True)
     name = display(root, base)
-    if not base.is_dir():
-        raise ToolError(f"{name} is not a folder; read_file reads a file")
     prefix = "" if name == "." else name + "/"
     matches = glob_matcher(pattern) if pattern else None
-    entries: Walk = _walk(base) if matches else ((e, e.name) for e in _scan(base))
+    with Tree(root) as tree:
+        topfd = _open_folder(tree, base, name, "read_file reads a file")
+        try:
+            return _listing(topfd, name, prefix, pattern, matches)
+        finally:
+            os.close(topfd)
+
+
+def _listing(
+    topfd: int,
+    name: str,
+    prefix: str,
+    pattern: str | None,
+    matches: Callable[[str, str], bool] | None,
+) -> str:
+    entries: Walk = walk(topfd, NOISE) if matches else ((topfd, e, e.name) for e in scan(topfd))
     lines: list[str] = []
     note = ""
-    for scanned, (entry, rel) in enumerate(entries, 1):
+    for scanned, (dirfd, entry, rel) in enumerate(entries, 1):
         if scanned > SCAN_LIMIT:
             note = f"[stopped after scanning {SCAN_LIMIT:,} entries; narrow the path or pattern]"
             break
@@ -96,16 +112,26 @@ def _list(ctx: ToolContext, path: str | None, pattern: str | None) -> str:
         if len(lines) == LIST_LIMIT:
             note = f"[only the first {LIST_LIMIT} entries are shown; narrow the path or pattern]"
             break
-        lines.append(_describe(entry, prefix + rel))
+        lines.append(_describe(dirfd, entry, prefix + rel))
     if not lines:
         return f"nothing under {name} matches {pattern!r}" if pattern else f"{name} is empty"
     return "\n".join([*lines, note] if note else lines)
 
 
-def _describe(entry: os.DirEntry[str], shown: str) -> str:
+def _open_folder(tree: Tree, base: Path, name: str, hint: str) -> int:
+    info = tree.stat(base)
+    if info is None or not stat.S_ISDIR(info.st_mode):
+        raise ToolError(f"{name} is not a folder; {hint}")
+    try:
+        return tree.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise ToolError(f"cannot open {name}: {exc.strerror or exc}") from exc
+
+
+def _describe(dirfd: int, entry: os.DirEntry[str], shown: str) -> str:
     try:
         if entry.is_symlink():
-            return f"{shown} -> {os.readlink(entry.path)}"
+            return f"{shown} -> {os.readlink(entry.name, dir_fd=dirfd)}"
         if entry.is_dir(follow_symlinks=False):
             return shown + "/"
         if entry.is_file(follow_symlinks=False):
@@ -121,45 +147,61 @@ def _search(ctx: ToolContext, regex: re.Pattern[str], path: str | None) -> str:
     name = display(root, base)
     results: list[str] = []
     searched = skipped = 0
-    for file, shown in _files(base, name):
-        text = _text(file)
-        if text is None:
-            skipped += 1
-            continue
-        searched += 1
-        for number, line in enumerate(text.split("\n"), 1):
-            if not regex.search(line):
+    with Tree(root) as tree:
+        for text, shown in _texts(tree, base, name):
+            if text is None:
+                skipped += 1
                 continue
-            if len(results) == MATCH_LIMIT:
-                note = f"[stopped at {MATCH_LIMIT} matches; narrow the pattern or the path]"
-                return "\n".join([*results, note])
-            results.append(f"{shown}:{number}: {_clip(line.rstrip())}")
+            searched += 1
+            for number, line in enumerate(text.split("\n"), 1):
+                if not regex.search(line):
+                    continue
+                if len(results) == MATCH_LIMIT:
+                    note = f"[stopped at {MATCH_LIMIT} matches; narrow the pattern or the path]"
+                    return "\n".join([*results, note])
+                results.append(f"{shown}:{number}: {_clip(line.rstrip())}")
     if results:
         return "\n".join(results)
     extra = f", {skipped} binary or large files skipped" if skipped else ""
     return f"no matches for {regex.pattern!r} under {name} ({searched} files searched{extra})"
 
 
-def _files(base: Path, name: str) -> Iterator[tuple[Path, str]]:
-    if not base.is_dir():
-        yield base, name
-        return
-    prefix = "" if name == "." else name + "/"
-    for scanned, (entry, rel) in enumerate(_walk(base), 1):
-        if scanned > SCAN_LIMIT:
+def _texts(tree: Tree, base: Path, name: str) -> Iterator[tuple[str | None, str]]:
+    """(text or None, shown path) of each file under `base` (or of `base`, a file)."""
+    info = tree.stat(base)
+    if info is None or not stat.S_ISDIR(info.st_mode):
+        try:
+            fd = tree.open_regular(base)
+        except (OSError, ToolError):
+            yield None, name
             return
-        if entry.is_file(follow_symlinks=False):
-            yield Path(entry.path), prefix + rel
-
-
-def _text(file: Path) -> str | None:
-    """The file's text, or None for a binary, too large or unreadable file."""
+        yield _text(fd), name
+        return
+    topfd = _open_folder(tree, base, name, "")
+    prefix = "" if name == "." else name + "/"
     try:
-        if file.stat().st_size > SEARCH_MAX_FILE_BYTES or not file.is_file():
+        for scanned, (dirfd, entry, rel) in enumerate(walk(topfd, NOISE), 1):
+            if scanned > SCAN_LIMIT:
+                return
+            if entry.is_file(follow_symlinks=False):
+                child = open_child(dirfd, entry.name, directory=False)
+                yield (_text(child) if child is not None else None), prefix + rel
+    finally:
+        os.close(topfd)
+
+
+def _text(fd: int) -> str | None:
+    """The text of the open file `fd` (closed here), or None for a binary, too large or
+    unreadable one."""
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > SEARCH_MAX_FILE_BYTES:
+                return None
+            os.set_blocking(fd, True)
+            raw = fh.read(SEARCH_MAX_FILE_BYTES + 1)
+        except OSError:
             return None
-        raw = file.read_bytes()
-    except OSError:
-        return None
     if b"\0" in raw[:SNIFF_BYTES]:
         return None
     return raw.decode("utf-8", errors="replace")
@@ -167,34 +209,6 @@ def _text(file: Path) -> str | None:
 
 def _clip(line: str) -> str:
     return line if len(line) <= LINE_CHARS else line[: LINE_CHARS - 1] + "…"
-
-
-def _scan(folder: Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(folder) as it:
-            return sorted(it, key=lambda e: e.name)
-    except OSError:
-        return []
-
-
-def _walk(top: Path) -> Walk:
-    """Every entry below `top` with its path relative to it, in sorted tree order (`a/`, `a/x`,
-    `b`), not following symlinks and not entering noise folders."""
-    stack = [iter(_scan(top))]
-    prefixes = [""]
-    while stack:
-        entry = next(stack[-1], None)
-        if entry is None:
-            stack.pop()
-            prefixes.pop()
-            continue
-        if entry.name in NOISE:
-            continue
-        rel = prefixes[-1] + entry.name
-        yield entry, rel
-        if entry.is_dir(follow_symlinks=False):
-            stack.append(iter(_scan(Path(entry.path))))
-            prefixes.append(rel + "/")
 
 
 def glob_matcher(pattern: str) -> Callable[[str, str], bool]:

@@ -22,10 +22,10 @@ Why resolve and then compare, rather than inspect the string:
   (OSError from 3.13): a clear ToolError. (Non-strict `realpath` itself steps over a loop, so
   `loop/../x` resolves to `x`, still checked like any other result.)
 
-The tools then use the resolved path, so no symlink is left in it to follow later. This guards
-the file tools against mistakes and against a model being talked into reading `~/.ssh`; it is
-not a sandbox against a process that swaps components between the check and the use (the
-terminal tool runs commands in the same workspace without such a check anyway).
+The tools then use the resolved path, so no symlink is left in it to follow later. This check
+gives the model clear refusals; the safety against a process that swaps components between
+the check and the use (the model's own commands run in the same workspace) is in
+hermes.tools.beneath, through which the tools open every path they were given.
 """
 
 from __future__ import annotations
