@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tarfile
 import tempfile
 import time
@@ -19,6 +20,7 @@ from typing import Any
 from hermes import __version__
 from hermes.config import envfile
 from hermes.errors import ConfigError, InvalidRequest
+from hermes.fsutil import open_child, walk
 from hermes.profiles.paths import validate_name
 from hermes.profiles.store import PORTABLE_DIRS, PORTABLE_FILES, Created, ProfileStore
 from hermes.profiles.untrusted import ARCHIVE_ENV, Dropped, endpoints, vet_config, vet_env
@@ -48,21 +50,19 @@ def export_profile(store: ProfileStore, name: str, out: Path, *, workspace: bool
     parts = [*PORTABLE_FILES, *PORTABLE_DIRS, *(("workspace",) if workspace else ())]
     count = 0
     tmp = out.with_name(f".{out.name}.tmp")
-    with tarfile.open(tmp, "w:gz") as tar:
-        _add_bytes(tar, f"{name}/{MANIFEST}", json.dumps(manifest, indent=2).encode())
-        for part in parts:
-            src = profile.root / part
-            if part == "config.yaml" and src.is_file():
-                _add_bytes(tar, f"{name}/config.yaml", _scrubbed_config(src))
-                count += 1
-                continue
-            for path in _regular_files(src):
-                tar.add(
-                    path,
-                    arcname=f"{name}/{path.relative_to(profile.root).as_posix()}",
-                    recursive=False,
-                )
-                count += 1
+    rootfd = os.open(profile.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        with tarfile.open(tmp, "w:gz") as tar:
+            _add_bytes(tar, f"{name}/{MANIFEST}", json.dumps(manifest, indent=2).encode())
+            for part in parts:
+                src = profile.root / part
+                if part == "config.yaml" and src.is_file() and not src.is_symlink():
+                    _add_bytes(tar, f"{name}/config.yaml", _scrubbed_config(src))
+                    count += 1
+                    continue
+                count += _add_part(tar, rootfd, part, f"{name}/{part}")
+    finally:
+        os.close(rootfd)
     tmp.replace(out)
     return count
 
@@ -124,21 +124,38 @@ def _check_members(archive: Path, members: list[tarfile.TarInfo]) -> str:
     return tops.pop()
 
 
-def _regular_files(src: Path) -> list[Path]:
-    """Regular files under `src`. Links and special files are left out: import would refuse
-    them, and a link could carry something from outside the profile into the archive."""
-    if src.is_symlink():
-        return []
-    if src.is_file():
-        return [src]
-    out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(src):  # does not descend into linked dirs
-        dirnames.sort()
-        for fname in sorted(filenames):
-            path = Path(dirpath, fname)
-            if not path.is_symlink() and path.is_file():
-                out.append(path)
-    return out
+def _add_part(tar: tarfile.TarFile, rootfd: int, part: str, arcname: str) -> int:
+    """The regular files of `part` (a file or a folder of the profile), read through handles
+    opened without following links: links and special files are left out (import would
+    refuse them), and a folder swapped for a link meanwhile (the model's commands run in the
+    workspace) is refused rather than followed, so nothing from outside the profile, another
+    profile's .env included, can slip into the archive. Returns how many files were added."""
+    is_dir = os.path.isdir(os.path.join(f"/proc/self/fd/{rootfd}", part))
+    topfd = open_child(rootfd, part, directory=is_dir)
+    if topfd is None:
+        return 0
+    if not is_dir:
+        return _add_fd(tar, topfd, arcname)
+    try:
+        count = 0
+        for dirfd, entry, rel in walk(topfd, frozenset()):
+            if entry.is_file(follow_symlinks=False):
+                fd = open_child(dirfd, entry.name, directory=False)
+                count += _add_fd(tar, fd, f"{arcname}/{rel}") if fd is not None else 0
+        return count
+    finally:
+        os.close(topfd)
+
+
+def _add_fd(tar: tarfile.TarFile, fd: int, arcname: str) -> int:
+    """Add the open file `fd` (closed here) if it is a regular file; 1 if it was added."""
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return 0
+        os.set_blocking(fd, True)
+        info = tar.gettarinfo(arcname=arcname, fileobj=fh)
+        tar.addfile(info, fh)
+    return 1
 
 
 def _scrubbed_config(path: Path) -> bytes:

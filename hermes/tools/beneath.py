@@ -15,7 +15,6 @@ import ctypes
 import errno
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from hermes.tools.errors import ToolError
@@ -135,52 +134,3 @@ class Tree:
             raise
         finally:
             os.close(dirfd)
-
-
-def scan(dirfd: int) -> list[os.DirEntry[str]]:
-    """The entries of an open directory, sorted by name."""
-    try:
-        with os.scandir(dirfd) as it:
-            return sorted(it, key=lambda e: e.name)
-    except OSError:
-        return []
-
-
-def open_child(dirfd: int, name: str, *, directory: bool) -> int | None:
-    """Open `name` in the directory `dirfd` without following a symlink (so a folder swapped
-    for a link is refused, not entered); None if that fails."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    flags |= os.O_DIRECTORY if directory else 0
-    try:
-        return os.open(name, flags, dir_fd=dirfd)
-    except OSError:
-        return None
-
-
-def walk(topfd: int, skip: frozenset[str]) -> Iterator[tuple[int, os.DirEntry[str], str]]:
-    """(the entry's directory fd, the entry, its path relative to the top), in sorted tree
-    order, not following symlinks and not entering folders named in `skip`. A folder is
-    entered through its handle, never by path. The fds stay open only while their directory
-    is being walked."""
-    stack: list[tuple[int, Iterator[os.DirEntry[str]], str]] = [(topfd, iter(scan(topfd)), "")]
-    try:
-        while stack:
-            dirfd, entries, prefix = stack[-1]
-            entry = next(entries, None)
-            if entry is None:
-                stack.pop()
-                if dirfd != topfd:
-                    os.close(dirfd)
-                continue
-            if entry.name in skip:
-                continue
-            rel = prefix + entry.name
-            yield dirfd, entry, rel
-            if entry.is_dir(follow_symlinks=False):
-                child = open_child(dirfd, entry.name, directory=True)
-                if child is not None:
-                    stack.append((child, iter(scan(child)), rel + "/"))
-    finally:
-        for dirfd, _, _ in stack:
-            if dirfd != topfd:
-                os.close(dirfd)

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from hermes.fsutil import open_child, scan, walk
 from hermes.tools.base import ToolContext, tool
-from hermes.tools.beneath import Tree, open_child, scan, walk
+from hermes.tools.beneath import Tree
 from hermes.tools.errors import ToolError
 from hermes.tools.paths import display, resolve_in_workspace, workspace_root
 

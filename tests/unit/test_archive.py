@@ -14,8 +14,9 @@ from hermes.config import envfile, load_config
 from hermes.errors import ConfigError, InvalidRequest
 from hermes.gateway.settings import load
 from hermes.profiles import ProfileStore
-from hermes.profiles.archive import import_profile
+from hermes.profiles.archive import export_profile, import_profile
 from hermes.providers import build_provider
+from tests.races import swapping
 
 
 def test_export_import_round_trip(cli, home: Path, tmp_path: Path) -> None:
@@ -292,3 +293,29 @@ def test_where_an_imported_profile_sends_its_keys_is_shown_and_its_own_key_never
     loaded = load(profile, {})
     with pytest.raises(ConfigError, match="the gateway's own keys are never sent to a provider"):
         build_provider(loaded.config, loaded.env, profile=profile.name)
+
+
+def test_export_never_follows_a_link_swapped_into_the_workspace(
+    store: ProfileStore, tmp_path: Path
+) -> None:
+    """alice's commands swap a workspace folder with a link to bob's profile while the owner
+    exports alice: no archive ever holds bob's files."""
+    store.create("alice")
+    bob = store.create("bob").profile
+    canary = "sk-bob-canary-never-exported"
+    (bob.root / ".env").write_text(f"OPENAI_API_KEY={canary}\n")
+    ws = store.get("alice").workspace_dir
+    (ws / "d").mkdir()
+    (ws / "d" / "notes.txt").write_text("alice's notes\n")
+    (ws / "e").symlink_to(bob.root)
+    found = []
+    with swapping(ws / "d", ws / "e"):
+        for i in range(40):
+            out = tmp_path / f"alice-{i}.tar.gz"
+            export_profile(store, "alice", out)
+            with tarfile.open(out) as tar:
+                for member in tar.getmembers():
+                    data = tar.extractfile(member)
+                    if data is not None and canary.encode() in data.read():
+                        found.append(member.name)
+    assert found == []

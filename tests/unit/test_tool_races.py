@@ -6,9 +6,7 @@ in never blocks a tool."""
 
 from __future__ import annotations
 
-import ctypes
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +17,10 @@ from hermes.config.schema import ToolsConfig
 from hermes.tools import ToolContext, ToolError
 from hermes.tools.files import _patch, _read, _write
 from hermes.tools.filesearch import _list, _search
+from tests.races import swapping
 
 CANARY = "CANARY-secret-outside-the-workspace"
-RENAME_EXCHANGE = 2
 ROUNDS = 400
-libc = ctypes.CDLL(None, use_errno=True)
 
 
 @pytest.fixture
@@ -39,21 +36,8 @@ def profile(tmp_path: Path) -> Path:
 @pytest.fixture
 def flipping(profile: Path) -> Iterator[None]:
     """Swap workspace/d and workspace/e (the link to ..) until the test ends."""
-    stop = threading.Event()
-    ws = str(profile / "workspace").encode()
-
-    def flip() -> None:
-        d, e = ws + b"/d", ws + b"/e"
-        while not stop.is_set():
-            libc.renameat2(-100, d, -100, e, RENAME_EXCHANGE)
-
-    thread = threading.Thread(target=flip, daemon=True)
-    thread.start()
-    try:
+    with swapping(profile / "workspace" / "d", profile / "workspace" / "e"):
         yield
-    finally:
-        stop.set()
-        thread.join(5)
 
 
 def ctx(profile: Path) -> ToolContext:
