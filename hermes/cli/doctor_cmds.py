@@ -43,7 +43,21 @@ def _machine() -> dict[str, Any]:
     return {
         "bubblewrap": {"ok": problem is None, "detail": problem or f"works ({version})"},
         "landlock": {"ok": abi >= 6, "detail": f"ABI {abi}: gateways scoped to {scope}"},
+        "account": _account(),
         "limits": limits.describe(Limits()),
+    }
+
+
+def _account() -> dict[str, Any]:
+    import os
+
+    if os.geteuid() != 0:
+        return {"ok": True, "detail": f"runs as uid {os.geteuid()}, not root"}
+    return {
+        "ok": False,
+        "detail": "runs as root: a sandboxed command is the host's uid 0 without capabilities "
+        "(sysctls read-only, root-only files covered); an unprivileged account is safer "
+        "(`hermes systemd install --run-as USER`)",
     }
 
 
@@ -72,6 +86,8 @@ def _profiles(state: State) -> list[dict[str, Any]]:
             out.append({"name": name, "tools": "unknown", "error": exc.message})
             continue
         tools = "unconfined" if sandbox.mode == "off" else TOOLS_WITH_BWRAP[works]
+        if sandbox.mode == "off" and not works:
+            tools = "unconfined, with this account's access"  # no gateway view to hold them
         lim = sandbox.limits
         out.append(
             {
@@ -95,8 +111,8 @@ def _profiles(state: State) -> list[dict[str, Any]]:
 def _print(report: dict[str, Any]) -> None:
     machine = report["machine"]
     echo("machine")
-    for name in ("bubblewrap", "landlock"):
-        mark = "ok  " if machine[name]["ok"] else "MISS"
+    for name in ("bubblewrap", "landlock", "account"):
+        mark = "ok  " if machine[name]["ok"] else ("warn" if name == "account" else "MISS")
         echo(f"  {mark} {name:<11} {machine[name]['detail']}")
     limits = ", ".join(f"{k}: {v}" for k, v in machine["limits"].items())
     echo(f"       limits      {limits}")

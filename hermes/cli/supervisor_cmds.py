@@ -175,8 +175,7 @@ def _print_status(data: dict[str, Any], width: int | None = None) -> None:
             if g["last_error"]:
                 console.print(f"{g['profile']}: {g['last_error']}", highlight=False)
     for g in data["gateways"]:
-        note = _sandbox_note(g)
-        if note:
+        for note in _sandbox_notes(g):
             console.print(f"[yellow]{g['profile']}[/]: {note}", highlight=False)
     for g in data["gateways"]:
         if g["state"] == "fatal" and g.get("log_tail"):
@@ -186,16 +185,17 @@ def _print_status(data: dict[str, Any], width: int | None = None) -> None:
             )
 
 
-def _sandbox_note(g: dict[str, Any]) -> str | None:
-    """One line for a running gateway whose tools or process are not confined."""
+def _sandbox_notes(g: dict[str, Any]) -> list[str]:
+    """A line for each way a running gateway's tools or process are not confined."""
     sandbox, confined = g.get("sandbox"), g.get("confined")
+    notes = []
     if sandbox == "off":
-        return "tools run unconfined (tools.sandbox.mode: off)"
+        notes.append("tools run unconfined (tools.sandbox.mode: off)")
     if sandbox == "unavailable":
-        return "terminal and execute_code refuse to run: no sandbox here (see `hermes doctor`)"
+        notes.append("terminal and execute_code refuse to run: no sandbox here (hermes doctor)")
     if sandbox is not None and confined is False:
-        return "gateway not confined to its profile (see `hermes doctor`)"
-    return None
+        notes.append("gateway not confined to its profile (see `hermes doctor`)")
+    return notes
 
 
 def _s(value: Any) -> str:

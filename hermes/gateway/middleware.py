@@ -45,6 +45,15 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_CHARSETS = frozenset({"utf-8", "utf8"})
 
 
+def _printable(text: str, most: int = 200) -> str:
+    """A client's text as it may go into a log line: no newline or control character (a
+    path with %0a would otherwise forge a line), and not too long."""
+    if text.isprintable() and len(text) <= most:
+        return text
+    escaped = text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return escaped if len(escaped) <= most else escaped[: most - 1] + "…"
+
+
 def json_response(
     data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
@@ -96,7 +105,7 @@ async def outer(request: web.Request, handler: Handler) -> web.StreamResponse:
             '%s "%s %s" %d %.1fms %s',
             request.remote,
             request.method,
-            request.path,
+            _printable(request.path),
             status,
             (time.perf_counter() - start) * 1000,
             request[REQUEST_ID],

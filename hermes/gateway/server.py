@@ -67,7 +67,7 @@ def serve_foreground(
     import subprocess
 
     name = ProfileStore().resolve(profile_name).name
-    argv = [sys.executable, "-m", "hermes.gateway", "--profile", name]
+    argv = [sys.executable, "-P", "-m", "hermes.gateway", "--profile", name]
     argv += [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
     proc = subprocess.Popen(argv, start_new_session=True)
 

@@ -123,9 +123,11 @@ def _python_paths(hide: Path) -> list[Path]:
     included), never the home directory as a whole nor anything of HERMES_HOME."""
     home = Path.home().resolve()
     out: list[Path] = list(python_dirs())
-    for entry in sys.path:
+    for index, entry in enumerate(sys.path):
         if not entry or not os.path.isabs(entry):
             continue
+        if index == 0 and not sys.flags.safe_path and entry == os.getcwd():
+            continue  # `python -m` put the working directory first: not hermes' to show
         path = Path(entry).resolve()
         if path in (Path("/"), home) or _within(path, hide) or not path.exists():
             continue

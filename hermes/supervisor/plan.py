@@ -70,7 +70,8 @@ def spec_for(
     }
     if "HERMES_MODEL_PORT" in environ:  # where the shared local model server listens
         env["HERMES_MODEL_PORT"] = environ["HERMES_MODEL_PORT"]
-    argv = (sys.executable, "-m", "hermes.gateway", "--profile", info.name)
+    # -P: the supervisor's working directory is not an import path (nor bound into the view).
+    argv = (sys.executable, "-P", "-m", "hermes.gateway", "--profile", info.name)
     return GatewaySpec(
         profile=info.name,
         port=info.port,

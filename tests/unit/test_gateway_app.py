@@ -93,3 +93,18 @@ async def test_model_name_override(aiohttp_client: Any, store: ProfileStore) -> 
         json={"model": "whatever", "messages": [{"role": "user", "content": "hi"}]},
     )
     assert (await r.json())["model"] == "my-agent"
+
+
+async def test_a_path_cannot_forge_a_log_line(
+    aiohttp_client: Any, store: ProfileStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unauthenticated request whose path carries %0a and a fake log line: the access log
+    records it escaped, on its own line."""
+    client = await client_for(aiohttp_client, store, Echo(), API_SERVER_KEY="k" * 40)
+    forged = "/x%0a2026-12-01 23:00:00,000 WARNING hermes.supervisor: FORGED%00"
+    with caplog.at_level(logging.INFO, logger="hermes.access"):
+        r = await client.get(forged)
+    assert r.status == 401
+    (line,) = [rec.getMessage() for rec in caplog.records if rec.name == "hermes.access"]
+    assert "\n" not in line and "\x00" not in line and "\\nFORGED" not in line
+    assert "/x\\n2026-12-01 23:00:00,000 WARNING hermes.supervisor: FORGED\\x00" in line
