@@ -64,7 +64,7 @@ def test_two_profiles_up_restart_after_kill_9_and_down(home: Path) -> None:
             timeout=10,
             interval=0.05,
         )
-        assert time.monotonic() - killed_at < 10.0  # restarts in about a second; bench_supervisor times it
+        assert time.monotonic() - killed_at < 10.0  # about a second; bench_supervisor times it
         after = sup.gateway_pids()
         assert after["bob"] == before["bob"] and by_profile(home)["alice"]["restarts"] == 1
         assert models_of(ports["alice"], home, "alice") == ["alice"]
