@@ -37,15 +37,17 @@ def set_(
     value: Annotated[str, typer.Argument(help="Typed the YAML way: true, 3, [a, b].")],
 ) -> None:
     """Set a key in the profile's .env or config.yaml."""
-    from hermes.config.secrets import is_secret_name, mask
+    from hermes.config.secrets import is_secret_env, is_secret_name, mask
     from hermes.profiles.settings import is_env_key, set_value
 
     state = _state(ctx)
     profile = state.profile()
     for line in set_value(state.store, profile, key, value):
         note(line)
-    shown = mask(value) if is_secret_name(key) else value
-    where = ".env" if is_env_key(key) else "config.yaml"
+    in_env = is_env_key(key)
+    secret = is_secret_env(key) if in_env else is_secret_name(key)
+    shown = mask(value) if secret else value
+    where = ".env" if in_env else "config.yaml"
     echo(f"{profile.name}: {key} = {shown}  ({where})")
 
 

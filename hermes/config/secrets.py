@@ -14,6 +14,15 @@ def is_secret_name(name: str) -> bool:
     return last not in _NOT_SECRET and bool(_SECRET_NAME_RE.search(last))
 
 
+def is_secret_env(name: str) -> bool:
+    """True for every .env variable but the API server's plain settings (API_SERVER_PORT,
+    _HOST, …): .env is where secrets live, under whatever name (DATABASE_URL, GITHUB_PAT)."""
+    upper = name.upper()
+    if upper.startswith("API_SERVER_") or upper.startswith("HERMES_"):
+        return is_secret_name(upper)
+    return True
+
+
 def mask(value: str) -> str:
     """`sk-proj-abcdef…f3a9` becomes `sk-…f3a9`: a recognisable prefix and the last four
     characters, and only when the value is long enough that this reveals little."""

@@ -14,7 +14,7 @@ from hermes.config import envfile
 from hermes.config.api_env import field_of, parse_env_value
 from hermes.config.loader import load_config, read_yaml
 from hermes.config.schema import Config
-from hermes.config.secrets import is_secret_name, mask
+from hermes.config.secrets import is_secret_env, is_secret_name, mask
 from hermes.config.validate import SchemaError, field_hint, to_plain
 from hermes.errors import ConfigError, NotFound
 from hermes.fsutil import locked
@@ -92,7 +92,7 @@ def get_value(profile: Profile, key: str) -> Setting:
         env = envfile.read(profile.env_path)
         if key not in env:
             raise NotFound(f"{key} is not set in {profile.env_path}", param=key)
-        return Setting(key, env[key], ".env", is_secret_name(key))
+        return Setting(key, env[key], ".env", is_secret_env(key))
     _check_key(key)
     config = load_config(profile.config_path)
     value: Any = config
@@ -114,7 +114,7 @@ def list_values(profile: Profile) -> list[Setting]:
         if shadow in env:
             source += f", overridden by {shadow} in .env"
         out.append(Setting(key, value, source, is_secret_name(key)))
-    out += [Setting(k, v, ".env", is_secret_name(k)) for k, v in env.items()]
+    out += [Setting(k, v, ".env", is_secret_env(k)) for k, v in env.items()]
     return out
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes.config.api_env import PREFIX, env_name, field_of, parse_env_value
-from hermes.config.secrets import is_secret_name, mask
+from hermes.config.secrets import is_secret_env, is_secret_name, mask
 from hermes.config.validate import SchemaError
 from hermes.errors import ConfigError
 
@@ -138,7 +138,8 @@ def _leaves(key: str, value: Any) -> list[tuple[str, Any]]:
 
 
 def _dropped(key: str, value: Any, reason: str) -> Dropped:
-    if is_secret_name(key) and isinstance(value, str):
+    secret = is_secret_name(key) or (key.upper() == key and is_secret_env(key))
+    if secret and isinstance(value, str):
         return Dropped(_printable(key), mask(value), reason)
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return Dropped(_printable(key), _printable(text), reason)

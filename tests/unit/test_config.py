@@ -83,6 +83,19 @@ def test_set_keeps_comments_in_config_yaml(cli, home: Path) -> None:
     assert "# openai (any OpenAI-compatible API)" in text
 
 
+def test_every_env_value_is_masked_whatever_its_name(cli) -> None:
+    """.env is where secrets live: a DATABASE_URL or GITHUB_PAT is masked like an API key;
+    only the API server's plain settings show as they are."""
+    url = "postgres://app:hunter2-secret@db.internal/app"
+    assert cli("config", "set", "DATABASE_URL", url).exit_code == 0
+    cli("config", "set", "GITHUB_PAT", "ghp_0123456789abcdefghij")
+    assert "hunter2" not in cli("config", "get", "DATABASE_URL").stdout
+    assert cli("config", "get", "DATABASE_URL", "--reveal").stdout.strip() == url
+    listed = cli("config", "list").stdout
+    assert "hunter2" not in listed and "0123456789abcdefghij" not in listed
+    assert cli("config", "get", "API_SERVER_PORT").stdout.strip().isdigit()
+
+
 def test_get_masks_secrets_unless_reveal(cli) -> None:
     cli("config", "set", "OPENAI_API_KEY", "sk-proj-0123456789abcdef")
     assert cli("config", "get", "OPENAI_API_KEY").stdout.strip() == "sk-…cdef"
