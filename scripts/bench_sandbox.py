@@ -85,7 +85,7 @@ def _inner(calls: int, workspace: Path | None = None) -> dict[str, Any]:
 
 def _in_gateway_view(calls: int) -> dict[str, Any] | str:
     """This script's inner loop run inside the view a confined gateway has."""
-    from hermes.sandbox import bwrap, limits
+    from hermes.sandbox import bwrap, cgroups
     from hermes.sandbox.confine import view_args
 
     binary = bwrap.executable()
@@ -94,7 +94,7 @@ def _in_gateway_view(calls: int) -> dict[str, Any] | str:
     scratch = Path(tempfile.mkdtemp(prefix="hermes-sandbox-bench-home-"))
     profile = scratch / "profiles" / "bench"
     profile.mkdir(parents=True)
-    limits.prepare_group(limits.group_name(profile))  # as a gateway does before confining
+    cgroups.prepare_group(cgroups.group_name(profile))  # as a gateway does before confining
     try:
         argv = [binary, *view_args(profile, scratch), "--setenv", "TMPDIR", str(profile)]
         argv += ["--setenv", "HERMES_CONFINED_BY", str(os.getpid())]  # as a gateway has it

@@ -91,7 +91,7 @@ def tools_sandbox(config: Config, root: Path) -> ToolsSandbox:
         return ToolsSandbox(
             "unavailable", f"terminal and execute_code will refuse to run: {problem}"
         )
-    from hermes.sandbox import limits
+    from hermes.sandbox import cgroups
 
-    limits.sweep(limits.group_name(root))  # command cgroups a killed gateway left behind
+    cgroups.sweep(cgroups.group_name(root))  # command cgroups a killed gateway left behind
     return ToolsSandbox("bwrap", None)

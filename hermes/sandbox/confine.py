@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from hermes.sandbox import bwrap, limits
+from hermes.sandbox import bwrap, cgroups
 from hermes.sandbox.bwrap import CONFINED_BY
 from hermes.sandbox.mounts import python_dirs, read_only_args, system_args
 
@@ -53,7 +53,7 @@ def view_args(profile_root: Path, hide: Path) -> list[str]:
         "/dev",
         "--tmpfs",
         "/tmp",
-        *_cgroup_args(limits.group_name(profile_root)),
+        *_cgroup_args(cgroups.group_name(profile_root)),
         "--tmpfs",
         str(hide),
         "--bind",
@@ -104,7 +104,7 @@ def exec_confined(
     binary = bwrap.executable()
     if problem is not None or binary is None:
         return problem or "bubblewrap is not installed"
-    limits.prepare_group(limits.group_name(profile_root))  # before the view is fixed
+    cgroups.prepare_group(cgroups.group_name(profile_root))  # before the view is fixed
     args = [binary, *view_args(profile_root, hide), "--", *argv]
     # The view holds HERMES_HOME at its real path only: the gateway must use that spelling.
     env = {**environ, CONFINED_BY: str(os.getpid()), "HERMES_HOME": str(hide)}
@@ -137,10 +137,10 @@ def _python_paths(hide: Path) -> list[Path]:
 
 
 def _cgroup_args(group: str) -> list[str]:
-    """The cgroup tree read-only, this profile's command cgroups (limits.py) writable. Moving a
+    """The cgroup tree read-only, this profile's command cgroups (cgroups.py) writable. Moving a
     process into a cgroup names it by pid: in its own PID namespace a gateway can name none
     but its own."""
-    places = limits.hierarchies().values()
+    places = cgroups.hierarchies().values()
     if not places:
         return []
     args = ["--ro-bind", "/sys/fs/cgroup", "/sys/fs/cgroup"]

@@ -9,25 +9,29 @@ apply to root. `describe()` says which is in force, so status pages never preten
 from __future__ import annotations
 
 import contextlib
-import errno
-import functools
-import hashlib
 import logging
 import os
 import resource
 import secrets
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 
+from hermes.sandbox.cgroups import (
+    MIB,
+    counter_of,
+    hierarchies,
+    pending,
+    remove,
+    retry_removals,
+    rmdir,
+    usable,
+    write_limit,
+)
 from hermes.sandbox.spec import Limits
 
 log = logging.getLogger("hermes.sandbox")
 
-MIB = 1024 * 1024
-BASE_NAME = "hermes-sandbox"
 CPU_GRACE = 5  # seconds between SIGXCPU (soft limit) and SIGKILL (hard limit)
-_pending: set[Path] = set()  # command cgroups still busy when their command ended
 # rlimit -> (POSIX sh `ulimit` flag, unit in bytes or 1): what /bin/sh (dash, or bash in POSIX
 # mode) takes; its -f and -c count 512-byte blocks, -v KiB.
 _ULIMIT = {
@@ -38,64 +42,6 @@ _ULIMIT = {
     resource.RLIMIT_AS: ("v", 1024),
     resource.RLIMIT_NPROC: ("u", 1),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Hierarchy:
-    """Where one controller's per-command cgroups are made."""
-
-    controller: str  # "memory" or "pids"
-    base: Path  # <this process's cgroup>/hermes-sandbox
-    v2: bool
-
-
-@functools.cache
-def hierarchies() -> dict[str, Hierarchy]:
-    """The controllers this process can use for its commands, found once."""
-    found: dict[str, Hierarchy] = {}
-    for controller in ("memory", "pids"):
-        try:
-            place = _find(controller)
-        except OSError as exc:
-            log.debug("no %s cgroup: %s", controller, exc)
-            continue
-        if place is not None:
-            found[controller] = place
-    return found
-
-
-@functools.cache
-def usable(group: str) -> dict[str, Hierarchy]:
-    """The hierarchies in which this process can make command cgroups for `group` (a
-    profile): <base>/<group> exists, or is made now, and is writable. A confined gateway sees
-    only its own group's directory writable."""
-    found: dict[str, Hierarchy] = {}
-    for controller, place in hierarchies().items():
-        mine = place.base / group
-        try:
-            mine.mkdir(exist_ok=True)
-        except OSError:
-            continue
-        if place.v2 and controller not in _words(mine / "cgroup.subtree_control"):
-            with contextlib.suppress(OSError):
-                (mine / "cgroup.subtree_control").write_text(f"+{controller}")
-            if controller not in _words(mine / "cgroup.subtree_control"):
-                continue
-        if os.access(mine, os.W_OK):
-            found[controller] = place
-    return found
-
-
-def group_name(owner: Path) -> str:
-    """The cgroup group of a profile: its name and a digest of its directory, so that the
-    profiles of two HERMES_HOMEs on one machine never share their commands' cgroups."""
-    digest = hashlib.sha256(str(owner.resolve()).encode()).hexdigest()[:10]
-    return f"{owner.name}-{digest}"
-
-
-def prepare_group(group: str) -> None:
-    """Make `group`'s cgroup directories while this process still may (before confinement)."""
-    usable(group)
 
 
 def describe(limits: Limits) -> dict[str, str]:
@@ -142,10 +88,10 @@ class CommandLimits:
             group = place.base / self.group / name
             try:
                 group.mkdir()
-                _write_limit(place, group, value)
+                write_limit(place, group, value)
             except OSError as exc:
                 log.warning("cannot make a %s cgroup for a command: %s", controller, exc)
-                _rmdir(group)
+                rmdir(group)
                 continue
             self.groups[controller] = group
         self._rlimits = _rlimits(self.limits, cgroups=set(self.groups))
@@ -169,10 +115,10 @@ class CommandLimits:
         lim = self.limits
         memory = self.groups.get("memory")
         killed = returncode in (-9, 128 + 9)  # the OOM killer's SIGKILL, as bwrap reports it
-        if memory is not None and killed and _counter_of(memory, "oom_kill") > 0:
+        if memory is not None and killed and counter_of(memory, "oom_kill") > 0:
             return _note("killed: over the memory limit", f"{lim.memory_mb} MiB", "memory_mb")
         pids = self.groups.get("pids")
-        if pids is not None and _counter_of(pids, "max", events="pids.events") > 0:
+        if pids is not None and counter_of(pids, "max", events="pids.events") > 0:
             return _note(
                 "a new process was refused: over the limit",
                 f"{lim.processes} processes",
@@ -183,10 +129,9 @@ class CommandLimits:
     def cleanup(self) -> bool:
         """Remove the command's cgroups; False if one was still busy (retry later)."""
         for group in self.groups.values():
-            if not _rmdir(group):
-                _pending.add(group)
+            remove(group)
         self.groups.clear()
-        return not _pending
+        return not pending()
 
 
 def _note(what: str, limit: str, key: str) -> str:
@@ -243,136 +188,5 @@ def _user_processes() -> int:
     return count
 
 
-def _write_limit(place: Hierarchy, group: Path, value: int) -> None:
-    if place.controller == "pids":
-        (group / "pids.max").write_text(str(value))
-        return
-    limit = str(value * MIB)
-    if place.v2:
-        (group / "memory.max").write_text(limit)
-        with contextlib.suppress(OSError):  # no swap accounting: nothing to close
-            (group / "memory.swap.max").write_text("0")
-        return
-    (group / "memory.limit_in_bytes").write_text(limit)
-    with contextlib.suppress(OSError):  # memsw exists only with swap accounting
-        (group / "memory.memsw.limit_in_bytes").write_text(limit)
-
-
-def _counter_of(group: Path, key: str, *, events: str | None = None) -> int:
-    names = [events] if events else ["memory.events", "memory.oom_control"]
-    for name in names:
-        try:
-            text = (group / name).read_text()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0] == key and parts[1].isdigit():
-                return int(parts[1])
-    return 0
-
-
-def _rmdir(group: Path) -> bool:
-    """True once `group` is gone. A cgroup whose last process is still being torn down is
-    busy for a moment: it is removed at the next command (or by `sweep` at the next start)."""
-    try:
-        group.rmdir()
-    except FileNotFoundError:
-        return True
-    except OSError as exc:
-        if exc.errno != errno.EBUSY:
-            log.warning("cannot remove cgroup %s: %s", group, exc.strerror)
-            return True  # not ours to retry
-        return False
-    return True
-
-
-def retry_removals() -> None:
-    for group in list(_pending):
-        if _rmdir(group):
-            _pending.discard(group)
-
-
 def _ulimit_value(value: int, unit: int) -> str:
     return "unlimited" if value == resource.RLIM_INFINITY else str(value // unit)
-
-
-def sweep(group: str) -> None:
-    """Remove the command cgroups of `group` a previous gateway left behind (one killed while
-    its commands ran); called when a gateway starts. A busy one stays (rmdir refuses it)."""
-    for place in usable(group).values():
-        with contextlib.suppress(OSError):
-            for entry in (place.base / group).iterdir():
-                if entry.name.startswith("cmd-") and entry.is_dir():
-                    _rmdir(entry)
-
-
-# -- finding this process's cgroup -------------------------------------------------------------
-
-
-def _find(controller: str) -> Hierarchy | None:
-    mounts = _cgroup_mounts()
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        hid, controllers, path = line.split(":", 2)
-        if hid == "0" and controllers == "":
-            mount = mounts.get("cgroup2")
-            if mount is None:
-                continue
-            here = mount / path.lstrip("/")
-            if controller in _words(here / "cgroup.controllers") and _enable_v2(here, controller):
-                return _ready(controller, here, v2=True)
-        elif controller in controllers.split(","):
-            mount = mounts.get(controller)
-            if mount is not None:
-                return _ready(controller, mount / path.lstrip("/"), v2=False)
-    return None
-
-
-def _enable_v2(here: Path, controller: str) -> bool:
-    """cgroup v2 lets a cgroup's children use a controller only once it is in the parent's
-    subtree_control, which cannot be set on a non-root cgroup that holds processes."""
-    if controller in _words(here / "cgroup.subtree_control"):
-        return True
-    try:
-        (here / "cgroup.subtree_control").write_text(f"+{controller}")
-    except OSError:
-        return False
-    return True
-
-
-def _ready(controller: str, here: Path, *, v2: bool) -> Hierarchy | None:
-    base = here / BASE_NAME
-    with contextlib.suppress(OSError):  # inside a confined gateway it exists, read-only
-        base.mkdir(exist_ok=True)
-    if not base.is_dir():
-        return None
-    if v2 and controller not in _words(base / "cgroup.subtree_control"):
-        with contextlib.suppress(OSError):
-            (base / "cgroup.subtree_control").write_text(f"+{controller}")
-        if controller not in _words(base / "cgroup.subtree_control"):
-            return None
-    return Hierarchy(controller, base, v2)
-
-
-def _cgroup_mounts() -> dict[str, Path]:
-    """Mount points by controller name ("cgroup2" for the unified hierarchy)."""
-    found: dict[str, Path] = {}
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        left, _, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        if len(fields) < 5 or len(tail) < 3:
-            continue
-        point = Path(fields[4].replace("\\040", " "))
-        if tail[0] == "cgroup2":
-            found.setdefault("cgroup2", point)
-        elif tail[0] == "cgroup":
-            for option in tail[2].split(","):
-                found.setdefault(option, point)
-    return found
-
-
-def _words(path: Path) -> set[str]:
-    try:
-        return set(path.read_text().split())
-    except OSError:
-        return set()

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from hermes.procutil import group_alive
 from hermes.sandbox import bwrap
-from hermes.sandbox.limits import CommandLimits, retry_removals
+from hermes.sandbox.cgroups import retry_removals
+from hermes.sandbox.limits import CommandLimits
 from hermes.sandbox.spec import Policy
 
 # After the main process exits, how long the rest of its output may take to arrive.

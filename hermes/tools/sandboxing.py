@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hermes.config.schema import SandboxConfig
 from hermes.sandbox import Limits, Outcome, Policy, run
-from hermes.sandbox.limits import group_name
+from hermes.sandbox.cgroups import group_name
 from hermes.tools.base import ToolContext, child_env
 from hermes.tools.errors import ToolError
 

@@ -21,7 +21,7 @@ import openai
 import pytest
 
 from hermes.config import envfile
-from hermes.sandbox.limits import group_name
+from hermes.sandbox.cgroups import group_name
 from tests.e2e.gateway_process import make_profile, run_gateway
 from tests.e2e.supervisor_process import (
     Running,
