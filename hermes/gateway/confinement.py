@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hermes.config.schema import Config
+from hermes.errors import HermesError
 from hermes.procutil import die_with_parent, die_with_supervisor, make_undumpable
 from hermes.profiles import Profile, ProfileStore
 
@@ -51,7 +52,11 @@ def confine(
         argv = [sys.executable, "-P", "-m", "hermes.gateway", "--profile", profile.name]
         argv += [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
         reason = view.exec_confined(
-            argv, profile_root=profile.root.resolve(), hide=store.home.resolve(), environ=env
+            argv,
+            profile_root=profile.root.resolve(),
+            hide=store.home.resolve(),
+            environ=env,
+            tools_sandboxed=_tools_sandboxed(profile),
         )
         die_with_supervisor(supervisor)
         status = f"not confined to its profile ({reason})"
@@ -64,6 +69,18 @@ def confine(
             log.warning("this gateway is %s", status)
     make_undumpable()
     return Confinement(holder is not None, f"{status}; {landlock.restrict_scopes()}")
+
+
+def _tools_sandboxed(profile: Profile) -> bool:
+    """Whether this profile's tools need bubblewrap, so the gateway must be able to make user
+    namespaces (a broken config.yaml is reported by the gateway itself: assume they do)."""
+    from hermes.config.loader import load_config
+
+    try:
+        config = load_config(profile.config_path, cache=profile.config_cache_path)
+    except HermesError:
+        return True
+    return config.tools.sandbox.mode != "off"
 
 
 def _sees_only(store: ProfileStore, profile: Profile) -> bool:

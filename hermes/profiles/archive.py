@@ -154,6 +154,10 @@ def _add_fd(tar: tarfile.TarFile, fd: int, arcname: str) -> int:
             return 0
         os.set_blocking(fd, True)
         info = tar.gettarinfo(arcname=arcname, fileobj=fh)
+        # A hard link's second name would be stored as a link to the first, which import
+        # refuses: every name is stored as the file it is.
+        info.type, info.linkname = tarfile.REGTYPE, ""
+        info.size = os.fstat(fd).st_size
         tar.addfile(info, fh)
     return 1
 

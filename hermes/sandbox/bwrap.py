@@ -84,9 +84,7 @@ def policy_args(policy: Policy) -> list[str]:
         *system_args(),
         *read_only_args(python_dirs()),
         *read_only_args(policy.read_only),
-        "--proc",
-        "/proc",
-        *COMMAND_PROC_COVERS,
+        *_proc_args(),
         *_dev_args(),
         *_tmp_size(policy),
         "--tmpfs",
@@ -108,17 +106,32 @@ def policy_args(policy: Policy) -> list[str]:
 
 
 @functools.cache
-def _dev_args() -> tuple[str, ...]:
-    """A confined gateway's /dev is already bwrap's minimal one: binding it is one mount where
-    making another is nine, about a millisecond per command. Only when /dev holds nothing but
-    that set, though: the host's disks and consoles must never be shown."""
+def in_gateway() -> bool:
+    """True inside a confined gateway: its /proc is of its own PID namespace, with covers, and
+    its /dev bwrap's minimal one, read-only (checked, not assumed: the host's /dev, disks and
+    consoles included, must never be handed on)."""
     try:
         entries = set(os.listdir("/dev"))
     except OSError:
-        entries = {"?"}
-    if os.environ.get(CONFINED_BY, "").isdigit() and entries <= MINIMAL_DEV:
-        return ("--dev-bind", "/dev", "/dev")
-    return ("--dev", "/dev")
+        return False
+    return os.environ.get(CONFINED_BY, "").isdigit() and entries <= MINIMAL_DEV
+
+
+def _proc_args() -> tuple[str, ...]:
+    """Inside a gateway, a command sees the gateway's /proc (its PID namespace: the gateway and
+    this profile's commands), read-only. A fresh /proc would need a /proc with nothing mounted
+    over it in the gateway's view, and that would let the gateway itself, or a profile's
+    unconfined commands, mount one with writable sysctls from a user namespace of their own.
+    Elsewhere, a fresh /proc of the command's own PID namespace, read-only as a whole."""
+    if in_gateway():
+        return ("--ro-bind", "/proc", "/proc")
+    return ("--proc", "/proc", *COMMAND_PROC_COVERS)
+
+
+def _dev_args() -> tuple[str, ...]:
+    """A confined gateway's /dev, bwrap's minimal one, read-only: binding it is one mount where
+    making another is nine, about a millisecond per command."""
+    return ("--dev-bind", "/dev", "/dev") if in_gateway() else ("--dev", "/dev")
 
 
 def _tmp_size(policy: Policy) -> list[str]:

@@ -17,6 +17,7 @@ log = logging.getLogger("hermes.sandbox")
 
 MIB = 1024 * 1024
 BASE_NAME = "hermes-sandbox"
+BASES_ENV = "HERMES_CGROUP_BASES"  # set by the confining stage: where the commands' cgroups are
 _pending: set[Path] = set()  # command cgroups still busy when their command ended
 
 
@@ -31,7 +32,12 @@ class Hierarchy:
 
 @functools.cache
 def hierarchies() -> dict[str, Hierarchy]:
-    """The controllers this process can use for its commands, found once."""
+    """The controllers this process can use for its commands, found once: as the confining
+    stage handed them down (a confined gateway sees no cgroup tree to find them in), or in
+    this process's own cgroups."""
+    handed = os.environ.get(BASES_ENV)
+    if handed is not None:
+        return _parse_bases(handed)
     found: dict[str, Hierarchy] = {}
     for controller in ("memory", "pids"):
         try:
@@ -148,6 +154,53 @@ def sweep(group: str) -> None:
             for entry in (place.base / group).iterdir():
                 if entry.name.startswith("cmd-") and entry.is_dir():
                     rmdir(entry)
+
+
+def bases_env() -> str:
+    """hierarchies() as the value of BASES_ENV, for the confined gateway."""
+    return ",".join(
+        f"{c}={'v2' if h.v2 else 'v1'}:{h.base}" for c, h in sorted(hierarchies().items())
+    )
+
+
+def _parse_bases(text: str) -> dict[str, Hierarchy]:
+    found: dict[str, Hierarchy] = {}
+    for item in filter(None, text.split(",")):
+        controller, _, rest = item.partition("=")
+        version, _, base = rest.partition(":")
+        if controller in ("memory", "pids") and version in ("v1", "v2") and base:
+            found[controller] = Hierarchy(controller, Path(base), version == "v2")
+    return found
+
+
+def enter_own(group: str) -> list[str]:
+    """Move this process into a cgroup of its own, <its cgroup>/hermes-gateways/<group>, in
+    every hierarchy where it may (best effort; nothing changes where it may not), before
+    anything is started or confined. Why: a process that can make a user namespace (a
+    gateway must, for its tools' sandboxes) can mount a cgroup hierarchy in a cgroup namespace
+    of its own, rooted at its cgroup, and write its files; rooted at a cgroup of its own, that
+    reaches nothing but itself and its commands, never the supervisor or another gateway.
+    Returns the hierarchies it moved in, for the log."""
+    moved: list[str] = []
+    mounts = _cgroup_mounts()
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        hid, controllers, path = line.split(":", 2)
+        key = "cgroup2" if hid == "0" and controllers == "" else controllers.split(",")[0]
+        mount = mounts.get(key)
+        if mount is None:
+            continue
+        own = mount / path.lstrip("/") / "hermes-gateways" / group
+        if Path(path).parts[-2:] == ("hermes-gateways", group):
+            continue  # already there (a restart in place)
+        try:
+            own.mkdir(parents=True, exist_ok=True)
+            (own / "cgroup.procs").write_text("0")
+        except OSError:
+            continue
+        moved.append(key)
+    hierarchies.cache_clear()
+    usable.cache_clear()
+    return moved
 
 
 # -- finding this process's cgroup -------------------------------------------------------------

@@ -26,8 +26,6 @@ from hermes.sandbox.bwrap import CONFINED_BY
 from hermes.sandbox.mounts import python_dirs, read_only_args, system_args
 
 GATEWAY_UID = 1000  # who a root-run gateway is inside its user namespace (kuid 0 outside)
-NESTED_PROC_BASE = "/run/hermes"
-NESTED_PROC_DIR = "/run/hermes/host"
 
 
 def confined_by(environ: Mapping[str, str]) -> int | None:
@@ -35,11 +33,13 @@ def confined_by(environ: Mapping[str, str]) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def view_args(profile_root: Path, hide: Path) -> list[str]:
-    """bwrap arguments for a gateway's view of the machine."""
+def view_args(profile_root: Path, hide: Path, *, tools_sandboxed: bool = True) -> list[str]:
+    """bwrap arguments for a gateway's view of the machine. A gateway whose tools are not
+    sandboxed needs no user namespace of its own making, so it may make none."""
     root = str(profile_root)
     return [
         *_identity(),
+        *(() if tools_sandboxed else ("--disable-userns",)),
         "--unshare-pid",
         "--unshare-ipc",
         "--die-with-parent",
@@ -48,9 +48,10 @@ def view_args(profile_root: Path, hide: Path) -> list[str]:
         "--proc",
         "/proc",
         *bwrap.gateway_proc_covers(),
-        *_nested_proc_args(),
         "--dev",
         "/dev",
+        "--remount-ro",
+        "/dev",  # a tool's writes there would outlive it, shared and unbounded
         "--tmpfs",
         "/tmp",
         *_cgroup_args(cgroups.group_name(profile_root)),
@@ -61,6 +62,8 @@ def view_args(profile_root: Path, hide: Path) -> list[str]:
         root,
         "--remount-ro",
         str(hide),
+        "--remount-ro",
+        "/",  # bwrap's root tmpfs: nothing but /tmp and the profile is the gateway's to write
         "--chdir",
         root,
     ]
@@ -74,40 +77,26 @@ def _identity() -> list[str]:
     return ["--unshare-user", *inside, "--cap-drop", "ALL"]
 
 
-def _nested_proc_args() -> list[str]:
-    """The kernel lets a user namespace mount a new /proc (what each tool sandbox does) only
-    where a /proc with nothing mounted over it is already in the mount namespace; the
-    gateway's own /proc has bwrap's read-only covers. So the host's /proc is bound there too,
-    beneath a directory of mode 0 on a read-only tmpfs: present for that check, unreachable
-    for the gateway, which has no capability to pass the directory or change its mode."""
-    return [
-        "--tmpfs",
-        NESTED_PROC_BASE,
-        "--dir",
-        NESTED_PROC_DIR,
-        "--bind",
-        "/proc",
-        f"{NESTED_PROC_DIR}/proc",
-        "--chmod",
-        "0000",
-        NESTED_PROC_DIR,
-        "--remount-ro",
-        NESTED_PROC_BASE,
-    ]
-
-
 def exec_confined(
-    argv: Sequence[str], *, profile_root: Path, hide: Path, environ: Mapping[str, str]
+    argv: Sequence[str],
+    *,
+    profile_root: Path,
+    hide: Path,
+    environ: Mapping[str, str],
+    tools_sandboxed: bool = True,
 ) -> str:
     """Replace this process with `argv` confined; returns (only) why that cannot be done."""
     problem = bwrap.probe()
     binary = bwrap.executable()
     if problem is not None or binary is None:
         return problem or "bubblewrap is not installed"
-    cgroups.prepare_group(cgroups.group_name(profile_root))  # before the view is fixed
-    args = [binary, *view_args(profile_root, hide), "--", *argv]
+    group = cgroups.group_name(profile_root)
+    cgroups.enter_own(group)  # before anything below finds or makes a cgroup
+    cgroups.prepare_group(group)
+    args = [binary, *view_args(profile_root, hide, tools_sandboxed=tools_sandboxed), "--", *argv]
     # The view holds HERMES_HOME at its real path only: the gateway must use that spelling.
     env = {**environ, CONFINED_BY: str(os.getpid()), "HERMES_HOME": str(hide)}
+    env[cgroups.BASES_ENV] = cgroups.bases_env()
     # bwrap forwards no signal, and --die-with-parent would take the gateway down with it at
     # once: so it ignores SIGTERM and SIGINT (the gateway, which installs its own handlers,
     # still gets them from its process group) and exits when the gateway has shut down.
@@ -137,14 +126,11 @@ def _python_paths(hide: Path) -> list[Path]:
 
 
 def _cgroup_args(group: str) -> list[str]:
-    """The cgroup tree read-only, this profile's command cgroups (cgroups.py) writable. Moving a
-    process into a cgroup names it by pid: in its own PID namespace a gateway can name none
-    but its own."""
-    places = cgroups.hierarchies().values()
-    if not places:
-        return []
-    args = ["--ro-bind", "/sys/fs/cgroup", "/sys/fs/cgroup"]
-    for place in places:
+    """Of the cgroup tree, only this profile's command cgroups (cgroups.py), writable: nothing
+    of other profiles, not even their names. Moving a process into a cgroup names it by pid:
+    in its own PID namespace a gateway can name none but its own."""
+    args: list[str] = []
+    for place in cgroups.usable(group).values():
         mine = str(place.base / group)
         args += ["--bind", mine, mine]
     return args

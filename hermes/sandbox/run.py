@@ -24,7 +24,7 @@ from hermes.procutil import group_alive
 from hermes.sandbox import bwrap
 from hermes.sandbox.cgroups import retry_removals
 from hermes.sandbox.limits import CommandLimits
-from hermes.sandbox.spec import Policy
+from hermes.sandbox.spec import Limits, Policy
 
 # After the main process exits, how long the rest of its output may take to arrive.
 DRAIN_SECONDS = 0.5
@@ -124,9 +124,13 @@ async def run(
     timeout: float,
     output_limit: int,
     policy: Policy | None,
+    limits_of: tuple[Limits, str] | None = None,
 ) -> Outcome:
-    """Run `argv` in a new session, inside `policy`'s sandbox unless it is None."""
-    limits = CommandLimits(policy.limits, policy.group) if policy is not None else None
+    """Run `argv` in a new session, inside `policy`'s sandbox unless it is None. Its limits
+    (and their cgroup group) are the policy's, or `limits_of` for an unconfined command."""
+    if policy is not None:
+        limits_of = (policy.limits, policy.group)
+    limits = CommandLimits(*limits_of) if limits_of is not None else None
     command, environment = list(argv), dict(env)
     if policy is not None:
         command, environment = bwrap.wrap(policy, command), bwrap.command_env(policy, environment)

@@ -63,7 +63,8 @@ async def run_command(
     problem = unavailable(ctx)
     if problem is not None:
         raise ToolError(problem)
-    policy = None if ctx.settings.sandbox.mode == "off" else policy_for(ctx)
+    confined = policy_for(ctx)
+    policy = None if ctx.settings.sandbox.mode == "off" else confined
     if policy is not None:
         policy.home.mkdir(exist_ok=True)
     return await run(
@@ -73,6 +74,7 @@ async def run_command(
         timeout=timeout,
         output_limit=output_limit,
         policy=policy,
+        limits_of=(confined.limits, confined.group),  # unconfined commands keep their limits
     )
 
 

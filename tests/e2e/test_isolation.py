@@ -134,7 +134,7 @@ def test_the_sandboxed_shell_reaches_nothing_outside_its_workspace(
             f"cat ../../bob/.env {home}/profiles/bob/.env",
             f"ls {home}/run; ls -A {home}/profiles; ls -A {home}",
             f"cat /proc/{m.pid('alice')}/environ /proc/{m.pid('bob')}/environ",
-            "cat /proc/*/environ | tr '\\0' '\\n'; ls /proc | grep -c '^[0-9]'",
+            "cat /proc/*/environ | tr '\\0' '\\n'; cat /proc/*/cmdline | tr '\\0' ' '",
             f"python3 - {home}/run/supervisor.sock <<'EOF'\n{CONNECT}EOF",
             f"kill -9 {m.pid('alice')} {m.pid('bob')} {m.supervisor_pid}; echo rc=$?",
             f"echo x > ../evil; echo x >> {home}/profiles/alice/SOUL.md; touch /etc/e /usr/e",
@@ -147,7 +147,9 @@ def test_the_sandboxed_shell_reaches_nothing_outside_its_workspace(
     assert "bob" not in run_dir and "carol" not in run_dir  # no other profile, not even a name
     assert environ.count("No such file or directory") == 2
     assert "HERMES_PROFILE=alice" in every_environ  # its own processes' only
-    assert int(every_environ.split("\n")[-2]) < 10, "/proc shows only the sandbox"
+    # /proc shows alice's PID namespace: her gateway and her commands, nothing of the host.
+    assert "hermes.gateway --profile alice" in every_environ
+    assert "--profile bob" not in every_environ and "hermes up" not in every_environ
     assert "refused FileNotFoundError" in sock
     assert kill.count("No such process") == 3 and "rc=1" in kill
     assert "Read-only file system" in write and "exit code 1" in write
@@ -254,11 +256,17 @@ def test_an_unconfined_profile_still_cannot_leave_its_gateways_view(
             (
                 "terminal",
                 {
-                    "command": f"B=$({cgroups}); mkdir $B/evil; D=$B/{carol_group} && "
+                    "command": f"ls /sys/fs/cgroup/*/; B=$({cgroups}); D=$B/{carol_group} && "
                     f"mkdir -p $D/trap && echo {sup} > $D/trap/cgroup.procs; echo rc=$?"
                 },
             ),
-            ("terminal", {"command": "mount -o remount,rw,bind /usr; ls /run/hermes/host"}),
+            (
+                "terminal",
+                {
+                    "command": "mount -o remount,rw,bind /usr; unshare -Ur true; "
+                    "unshare -Urpmf --mount-proc true; unshare -Urm -C true; touch /x"
+                },
+            ),
         ]
     )
     up.queue_text("done")
@@ -271,9 +279,13 @@ def test_an_unconfined_profile_still_cannot_leave_its_gateways_view(
     host = sum(p.isdigit() for p in os.listdir("/proc"))
     assert int(count) < min(30, host) and caps.split()[-1] == "0000000000000000"
     assert "refused FileNotFoundError" in sock
-    assert "Read-only file system" in cgroup and "No such process" in cgroup and "rc=1" in cgroup
+    # Of the cgroup tree carol sees her own command cgroups only; the supervisor is no pid of hers.
+    assert "No such process" in cgroup and "rc=1" in cgroup
+    assert "bob-" not in cgroup and "alice-" not in cgroup
     assert any(w in remount for w in ("permission denied", "must be superuser"))
-    assert "Permission denied" in remount  # the host's /proc, behind a mode-0 directory
+    # A gateway whose tools are unconfined may make no user namespace: no fresh /proc with
+    # writable sysctls, no cgroup hierarchy mounted afresh. And its root is read-only.
+    assert remount.count("unshare failed") == 3 and "Read-only file system" in remount
     still_running(m)
 
 
@@ -298,6 +310,25 @@ def test_a_sandboxed_root_cannot_undo_its_sandbox(machine: Machine, up: FakeOpen
     assert "must be superuser" in cover or "not permitted" in cover or "denied" in cover
     assert "root:" not in cover
     assert userns.count("unshare failed") == 2
+
+
+def test_each_gateway_is_in_cgroups_of_its_own(machine: Machine) -> None:
+    """A gateway able to make user namespaces could mount a cgroup hierarchy rooted at its own
+    cgroup: so that cgroup is its own, never the supervisor's or another gateway's."""
+    m = machine
+    seen = {}
+    for name in ("alice", "bob", "carol"):
+        lines = Path(f"/proc/{m.pid(name)}/cgroup").read_text().splitlines()
+        mine = [
+            line
+            for line in lines
+            if f"hermes-gateways/{group_name(m.home / 'profiles' / name)}" in line
+        ]
+        assert mine, f"{name} is not in a cgroup of its own: {lines}"
+        seen[name] = set(mine)
+    assert not (seen["alice"] & seen["bob"]) and not (seen["bob"] & seen["carol"])
+    supervisor = Path(f"/proc/{m.supervisor_pid}/cgroup").read_text()
+    assert "hermes-gateways" not in supervisor
 
 
 def test_status_and_doctor_show_each_profiles_sandbox(machine: Machine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -319,3 +320,16 @@ def test_export_never_follows_a_link_swapped_into_the_workspace(
                     if data is not None and canary.encode() in data.read():
                         found.append(member.name)
     assert found == []
+
+
+def test_hard_links_in_the_workspace_export_as_files_an_import_takes(
+    store: ProfileStore, tmp_path: Path
+) -> None:
+    ws = store.create("alice").profile.workspace_dir
+    (ws / "one.txt").write_text("same inode\n")
+    os.link(ws / "one.txt", ws / "two.txt")
+    out = tmp_path / "alice.tar.gz"
+    export_profile(store, "alice", out)
+    imported = import_profile(store, out, name="alicecopy")
+    copy = imported.created.profile.workspace_dir
+    assert (copy / "one.txt").read_text() == (copy / "two.txt").read_text() == "same inode\n"
