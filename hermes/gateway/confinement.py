@@ -42,7 +42,7 @@ def confine(
     machine and returns only if that cannot be done; inside, it ties the process to its bwrap
     parent. Then, either way: not dumpable, and a Landlock scope."""
     from hermes.sandbox import confine as view
-    from hermes.sandbox import landlock
+    from hermes.sandbox import landlock, seccomp
 
     supervisor = env.get("HERMES_SUPERVISOR_PID", "")
     holder = view.confined_by(env)
@@ -68,6 +68,8 @@ def confine(
             status = "not confined: HERMES_CONFINED_BY is set, yet other profiles are visible"
             log.warning("this gateway is %s", status)
     make_undumpable()
+    if not seccomp.own_session_keyring():
+        log.warning("could not join a session keyring of its own")
     return Confinement(holder is not None, f"{status}; {landlock.restrict_scopes()}")
 
 

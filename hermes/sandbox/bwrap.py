@@ -8,6 +8,7 @@ its argument list is the whole specification; Landlock alone cannot give a priva
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -62,7 +63,24 @@ def gateway_proc_covers() -> tuple[str, ...]:
     except OSError:
         names = []
     paths = [f"/proc/sys/{n}" for n in names] + [f"/proc/{n}" for n in PROC_COVERED]
-    return tuple(arg for path in paths for arg in ("--ro-bind-try", path, path))
+    covers = [arg for path in paths for arg in ("--ro-bind-try", path, path)]
+    # Files of /proc only root may read (kpageflags, slabinfo, timer_list, …): machine-wide
+    # detail a gateway or command has no use for, readable by a root-run one.
+    for name in _root_only_proc_files():
+        covers += ["--ro-bind", "/dev/null", f"/proc/{name}"]
+    return tuple(covers)
+
+
+def _root_only_proc_files() -> list[str]:
+    found = []
+    with contextlib.suppress(OSError), os.scandir("/proc") as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.name.isdigit() or not entry.is_file(follow_symlinks=False):
+                    continue
+                if not entry.stat(follow_symlinks=False).st_mode & 0o004:
+                    found.append(entry.name)
+    return sorted(found)
 
 
 def executable() -> str | None:
@@ -151,8 +169,10 @@ def command_env(policy: Policy, env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def wrap(policy: Policy, argv: list[str]) -> list[str]:
-    return [*_prefix(policy), "--", *argv]
+def wrap(policy: Policy, argv: list[str], *, seccomp_fd: int | None = None) -> list[str]:
+    """bwrap's argv for `argv` in `policy`, with the seccomp filter read from `seccomp_fd`."""
+    seccomp = ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
+    return [*_prefix(policy), *seccomp, "--", *argv]
 
 
 @functools.lru_cache(maxsize=64)

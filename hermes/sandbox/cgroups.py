@@ -193,14 +193,55 @@ def enter_own(group: str) -> list[str]:
         if Path(path).parts[-2:] == ("hermes-gateways", group):
             continue  # already there (a restart in place)
         try:
-            own.mkdir(parents=True, exist_ok=True)
+            _fresh(own)
+            if key == "cpuset":  # a v1 cpuset takes no task before it has cpus and mems
+                _inherit_cpuset(mount / path.lstrip("/"), [own.parent, own])
             (own / "cgroup.procs").write_text("0")
-        except OSError:
+        except OSError as exc:
+            log.warning("gateway left in its %s cgroup: %s", key, exc.strerror or exc)
             continue
         moved.append(key)
     hierarchies.cache_clear()
     usable.cache_clear()
     return moved
+
+
+def _inherit_cpuset(source: Path, nodes: list[Path]) -> None:
+    for node in nodes:
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if not (node / name).read_text().strip():
+                (node / name).write_text((source / name).read_text())
+
+
+def _fresh(own: Path) -> None:
+    """`own` made anew where it is empty, so nothing a previous gateway set on it (a limit,
+    a frozen state) carries over; kept (with its cgroups) where something still runs."""
+    if own.is_dir():
+        for child in sorted(own.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if child.is_dir():
+                rmdir(child)
+        rmdir(own)
+    own.mkdir(parents=True, exist_ok=True)
+
+
+def thaw(owner: Path) -> None:
+    """Thaw the gateway of profile directory `owner` (v1 freezer, v2 cgroup.freeze), so a
+    gateway that froze itself can still be stopped: a frozen process ignores even SIGKILL."""
+    group = group_name(owner)
+    mounts = _cgroup_mounts()
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        hid, controllers, path = line.split(":", 2)
+        v2 = hid == "0" and controllers == ""
+        if not v2 and "freezer" not in controllers.split(","):
+            continue
+        mount = mounts.get("cgroup2" if v2 else "freezer")
+        if mount is None:
+            continue
+        own = mount / path.lstrip("/") / "hermes-gateways" / group
+        for node in [own, *own.rglob("*")] if own.is_dir() else []:
+            name, value = ("cgroup.freeze", "0") if v2 else ("freezer.state", "THAWED")
+            with contextlib.suppress(OSError):
+                (node / name).write_text(value)
 
 
 # -- finding this process's cgroup -------------------------------------------------------------

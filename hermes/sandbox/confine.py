@@ -104,7 +104,17 @@ def exec_confined(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.stdout.flush()
     sys.stderr.flush()
+    # Nothing inherited beyond stdio: a descriptor whoever started hermes left open (a folder,
+    # a socket) would otherwise reach every gateway through bwrap, which passes them on.
+    os.closerange(3, _fd_limit())
     os.execve(binary, args, env)
+
+
+def _fd_limit() -> int:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if 0 < soft < 1 << 20 else 1 << 20
 
 
 def _python_paths(hide: Path) -> list[Path]:

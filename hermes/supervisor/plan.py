@@ -28,6 +28,7 @@ class GatewaySpec:
     fingerprint: str  # changes when config.yaml or .env does: `reload` restarts only those
     ready_mark: bytes = b"hermes gateway ready"
     start_timeout: float | None = None  # None: the supervisor's policy
+    profile_root: Path | None = None  # a profile's gateway (None: the model server)
 
     @property
     def url(self) -> str:
@@ -80,6 +81,7 @@ def spec_for(
         env=env,
         log_path=profile.logs_dir / "gateway.log",
         fingerprint=fingerprint(info),
+        profile_root=profile.root.resolve(),
     )
 
 

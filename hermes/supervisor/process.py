@@ -229,6 +229,7 @@ class Gateway:
         if proc is None or proc.returncode is not None:
             return
         self.state = State.STOPPING
+        self._thaw()
         _signal_group(proc.pid, signal.SIGTERM)
         _signal_group(proc.pid, signal.SIGCONT)  # a stopped (SIGSTOP) process must see it too
         deadline = time.monotonic() + self.policy.stop_timeout
@@ -240,6 +241,13 @@ class Gateway:
             )
         await proc.wait()
 
+    def _thaw(self) -> None:
+        """A gateway can freeze its own cgroup (it owns it): thaw it, or no signal lands."""
+        if self.spec.profile_root is not None:
+            from hermes.sandbox.cgroups import thaw
+
+            thaw(self.spec.profile_root)
+
     async def _group_gone(self, timeout: float) -> bool:
         """Wait until no process of the gateway's group is left; SIGKILL the rest after
         `timeout`. True if they all went on their own."""
@@ -249,6 +257,7 @@ class Gateway:
         deadline = time.monotonic() + timeout
         while group_alive(pgid):
             if time.monotonic() >= deadline:
+                self._thaw()
                 _signal_group(pgid, signal.SIGKILL)
                 return False
             await asyncio.sleep(0.05)

@@ -7,14 +7,19 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from hermes.config import envfile
+from tests.e2e.conftest import HERMES
+from tests.e2e.gateway_process import gateway_env
 from tests.e2e.supervisor_process import (
+    Running,
     add_profile,
     by_profile,
     disable_default,
@@ -247,3 +252,59 @@ def test_a_hung_gateway_is_restarted_after_3_failed_health_checks(home: Path) ->
         assert alice["restarts"] == 1
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
         assert "failed health checks" in hermes(home, "logs", "supervisor").stdout
+
+
+def _freezer_state(pid: int) -> Path | None:
+    """The freezer.state of the v1 freezer cgroup `pid` is in (None without a v1 freezer)."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "freezer" in controllers.split(","):
+            state = Path("/sys/fs/cgroup/freezer") / path.lstrip("/") / "freezer.state"
+            return state if state.exists() else None
+    return None
+
+
+def test_a_gateway_that_froze_itself_is_still_stopped_and_restarted(home: Path) -> None:
+    """A gateway owns its cgroups, so code in it could freeze them; a frozen process ignores
+    even SIGKILL. The supervisor thaws the gateway's cgroups before it signals them."""
+    disable_default(home)
+    port = add_profile(home, "alice")
+    with supervisor(home) as sup:
+        pid = sup.gateway_pids()["alice"]
+        state = _freezer_state(pid)
+        if state is None or "hermes-gateways" not in str(state):
+            pytest.skip("no v1 freezer hierarchy of hermes' own here")
+        state.write_text("FROZEN")
+        wait_for(lambda: state.read_text().strip() == "FROZEN", timeout=10)
+        started = time.monotonic()
+        result = hermes(home, "restart", "alice", timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert time.monotonic() - started < 20
+        wait_for(lambda: by_profile(home)["alice"]["state"] == "running", timeout=20)
+        assert sup.gateway_pids()["alice"] != pid
+        assert models_of(port, home, "alice") == ["alice"]
+
+
+def test_no_descriptor_of_whoever_started_hermes_reaches_a_gateway(home: Path) -> None:
+    """`hermes up` started with a descriptor open (a folder of someone else's): no gateway
+    holds it, so none can read through /proc/self/fd what it points at."""
+    disable_default(home)
+    add_profile(home, "alice")
+    elsewhere = home.parent / "not-hermes"
+    elsewhere.mkdir()
+    fd = os.open(elsewhere, os.O_RDONLY | os.O_DIRECTORY)
+    log = open(home / "supervisor-fd.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [HERMES, "up"], env=gateway_env(home), stdout=log, stderr=log, pass_fds=(fd,)
+    )
+    try:
+        running = Running(proc, home)
+        wait_for(running.settled, timeout=60)
+        gateway = running.gateway_pids()["alice"]
+        links = [os.readlink(f"/proc/{gateway}/fd/{n}") for n in os.listdir(f"/proc/{gateway}/fd")]
+        assert str(elsewhere) not in links
+    finally:
+        os.close(fd)
+        hermes(home, "down")
+        proc.wait(30)
+        log.close()

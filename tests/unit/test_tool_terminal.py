@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import json
 import os
+import platform
 import signal
 import time
 from pathlib import Path
@@ -149,3 +151,19 @@ async def test_missing_workspace_is_an_error_result(tmp_path: Path) -> None:
     registry = ToolRegistry(default_tools())
     result = await registry.call("terminal", '{"command": "true"}', make_ctx(tmp_path / "no"))
     assert not result.ok and "does not exist" in result.output
+
+
+async def test_no_keyring_is_reachable_from_a_sandbox(ws: Path) -> None:
+    """Keyrings are not namespaced well (a service's session keyring is shared by all it
+    starts): in a sandbox add_key, request_key and keyctl fail."""
+    from hermes.sandbox.seccomp import _ARCHES
+
+    numbers = _ARCHES.get(platform.machine())
+    if numbers is None:
+        pytest.skip("no seccomp filter for this architecture")
+    code = (
+        "import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
+        f"print([libc.syscall(n, 0, -3, 0) == -1 and ctypes.get_errno() for n in {numbers[1:]}])"
+    )
+    out = await run(make_ctx(ws, "bwrap"), f'python3 -c "{code}"')
+    assert out == f"[{errno.EPERM}, {errno.EPERM}, {errno.EPERM}]\n[exit code 0]"
