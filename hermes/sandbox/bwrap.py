@@ -100,8 +100,6 @@ def policy_args(policy: Policy) -> list[str]:
         "sandbox",
         *(() if policy.network else ("--unshare-net",)),
         *system_args(),
-        *read_only_args(python_dirs()),
-        *read_only_args(policy.read_only),
         *_proc_args(),
         *_dev_args(),
         *_tmp_size(policy),
@@ -110,6 +108,9 @@ def policy_args(policy: Policy) -> list[str]:
         *_tmp_size(policy),
         "--tmpfs",
         "/tmp",
+        # After the private /tmp, which would otherwise cover a Python installed under it.
+        *read_only_args(python_dirs()),
+        *read_only_args(policy.read_only),
     ]
     # A hidden path needs covering only where something bound shows it: otherwise the
     # workspace's parents exist inside as empty directories of the sandbox's own root.

@@ -44,7 +44,6 @@ def view_args(profile_root: Path, hide: Path, *, tools_sandboxed: bool = True) -
         "--unshare-ipc",
         "--die-with-parent",
         *system_args(),
-        *read_only_args(_python_paths(hide)),
         "--proc",
         "/proc",
         *bwrap.gateway_proc_covers(),
@@ -54,6 +53,8 @@ def view_args(profile_root: Path, hide: Path, *, tools_sandboxed: bool = True) -
         "/dev",  # a tool's writes there would outlive it, shared and unbounded
         "--tmpfs",
         "/tmp",
+        # After the private /tmp, which would otherwise cover a Python installed under it.
+        *read_only_args(_python_paths(hide)),
         *_cgroup_args(cgroups.group_name(profile_root)),
         "--tmpfs",
         str(hide),

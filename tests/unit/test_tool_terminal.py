@@ -167,3 +167,24 @@ async def test_no_keyring_is_reachable_from_a_sandbox(ws: Path) -> None:
     )
     out = await run(make_ctx(ws, "bwrap"), f'python3 -c "{code}"')
     assert out == f"[{errno.EPERM}, {errno.EPERM}, {errno.EPERM}]\n[exit code 0]"
+
+
+async def test_read_only_paths_under_tmp_are_seen_over_the_private_tmp(
+    ws: Path, tmp_path: Path
+) -> None:
+    """A Python (a clean clone's virtualenv) or a `tools.sandbox.read_only` folder may live
+    under /tmp: it is bound over the sandbox's private /tmp, not covered by it, and read-only."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "data.txt").write_text("visible\n")
+    (tmp_path / "beside.txt").write_text("private\n")
+    settings = dataclasses.replace(
+        ToolsConfig(), sandbox=SandboxConfig(mode="bwrap", read_only=[str(shared)])
+    )
+    ctx = dataclasses.replace(make_ctx(ws), settings=settings)
+    out = await run(
+        ctx,
+        f"cat {shared}/data.txt; test -e {tmp_path}/beside.txt || echo hidden; "
+        f"touch {shared}/new 2>/dev/null || echo read-only",
+    )
+    assert out == "visible\nhidden\nread-only\n[exit code 0]"
