@@ -121,6 +121,14 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/chat/sessions/{id}", get_session)
     app.router.add_delete("/api/v1/chat/sessions/{id}", delete_session)
     app.router.add_post("/api/v1/acp", acp_chat)
+    app.router.add_get("/openapi.json", openapi_json)
+
+
+async def openapi_json(request: web.Request) -> web.StreamResponse:
+    """Imported on first use: the description is built from every schema, once."""
+    from hermes.gateway import openapi
+
+    return await openapi.openapi_json(request)
 
 
 async def health(request: web.Request) -> web.Response:

@@ -32,7 +32,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("hermes.gateway")
 access = logging.getLogger("hermes.access")
 
-OPEN_PATHS = frozenset({"/health", "/v1/health"})
+HEALTH_PATHS = frozenset({"/health", "/v1/health"})
+OPEN_PATHS = HEALTH_PATHS | {"/openapi.json"}  # answered without a key
 CORS_METHODS = "GET, POST, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-API-Key"
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
@@ -128,7 +129,7 @@ def _host_refusal(request: web.Request) -> str | None:
     if header is None:
         # HTTP/1.0 (aiohttp itself refuses HTTP/1.1 without Host): old load-balancer probes
         # send none, and no browser ever does, so /health stays reachable and nothing else.
-        if request.path in OPEN_PATHS or policy.any_host:
+        if request.path in HEALTH_PATHS or policy.any_host:
             return None
         return (
             "a request without a Host header is only answered on /health; send one, "

@@ -17,6 +17,7 @@ from hermes.gateway.streaming import Recorder
 from hermes.wire import fastjson
 
 Respond = Callable[[Recorder | None], Awaitable[web.StreamResponse]]
+MAX_IDEMPOTENCY_KEY = 256  # OpenAI's own limit; every key is held in memory until it expires
 
 
 async def read_json(request: web.Request) -> tuple[bytes, Any]:
@@ -40,6 +41,11 @@ async def idempotent(request: web.Request, raw: bytes, respond: Respond) -> web.
     key = request.headers.get("Idempotency-Key")
     if not key:
         return await respond(None)
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidRequest(
+            f"`Idempotency-Key` is longer than {MAX_IDEMPOTENCY_KEY} characters",
+            param="Idempotency-Key",
+        )
     cache = request.app[RUNTIME].idempotency
     sent: list[web.StreamResponse] = []
 

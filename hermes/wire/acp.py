@@ -62,6 +62,8 @@ def _context(payload: Mapping[str, Any]) -> str | None:
         return None
     if isinstance(context, str):
         return context
+    if not isinstance(context, Mapping):
+        raise _bad("payload.context", "must be a string or an object")
     return json.dumps(context, ensure_ascii=False)
 
 

@@ -1,0 +1,597 @@
+"""The JSON Schemas (2020-12, as OpenAPI 3.1 uses them) of every body a gateway reads or
+writes, built from the validators' own limits so the two cannot drift apart silently.
+
+What a schema here says, the parser enforces: the Schemathesis run in the suite sends data that
+breaks each constraint and expects a 4xx (`negative_data_rejection`), and a unit test sends each
+documented request field with a wrong type and expects a 400 naming it. The request schemas
+allow unknown fields (`additionalProperties` is left open): OpenAI clients send many (`user`,
+`seed`, `logprobs`, ...) and the gateway ignores what it does not use."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from hermes.stores.sessions import MAX_USERNAME
+from hermes.wire.openai_chat_request import _MAX_STOP
+from hermes.wire.openai_responses_request import (
+    _MAX_METADATA,
+    _MAX_METADATA_KEY,
+    _MAX_METADATA_VALUE,
+)
+
+Schema = dict[str, Any]
+
+SESSION_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict[str, Schema], *required: str, **extra: Any) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties, **extra}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def nullable(schema: Schema) -> Schema:
+    """`schema` or JSON null: the parsers treat a null like an absent field."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+STRING: Final[Schema] = {"type": "string"}
+NON_EMPTY: Final[Schema] = {"type": "string", "minLength": 1}
+# Not only white space: what "a non-empty string" means for a message or a username.
+SOME_TEXT: Final[Schema] = {"type": "string", "pattern": r"\S"}
+BOOLEAN: Final[Schema] = {"type": "boolean"}
+POSITIVE: Final[Schema] = {"type": "integer", "minimum": 1}
+UNIX_TIME: Final[Schema] = {"type": "integer", "description": "seconds since the epoch"}
+
+
+def _number(low: float, high: float) -> Schema:
+    return nullable({"type": "number", "minimum": low, "maximum": high})
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+ERROR: Final = obj(
+    {
+        "error": obj(
+            {
+                "message": {**STRING, "description": "what went wrong, safe to show a user"},
+                "type": {
+                    **STRING,
+                    "description": "invalid_request_error, permission_error, rate_limit_error, "
+                    "upstream_error or server_error",
+                },
+                "param": {
+                    "type": ["string", "null"],
+                    "description": "the request field at fault, as a path (messages[0].role)",
+                },
+                "code": {
+                    "type": ["string", "null"],
+                    "description": "a stable code: see the README's table of error codes",
+                },
+            },
+            "message",
+            "type",
+            "param",
+            "code",
+        )
+    },
+    "error",
+    description="Every error, in the OpenAI shape.",
+)
+
+# ---------------------------------------------------------------------------------------------
+# Chat completions
+
+
+_TEXT_PART: Final = obj(
+    {"type": {"const": "text"}, "text": STRING}, "type", "text", additionalProperties=True
+)
+_OTHER_PART: Final = obj(
+    {"type": STRING},
+    "type",
+    description="image_url, input_audio, file, ...: dropped (the providers are text-only)",
+)
+_CHAT_CONTENT: Final[Schema] = {
+    "anyOf": [STRING, {"type": "array", "items": {"anyOf": [_TEXT_PART, _OTHER_PART]}}],
+    "description": "a string, or content parts; a `text` part needs its `text`",
+}
+CHAT_TOOL_CALL: Final = obj(
+    {
+        "id": NON_EMPTY,
+        "type": {"const": "function"},
+        "function": obj(
+            {"name": NON_EMPTY, "arguments": {"anyOf": [STRING, {"type": "object"}]}}, "name"
+        ),
+    },
+    "id",
+    "function",
+)
+_NAME: Final = nullable(STRING)
+CHAT_MESSAGE: Final[Schema] = {
+    "oneOf": [
+        obj(
+            {
+                "role": {"enum": ["system", "developer", "user"]},
+                "content": _CHAT_CONTENT,
+                "name": _NAME,
+            },
+            "role",
+            "content",
+        ),
+        obj(
+            {
+                "role": {"const": "assistant"},
+                "content": nullable(_CHAT_CONTENT),
+                "tool_calls": nullable({"type": "array", "items": CHAT_TOOL_CALL}),
+                "name": _NAME,
+            },
+            "role",
+        ),
+        obj(
+            {
+                "role": {"const": "tool"},
+                "content": _CHAT_CONTENT,
+                "tool_call_id": NON_EMPTY,
+                "name": _NAME,
+            },
+            "role",
+            "content",
+            "tool_call_id",
+        ),
+    ]
+}
+CHAT_REQUEST: Final = obj(
+    {
+        "messages": {"type": "array", "minItems": 1, "items": ref("ChatMessage")},
+        "model": {
+            **nullable(STRING),
+            "description": "the profile's model id (GET /v1/models); any value reaches it",
+        },
+        "stream": nullable(BOOLEAN),
+        "stream_options": nullable(obj({"include_usage": nullable(BOOLEAN)})),
+        "max_tokens": nullable(POSITIVE),
+        "max_completion_tokens": {
+            **nullable(POSITIVE),
+            "description": "takes precedence over max_tokens",
+        },
+        "temperature": _number(0, 2),
+        "top_p": _number(0, 1),
+        "stop": nullable(
+            {"anyOf": [STRING, {"type": "array", "maxItems": _MAX_STOP, "items": STRING}]}
+        ),
+    },
+    "messages",
+    description="OpenAI's chat completion request. `tools` and `tool_choice` are ignored: the "
+    "profile's own tools are what the agent runs.",
+)
+_USAGE: Final = obj(
+    {"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}}
+    | {"total_tokens": {"type": "integer"}},
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+)
+CHAT_COMPLETION: Final = obj(
+    {
+        "id": STRING,
+        "object": {"const": "chat.completion"},
+        "created": UNIX_TIME,
+        "model": STRING,
+        "choices": {
+            "type": "array",
+            "items": obj(
+                {
+                    "index": {"type": "integer"},
+                    "message": obj(
+                        {
+                            "role": {"const": "assistant"},
+                            "content": {"type": ["string", "null"]},
+                            "refusal": {"type": ["string", "null"]},
+                            "tool_calls": {"type": "array", "items": CHAT_TOOL_CALL},
+                        },
+                        "role",
+                        "content",
+                    ),
+                    "logprobs": {"type": "null"},
+                    "finish_reason": {"enum": ["stop", "length", "tool_calls", "content_filter"]},
+                },
+                "index",
+                "message",
+                "finish_reason",
+            ),
+        },
+        "usage": ref("Usage"),
+    },
+    "id",
+    "object",
+    "created",
+    "model",
+    "choices",
+)
+
+# ---------------------------------------------------------------------------------------------
+# Responses
+
+
+_INPUT_PART: Final = {
+    "anyOf": [
+        obj({"type": {"enum": ["input_text", "output_text", "text"]}, "text": STRING}, "type"),
+        obj(
+            {"type": STRING},
+            "type",
+            description="input_image, input_file, refusal, ...: dropped (text-only providers)",
+        ),
+    ],
+    "description": "a text part (input_text, output_text, text) needs its `text`",
+}
+_INPUT_CONTENT: Final = {"anyOf": [STRING, {"type": "array", "items": _INPUT_PART}]}
+_ARGUMENTS: Final = {"anyOf": [STRING, {"type": "object"}]}
+RESPONSES_INPUT_ITEM: Final[Schema] = {
+    "oneOf": [
+        obj(
+            {
+                "type": {"const": "message"},
+                "role": {"enum": ["user", "assistant", "system", "developer"]},
+                "content": _INPUT_CONTENT,
+            },
+            "role",
+            "content",
+        ),
+        obj(
+            {
+                "type": {"const": "function_call"},
+                "call_id": NON_EMPTY,
+                "name": NON_EMPTY,
+                "arguments": _ARGUMENTS,
+            },
+            "type",
+            "call_id",
+            "name",
+            "arguments",
+        ),
+        obj(
+            {"type": {"const": "function_call_output"}, "call_id": NON_EMPTY}
+            | {"output": _INPUT_CONTENT},
+            "type",
+            "call_id",
+            "output",
+        ),
+        obj(
+            {"type": {"const": "item_reference"}},
+            "type",
+            description="history the gateway resolves from previous_response_id / conversation",
+        ),
+    ]
+}
+_METADATA: Final = nullable(
+    {
+        "type": "object",
+        "maxProperties": _MAX_METADATA,
+        "propertyNames": {"maxLength": _MAX_METADATA_KEY},
+        "additionalProperties": {"type": "string", "maxLength": _MAX_METADATA_VALUE},
+    }
+)
+RESPONSES_REQUEST: Final = obj(
+    {
+        "input": {
+            "anyOf": [
+                {**NON_EMPTY, "description": "one user message"},
+                {"type": "array", "minItems": 1, "items": ref("ResponsesInputItem")},
+            ]
+        },
+        "model": nullable(STRING),
+        "instructions": nullable(STRING),
+        "previous_response_id": nullable(NON_EMPTY),
+        "conversation": nullable(
+            {"anyOf": [NON_EMPTY, obj({"id": NON_EMPTY}, "id")]},
+        ),
+        "store": nullable(BOOLEAN),
+        "stream": nullable(BOOLEAN),
+        "max_output_tokens": nullable(POSITIVE),
+        "temperature": _number(0, 2),
+        "top_p": _number(0, 1),
+        "metadata": _METADATA,
+    },
+    "input",
+    description="OpenAI's Responses request. `conversation` and `previous_response_id` "
+    "exclude each other; `tools`, `tool_choice`, `reasoning`, `text` and `truncation` are "
+    "ignored (the profile's own tools and settings are what the agent runs).",
+)
+_OUTPUT_ITEM: Final = obj(
+    {
+        "id": STRING,
+        "type": {"enum": ["message", "function_call", "function_call_output"]},
+        "status": {"enum": ["in_progress", "completed", "incomplete"]},
+    },
+    "id",
+    "type",
+)
+RESPONSE: Final = obj(
+    {
+        "id": STRING,
+        "object": {"const": "response"},
+        "created_at": UNIX_TIME,
+        "status": {
+            "enum": ["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]
+        },
+        "model": STRING,
+        "output": {"type": "array", "items": _OUTPUT_ITEM},
+        "previous_response_id": {"type": ["string", "null"]},
+        "conversation": {"anyOf": [obj({"id": STRING}, "id"), {"type": "null"}]},
+        "error": {"anyOf": [obj({"code": STRING, "message": STRING}), {"type": "null"}]},
+        "metadata": {"type": "object", "additionalProperties": STRING},
+        "usage": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+    },
+    "id",
+    "object",
+    "created_at",
+    "status",
+    "model",
+    "output",
+)
+RESPONSE_DELETED: Final = obj(
+    {"id": STRING, "object": {"const": "response"}, "deleted": {"const": True}},
+    "id",
+    "object",
+    "deleted",
+)
+
+# ---------------------------------------------------------------------------------------------
+# Models, health
+
+
+MODEL_LIST: Final = obj(
+    {
+        "object": {"const": "list"},
+        "data": {
+            "type": "array",
+            "items": obj(
+                {
+                    "id": {**STRING, "description": "the profile's model id"},
+                    "object": {"const": "model"},
+                    "created": UNIX_TIME,
+                    "owned_by": STRING,
+                },
+                "id",
+                "object",
+                "created",
+                "owned_by",
+            ),
+        },
+    },
+    "object",
+    "data",
+)
+HEALTH: Final = obj(
+    {
+        "status": {"const": "ok"},
+        "profile": STRING,
+        "model": STRING,
+        "version": STRING,
+    },
+    "status",
+    "profile",
+    "model",
+    "version",
+)
+
+# ---------------------------------------------------------------------------------------------
+# The session API and ACP
+
+
+USERNAME: Final = {**SOME_TEXT, "maxLength": MAX_USERNAME}
+SESSION_ID: Final = {"type": "string", "pattern": SESSION_ID_PATTERN}
+SESSION_CHAT_REQUEST: Final = obj(
+    {
+        "username": USERNAME,
+        "message": SOME_TEXT,
+        "session_id": nullable(SESSION_ID),
+        "stream": {**BOOLEAN, "default": True},
+    },
+    "username",
+    "message",
+    description="One message to a session of `username` (a new one without `session_id`).",
+)
+NEW_SESSION_REQUEST: Final = obj(
+    {"username": USERNAME, "session_id": nullable(SESSION_ID)}, "username"
+)
+_TURN_USAGE: Final = ref("Usage")
+_TOOL_CALL_SEEN: Final = obj(
+    {"tool": STRING, "arguments": {}, "output": STRING}, "tool", "arguments"
+)
+SESSION_TURN: Final = obj(
+    {
+        "session_id": STRING,
+        "text": STRING,
+        "usage": _TURN_USAGE,
+        "tool_calls": {"type": "array", "items": _TOOL_CALL_SEEN},
+    },
+    "session_id",
+    "text",
+    "usage",
+    "tool_calls",
+)
+SESSION_INFO: Final = obj(
+    {
+        "session_id": STRING,
+        "title": {"type": ["string", "null"]},
+        "created_at": {**STRING, "format": "date-time"},
+        "updated_at": {**STRING, "format": "date-time"},
+        "message_count": {"type": "integer", "minimum": 0},
+    },
+    "session_id",
+    "title",
+    "created_at",
+    "updated_at",
+    "message_count",
+)
+SESSION_LIST: Final = obj(
+    {
+        "sessions": {"type": "array", "items": ref("SessionInfo")},
+        "page": POSITIVE,
+        "page_size": POSITIVE,
+        "total": {"type": "integer", "minimum": 0},
+    },
+    "sessions",
+    "page",
+    "page_size",
+    "total",
+)
+SESSION: Final = {
+    "allOf": [
+        ref("SessionInfo"),
+        obj(
+            {
+                "messages": {
+                    "type": "array",
+                    "items": obj({"role": STRING, "created_at": STRING}, "role", "created_at"),
+                }
+            },
+            "messages",
+        ),
+    ]
+}
+SESSION_DELETED: Final = obj(
+    {"session_id": STRING, "deleted": {"const": True}}, "session_id", "deleted"
+)
+ACP_REQUEST: Final = obj(
+    {
+        "acp_version": {"const": "1.0"},
+        "type": {"const": "chat.request"},
+        "payload": obj(
+            {
+                "message": SOME_TEXT,
+                "session_id": {"anyOf": [{"const": ""}, SESSION_ID, {"type": "null"}]},
+                "stream": BOOLEAN,
+                "context": {
+                    "anyOf": [STRING, {"type": "object"}, {"type": "null"}],
+                    "description": "extra context for this turn only (given as instructions)",
+                },
+            },
+            "message",
+        ),
+        "metadata": obj({"user_id": USERNAME}, "user_id"),
+    },
+    "acp_version",
+    "type",
+    "payload",
+    "metadata",
+)
+ACP_ENVELOPE: Final = obj(
+    {
+        "acp_version": {"const": "1.0"},
+        "type": {"enum": ["chat.response", "tool.call", "tool.result", "error"]},
+        "payload": {"type": "object"},
+        "metadata": obj({"timestamp": STRING, "user_id": STRING}, "timestamp", "user_id"),
+    },
+    "acp_version",
+    "type",
+    "payload",
+    "metadata",
+)
+
+# ---------------------------------------------------------------------------------------------
+# Streams: each Server-Sent Event as Schemathesis and OpenAPI 3.1 read one, its `data` JSON.
+
+
+def sse_event(data: Schema, *, done: bool = False) -> Schema:
+    """One event of a stream whose `data` is JSON matching `data` (or `[DONE]`, OpenAI's end
+    marker, when `done`)."""
+    json_data: Schema = {"type": "string", "contentMediaType": "application/json"}
+    json_data["contentSchema"] = data
+    return obj(
+        {
+            "event": STRING,
+            "data": {"anyOf": [{"const": "[DONE]"}, json_data]} if done else json_data,
+            "id": STRING,
+        },
+        "data",
+    )
+
+
+CHAT_CHUNK: Final = obj(
+    {
+        "id": STRING,
+        "object": {"const": "chat.completion.chunk"},
+        "created": UNIX_TIME,
+        "model": STRING,
+        "choices": {
+            "type": "array",
+            "items": obj(
+                {
+                    "index": {"type": "integer"},
+                    "delta": {"type": "object"},
+                    "finish_reason": {
+                        "enum": ["stop", "length", "tool_calls", "content_filter", None]
+                    },
+                },
+                "index",
+                "delta",
+            ),
+        },
+        "usage": ref("Usage"),
+    },
+    "id",
+    "object",
+    "created",
+    "model",
+    "choices",
+)
+CHAT_STREAM_EVENT: Final = sse_event({"anyOf": [CHAT_CHUNK, ref("Error")]}, done=True)
+RESPONSES_STREAM_EVENT: Final = sse_event(
+    obj({"type": STRING, "sequence_number": {"type": "integer", "minimum": 0}}, "type")
+)
+SESSION_STREAM_EVENT: Final = sse_event(
+    obj(
+        {
+            "type": {
+                "enum": [
+                    "session_id",
+                    "delta",
+                    "tool_call",
+                    "tool_result",
+                    "complete",
+                    "error",
+                    "end",
+                ]
+            }
+        },
+        "type",
+    )
+)
+ACP_STREAM_EVENT: Final = sse_event(ref("AcpEnvelope"))
+
+COMPONENTS: Final[dict[str, Schema]] = {
+    "Error": ERROR,
+    "Usage": _USAGE,
+    "ChatMessage": CHAT_MESSAGE,
+    "ChatCompletionRequest": CHAT_REQUEST,
+    "ChatCompletion": CHAT_COMPLETION,
+    "ResponsesInputItem": RESPONSES_INPUT_ITEM,
+    "ResponsesRequest": RESPONSES_REQUEST,
+    "Response": RESPONSE,
+    "ResponseDeleted": RESPONSE_DELETED,
+    "ModelList": MODEL_LIST,
+    "Health": HEALTH,
+    "SessionChatRequest": SESSION_CHAT_REQUEST,
+    "NewSessionRequest": NEW_SESSION_REQUEST,
+    "SessionTurn": SESSION_TURN,
+    "SessionInfo": SESSION_INFO,
+    "SessionList": SESSION_LIST,
+    "Session": SESSION,
+    "SessionDeleted": SESSION_DELETED,
+    "AcpRequest": ACP_REQUEST,
+    "AcpEnvelope": ACP_ENVELOPE,
+    "ChatCompletionChunk": CHAT_CHUNK,
+    "ChatStreamEvent": CHAT_STREAM_EVENT,
+    "ResponsesStreamEvent": RESPONSES_STREAM_EVENT,
+    "SessionStreamEvent": SESSION_STREAM_EVENT,
+    "AcpStreamEvent": ACP_STREAM_EVENT,
+}
