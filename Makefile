@@ -8,7 +8,7 @@ PYTEST_WORKERS ?= auto
 # llama-cpp-python for AVX2 instead. pip caches the wheel; an installed one is never rebuilt.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: install system-deps bytecode run test check lint bench clean
+.PHONY: install system-deps bytecode run test check lint bench fuzz clean
 
 install: $(STAMP) system-deps
 
@@ -42,6 +42,12 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 check: lint test
+
+# Schemathesis against a real gateway, longer than the bounded run in `make test`, new seed each time.
+FUZZ_EXAMPLES ?= 300
+fuzz: install
+	$(PY) -m pytest -q -p no:xdist tests/e2e/test_openapi_fuzz.py \
+		--fuzz-examples $(FUZZ_EXAMPLES) --fuzz-seed random --timeout 3600
 
 bench: install bytecode
 	$(PY) scripts/bench.py

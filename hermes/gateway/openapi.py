@@ -31,10 +31,7 @@ ERRORS: Final[dict[int, tuple[str, str]]] = {
         "(a web page's request to a gateway without a key), or `forbidden`.",
     ),
     404: ("NotFound", "No such response, session or route (`not_found`)."),
-    409: (
-        "Conflict",
-        "An Idempotency-Key reused with another body, or a session busy with another turn.",
-    ),
+    409: ("Conflict", "An Idempotency-Key reused with another body (`conflict`)."),
     413: ("PayloadTooLarge", "The body is over api_server.max_request_bytes."),
     415: ("UnsupportedMediaType", "A body that is not `Content-Type: application/json`."),
     429: (

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from hermes.errors import InvalidRequest
 from hermes.gateway.app import create_app
-from hermes.gateway.openapi import document
+from hermes.gateway.openapi import ERRORS, document
 from hermes.gateway.session_chat import parse_chat
 from hermes.gateway.settings import load
 from hermes.profiles import ProfileStore
@@ -207,3 +207,28 @@ async def test_the_document_is_served_without_a_key(
     assert r.status == 200 and r.content_type == "application/json"
     assert await r.json() == json.loads(json.dumps(DOC))
     assert (await client.get("/v1/models")).status == 401
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_the_readme_lists_every_error_code_a_client_can_get_with_its_status() -> None:
+    import re
+    from pathlib import Path
+
+    import hermes.errors as errors
+    from hermes.wire import anthropic, gemini, ollama, openai_chat  # noqa: F401 (their errors)
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = set(re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \|", readme, re.MULTILINE))
+    cli_only = {errors.ConfigError, errors.ProfileNotFound}
+    for cls in _subclasses(errors.HermesError):
+        module = cls.__module__
+        if cls in cli_only or not module.startswith(("hermes.errors", "hermes.wire")):
+            continue
+        assert (str(cls.status), cls.code) in table, cls
+        assert cls.status in ERRORS, cls
+    assert ("405", "method_not_allowed") in table
