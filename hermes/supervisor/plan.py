@@ -14,7 +14,8 @@ from hermes.profiles import ProfileInfo, ProfileStore
 
 # The only variables a gateway inherits from the supervisor: a key set in one place never leaks
 # into every profile.
-BASE_ENV = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME")
+# PYTHONPATH: a gateway must import the hermes (and the packages) the supervisor imported.
+BASE_ENV = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME", "PYTHONPATH")
 
 
 @dataclass(frozen=True, slots=True)
