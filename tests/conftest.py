@@ -63,3 +63,19 @@ def marker() -> Iterator[str]:
 def mode(request: pytest.FixtureRequest) -> str:
     """`tools.sandbox.mode`: the tools that run commands are tested both ways."""
     return str(request.param)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hermes")
+    group.addoption(
+        "--fuzz-examples",
+        type=int,
+        default=20,
+        help="Schemathesis examples per operation in tests/e2e/test_openapi_fuzz.py "
+        "(`make fuzz` runs more)",
+    )
+    group.addoption(
+        "--fuzz-seed",
+        default="1",
+        help="Schemathesis seed: a number for a repeatable run, `random` for a new one",
+    )

@@ -12,7 +12,7 @@ import jsonschema_rs
 import pytest
 from aiohttp.test_utils import TestClient
 
-from hermes.errors import InvalidRequest
+from hermes.errors import HermesError, InvalidRequest
 from hermes.gateway.app import create_app
 from hermes.gateway.openapi import ERRORS, document
 from hermes.gateway.session_chat import parse_chat
@@ -61,7 +61,7 @@ def test_the_document_is_openapi_3_1_with_every_route_of_the_app(store: ProfileS
     routes = set()
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource else {}
-        path = info.get("path") or info.get("formatter")
+        path = str(info.get("path") or info.get("formatter"))
         if route.method in ("GET", "POST", "DELETE"):
             known = path.startswith(("/v1/", "/api/", "/openapi"))
             routes.add((route.method.lower(), path if known else "/v1" + path))
@@ -76,7 +76,9 @@ def test_the_document_is_openapi_3_1_with_every_route_of_the_app(store: ProfileS
 async def test_every_documented_example_is_answered_as_documented(
     aiohttp_client: Any, store: ProfileStore, label: str, path: str, body: Any
 ) -> None:
-    client: TestClient = await client_for(aiohttp_client, store, Echo(), API_SERVER_KEY="")
+    client: TestClient[Any, Any] = await client_for(
+        aiohttp_client, store, Echo(), API_SERVER_KEY=""
+    )
     r = await client.post(path, json=body)
     assert r.status == 200, (label, await r.text())
     answers = DOC["paths"][path]["post"]["responses"]["200"]["content"]
@@ -96,7 +98,8 @@ async def test_every_documented_example_is_answered_as_documented(
 def _wrong_value(schema: dict[str, Any]) -> Any:
     """A JSON value the property's schema refuses."""
     check = validator(schema)
-    for candidate in (12345, "wrong", {"wrong": [1]}, [], True, -1):
+    candidates: tuple[Any, ...] = (12345, "wrong", {"wrong": [1]}, [], True, -1)
+    for candidate in candidates:
         if not check.is_valid(candidate):
             return candidate
     raise AssertionError(f"every candidate fits {schema}")
@@ -111,7 +114,7 @@ def _fields(schema: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dic
 
 
 def _with(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    out = json.loads(json.dumps(body))
+    out: dict[str, Any] = json.loads(json.dumps(body))
     *parents, last = path.split(".")
     at = out
     for part in parents:
@@ -153,7 +156,7 @@ class Recording(dict[str, Any]):
         super().__init__({k: wrap(v, f"{path}{k}", seen) for k, v in data.items()})
         self._path, self._seen = path, seen
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         self._seen.add(self._path + key)
         return super().get(key, default)
 
@@ -209,7 +212,7 @@ async def test_the_document_is_served_without_a_key(
     assert (await client.get("/v1/models")).status == 401
 
 
-def _subclasses(cls: type) -> Iterator[type]:
+def _subclasses(cls: type[HermesError]) -> Iterator[type[HermesError]]:
     for sub in cls.__subclasses__():
         yield sub
         yield from _subclasses(sub)
