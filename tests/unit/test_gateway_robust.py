@@ -1,0 +1,284 @@
+"""What a client sees when its request is odd at the HTTP level (issue 13), in-process through
+the gateway's own connection handler: headers in bytes that are not UTF-8, out-of-range query
+numbers, compressed and broken bodies, requests aiohttp's parser refuses, and retried bodies
+under one Idempotency-Key. Every refusal is a 4xx in the OpenAI error shape naming the field,
+never a 500, never a traceback in the log, never aiohttp's plain-text body."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import logging
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from hermes.profiles import ProfileStore
+from tests.unit.test_gateway_app import client_for
+from tests.unit.test_gateway_browsers import Counting
+
+KEY = "Zq8#rT2!vL5@pW9$mN4^bX7&"
+AUTH = b"Authorization: Bearer " + KEY.encode()
+CHAT = b'{"messages": [{"role": "user", "content": "hi"}]}'
+LATIN1 = "éééééééééé".encode("latin-1")  # not UTF-8: aiohttp keeps such bytes as surrogates
+
+Reply = tuple[int, dict[str, str], bytes]
+
+
+@pytest.fixture
+async def keyed(aiohttp_client: Any, store: ProfileStore) -> tuple[TestClient, Counting]:
+    provider = Counting()
+    return await client_for(aiohttp_client, store, provider, API_SERVER_KEY=KEY), provider
+
+
+@pytest.fixture
+def log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Every log record; the test ends by checking none carries a traceback."""
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def send(
+    client: TestClient,
+    method: bytes,
+    path: bytes,
+    headers: list[bytes],
+    body: bytes = b"",
+    *,
+    host: bytes = b"127.0.0.1",
+) -> Reply:
+    """One request as raw bytes on its own connection; the status, headers and body back."""
+    lines = [method + b" " + path + b" HTTP/1.1", b"Host: " + host, b"Connection: close"]
+    if body:
+        lines.append(b"Content-Length: %d" % len(body))
+    return await exchange(client, b"\r\n".join([*lines, *headers]) + b"\r\n\r\n" + body)
+
+
+async def exchange(client: TestClient, request: bytes) -> Reply:
+    """`request`, bytes as they are, on a connection of its own; the reply read to its end."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(request)
+    await writer.drain()
+    try:
+        raw = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {k.lower(): v for k, v in fields.items()}, payload
+
+
+def openai_error(
+    reply: Reply, status: int, param: str | None = None, kind: str = "invalid_request_error"
+) -> dict[str, Any]:
+    """The reply is `status` in the OpenAI error shape (`param` naming the field), with the
+    headers every answer carries; its error object back."""
+    code, headers, body = reply
+    assert code == status, body
+    assert headers["content-type"].startswith("application/json")
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-request-id"]
+    error = json.loads(body)["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == kind and error["param"] == param
+    return dict(error)
+
+
+def chat_post(headers: list[bytes]) -> tuple[bytes, bytes, list[bytes]]:
+    return b"POST", b"/v1/chat/completions", [b"Content-Type: application/json", *headers]
+
+
+# --- 1. header bytes that are not UTF-8 ---
+
+
+@pytest.mark.parametrize("header", [b"Authorization: Bearer ", b"X-API-Key: "])
+async def test_a_latin1_key_is_401_not_a_500(
+    keyed: tuple[TestClient, Counting], log: pytest.LogCaptureFixture, header: bytes
+) -> None:
+    client, _ = keyed
+    for _ in range(3):  # every request, not just the first
+        reply = await send(client, b"GET", b"/v1/models", [header + LATIN1])
+        assert openai_error(reply, 401)["code"] == "invalid_api_key"
+
+
+async def test_a_utf8_server_key_matches_its_bytes_and_only_those(
+    aiohttp_client: Any, store: ProfileStore, log: pytest.LogCaptureFixture
+) -> None:
+    key = "clé-secrète-ünïcödé-42"
+    client = await client_for(aiohttp_client, store, Counting(), API_SERVER_KEY=key)
+    ok = await send(client, b"GET", b"/v1/models", [b"Authorization: Bearer " + key.encode()])
+    assert ok[0] == 200
+    latin = await send(client, b"GET", b"/v1/models", [b"X-API-Key: " + key.encode("latin-1")])
+    openai_error(latin, 401)
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "param", "code"),
+    [
+        (b"Idempotency-Key: " + LATIN1, 400, "Idempotency-Key", "invalid_request"),
+        (b"Idempotency-Key: " + b"k" * 256, 400, "Idempotency-Key", "invalid_request"),
+        (b"Content-Encoding: " + LATIN1, 415, "Content-Encoding", "unsupported_media_type"),
+    ],
+)
+async def test_odd_bytes_in_the_headers_a_post_reads_are_4xx(
+    keyed: tuple[TestClient, Counting],
+    log: pytest.LogCaptureFixture,
+    header: bytes,
+    status: int,
+    param: str,
+    code: str,
+) -> None:
+    client, provider = keyed
+    method, path, headers = chat_post([AUTH, header])
+    error = openai_error(await send(client, method, path, headers, CHAT), status, param)
+    assert error["code"] == code and param in error["message"]
+    assert provider.calls == 0
+
+
+async def test_odd_bytes_in_host_origin_content_type_and_request_id(
+    aiohttp_client: Any, store: ProfileStore, log: pytest.LogCaptureFixture
+) -> None:
+    client = await client_for(aiohttp_client, store, Counting(), API_SERVER_KEY="")
+    host = await send(client, b"GET", b"/v1/models", [], host=LATIN1)
+    assert openai_error(host, 403, kind="permission_error")["code"] == "host_not_allowed"
+    origin = await send(client, b"GET", b"/v1/models", [b"Origin: http://" + LATIN1])
+    assert openai_error(origin, 403, kind="permission_error")["code"] == "origin_not_allowed"
+    charset = b"Content-Type: application/json; charset=" + LATIN1
+    media = await send(client, b"POST", b"/v1/chat/completions", [charset], CHAT)
+    assert openai_error(media, 415)["code"] == "unsupported_media_type"
+    # A request id the gateway cannot echo as it came is replaced by one of its own.
+    for given in (LATIN1, b"two words"):
+        code, headers, _ = await send(client, b"GET", b"/v1/models", [b"X-Request-Id: " + given])
+        assert code == 200 and headers["x-request-id"].startswith("req_")
+    code, headers, _ = await send(client, b"GET", b"/v1/models", [b"X-Request-Id: abc-123"])
+    assert headers["x-request-id"] == "abc-123"
+
+
+# --- 3. Content-Encoding ---
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"), [(b"gzip", gzip.compress), (b"deflate", zlib.compress)]
+)
+async def test_gzip_and_deflate_bodies_are_read(
+    keyed: tuple[TestClient, Counting], encoding: bytes, compress: Any
+) -> None:
+    client, provider = keyed
+    method, path, headers = chat_post([AUTH, b"Content-Encoding: " + encoding])
+    code, _, body = await send(client, method, path, headers, compress(CHAT))
+    assert code == 200 and json.loads(body)["choices"][0]["message"]["content"] == "hi"
+    assert provider.calls == 1
+
+
+@pytest.mark.parametrize("encoding", [b"gzip", b"deflate"])
+async def test_a_body_that_is_not_what_its_encoding_says_is_400(
+    keyed: tuple[TestClient, Counting], log: pytest.LogCaptureFixture, encoding: bytes
+) -> None:
+    client, provider = keyed
+    method, path, headers = chat_post([AUTH, b"Content-Encoding: " + encoding])
+    reply = await send(client, method, path, headers, CHAT)  # not compressed at all
+    assert encoding.decode() in openai_error(reply, 400, "Content-Encoding")["message"]
+    # Cut short: zlib finds a truncated deflate stream; a truncated gzip one (which aiohttp
+    # does not check) ends as JSON cut short.
+    compressed = gzip.compress(CHAT) if encoding == b"gzip" else zlib.compress(CHAT)
+    reply = await send(client, method, path, headers, compressed[:20])
+    error = openai_error(reply, 400, "Content-Encoding" if encoding == b"deflate" else None)
+    assert "deflate" in error["message"] if encoding == b"deflate" else "JSON" in error["message"]
+    assert provider.calls == 0
+
+
+@pytest.mark.parametrize("encoding", [b"br", b"zstd", b"x-gzip", b"gzip, gzip", b"compress"])
+async def test_other_encodings_are_415_listing_the_ones_read(
+    keyed: tuple[TestClient, Counting], log: pytest.LogCaptureFixture, encoding: bytes
+) -> None:
+    client, provider = keyed
+    method, path, headers = chat_post([AUTH, b"Content-Encoding: " + encoding])
+    reply = await send(client, method, path, headers, CHAT)
+    error = openai_error(reply, 415, "Content-Encoding")
+    assert error["code"] == "unsupported_media_type" and "Content-Encoding" in error["message"]
+    assert reply[1]["accept-encoding"] == "gzip, deflate" and provider.calls == 0
+
+
+async def test_a_decompression_bomb_is_413_counted_after_decompression(
+    aiohttp_client: Any, store: ProfileStore, log: pytest.LogCaptureFixture
+) -> None:
+    provider = Counting()
+    client = await client_for(
+        aiohttp_client, store, provider, API_SERVER_KEY=KEY, API_SERVER_MAX_REQUEST_BYTES="100000"
+    )
+    text = b"a" * 50_000_000  # 50 MB of text in about 50 KB of gzip
+    bomb = gzip.compress(b'{"messages": [{"role": "user", "content": "' + text + b'"}]}')
+    assert len(bomb) < 100_000
+    method, path, headers = chat_post([AUTH, b"Content-Encoding: gzip"])
+    error = openai_error(await send(client, method, path, headers, bomb), 413)
+    assert "100000 bytes" in error["message"] and provider.calls == 0
+
+
+# --- 4. what aiohttp's parser refuses before any middleware ---
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "words"),
+    [
+        (b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000, 431, "header"),
+        (b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big" + b"g" * 100_000 + b": 1", 431, "header"),
+        (b"GET /v1/models?" + b"q" * 100_000 + b" HTTP/1.1\r\nHost: x", 414, "URL"),
+        (
+            b"GET /v1/models HTTP/1.1\r\nHost: x\r\n"
+            + b"\r\n".join(b"X-H%d: v" % i for i in range(200)),
+            431,
+            "too many headers",
+        ),
+        (b"GARBAGE", 400, "malformed HTTP request"),
+        (b"GET /v1/mod\xe9ls HTTP/1.1\r\nHost: x", 400, "url"),
+        (b"GET /v1/models HTTP/9.9\r\nHost: x", 400, "status line"),
+        (b"GET /v1/models HTTP/1.1\r\nHost: x\r\nBad Header: v", 400, "header"),
+        (
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+            b"\r\n\r\nzz\r\nabc\r\n0",
+            400,
+            "chunk size",
+        ),
+        (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc", 400, "Length"),
+        (
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked",
+            400,
+            "Content-Length",
+        ),
+    ],
+    ids=[
+        "long-header-value",
+        "long-header-name",
+        "long-url",
+        "many-headers",
+        "bad-method",
+        "raw-non-ascii-path",
+        "bad-version",
+        "bad-header-token",
+        "bad-chunk-size",
+        "bad-content-length",
+        "length-and-chunked",
+    ],
+)
+async def test_what_the_http_parser_refuses_gets_the_openai_shape(
+    keyed: tuple[TestClient, Counting],
+    log: pytest.LogCaptureFixture,
+    request_bytes: bytes,
+    status: int,
+    words: str,
+) -> None:
+    client, provider = keyed
+    reply = await exchange(client, request_bytes + b"\r\n\r\n")
+    error = openai_error(reply, status)
+    body = reply[2]
+    assert words.lower() in error["message"].lower()
+    assert b"aaaa" not in body and b"Traceback" not in body
+    assert provider.calls == 0
+    assert "hermes.access" in {r.name for r in log.records}  # one access-log line, as usual
