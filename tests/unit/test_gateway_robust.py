@@ -160,6 +160,39 @@ async def test_odd_bytes_in_host_origin_content_type_and_request_id(
     assert headers["x-request-id"] == "abc-123"
 
 
+# --- 2. integers in the query ---
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        (b"page=99999999999999999999999", "page"),
+        (b"page=1000001", "page"),
+        (b"page=0", "page"),
+        (b"page=-1", "page"),
+        (b"page=%D9%A3", "page"),  # an Arabic-Indic digit three: int() would take it
+        (b"page=1_0", "page"),
+        (b"page=%203", "page"),
+        (b"page_size=99999999999999999999999", "page_size"),
+        (b"page_size=101", "page_size"),
+        (b"page_size=", "page_size"),
+    ],
+)
+async def test_out_of_range_page_numbers_are_400_naming_them(
+    keyed: tuple[TestClient, Counting], log: pytest.LogCaptureFixture, query: bytes, param: str
+) -> None:
+    client, _ = keyed
+    reply = await send(client, b"GET", b"/api/v1/chat/sessions?username=u&" + query, [AUTH])
+    assert param in openai_error(reply, 400, param)["message"]
+
+
+async def test_the_largest_page_is_served(keyed: tuple[TestClient, Counting]) -> None:
+    client, _ = keyed
+    path = b"/api/v1/chat/sessions?username=u&page=1000000&page_size=100"
+    code, _, body = await send(client, b"GET", path, [AUTH])
+    assert code == 200 and json.loads(body)["sessions"] == []
+
+
 # --- 3. Content-Encoding ---
 
 
@@ -282,3 +315,98 @@ async def test_what_the_http_parser_refuses_gets_the_openai_shape(
     assert b"aaaa" not in body and b"Traceback" not in body
     assert provider.calls == 0
     assert "hermes.access" in {r.name for r in log.records}  # one access-log line, as usual
+
+
+# --- 5. fields that must be well-formed though the gateway ignores them ---
+
+RESPONSES = b"/v1/responses"
+COMPLETIONS = b"/v1/chat/completions"
+ACP = b"/api/v1/acp"
+SESSION_CHAT = b"/api/v1/chat"
+USER = [{"role": "user", "content": "hi"}]
+
+
+def acp(payload: dict[str, Any], metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "acp_version": "1.0",
+        "type": "chat.request",
+        "payload": {"message": "hi", **payload},
+        "metadata": {"user_id": "ada", **(metadata or {})},
+    }
+
+
+REFUSED: list[tuple[bytes, dict[str, Any], str]] = [
+    (RESPONSES, {"input": ""}, "input"),
+    (RESPONSES, {"input": "hi", "conversation": "c" * 100_000}, "conversation"),
+    (RESPONSES, {"input": "hi", "conversation": {"id": "c" * 257}}, "conversation.id"),
+    (RESPONSES, {"input": "hi", "conversation": "line\nbreak"}, "conversation"),
+    (RESPONSES, {"input": "hi", "previous_response_id": "r" * 300}, "previous_response_id"),
+    (RESPONSES, {"input": "hi", "tools": "x"}, "tools"),
+    (RESPONSES, {"input": "hi", "tools": [1]}, "tools[0].type"),
+    (RESPONSES, {"input": "hi", "tool_choice": "sometimes"}, "tool_choice"),
+    (RESPONSES, {"input": "hi", "max_output_tokens": 2**31}, "max_output_tokens"),
+    (COMPLETIONS, {"messages": USER, "n": 5}, "n"),
+    (COMPLETIONS, {"messages": USER, "n": 0}, "n"),
+    (COMPLETIONS, {"messages": USER, "n": "1"}, "n"),
+    (COMPLETIONS, {"messages": USER, "n": True}, "n"),
+    (COMPLETIONS, {"messages": USER, "tools": "x"}, "tools"),
+    (COMPLETIONS, {"messages": USER, "tools": {"type": "function"}}, "tools"),
+    (COMPLETIONS, {"messages": USER, "tools": [{"function": {}}]}, "tools[0].type"),
+    (COMPLETIONS, {"messages": USER, "tool_choice": 3}, "tool_choice"),
+    (COMPLETIONS, {"messages": USER, "tool_choice": {"function": {}}}, "tool_choice"),
+    (COMPLETIONS, {"messages": USER, "max_tokens": 2**31}, "max_tokens"),
+    (COMPLETIONS, {"messages": USER, "max_completion_tokens": 2**63}, "max_completion_tokens"),
+    (ACP, acp({"context": [1]}), "payload.context"),
+    (ACP, acp({"context": 5}), "payload.context"),
+    (ACP, acp({}, {"user_id": "u" * 129}), "metadata.user_id"),
+    (ACP, acp({}, {"timestamp": 5}), "metadata.timestamp"),
+    (ACP, acp({"session_id": "no spaces allowed"}), "payload.session_id"),
+    (SESSION_CHAT, {"username": "u" * 129, "message": "hi"}, "username"),
+    (SESSION_CHAT, {"username": "a\x00b", "message": "hi"}, "username"),
+    (b"/api/v1/chat/new_session", {"username": "tab\there"}, "username"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "param"), REFUSED)
+async def test_malformed_fields_are_400_naming_them(
+    keyed: tuple[TestClient, Counting],
+    log: pytest.LogCaptureFixture,
+    path: bytes,
+    body: dict[str, Any],
+    param: str,
+) -> None:
+    client, provider = keyed
+    headers = [AUTH, b"Content-Type: application/json"]
+    reply = await send(client, b"POST", path, headers, json.dumps(body).encode())
+    error = openai_error(reply, 400, param)
+    assert param.split("[")[0].split(".")[-1] in error["message"]
+    assert provider.calls == 0
+
+
+ACCEPTED: list[tuple[bytes, dict[str, Any]]] = [
+    (RESPONSES, {"input": "hi", "conversation": "c" * 256, "tools": [], "tool_choice": "auto"}),
+    (RESPONSES, {"input": "hi", "tools": [{"type": "web_search"}], "tool_choice": "none"}),
+    (COMPLETIONS, {"messages": USER, "n": 1, "tool_choice": "required", "max_tokens": 2**31 - 1}),
+    (
+        COMPLETIONS,
+        {
+            "messages": USER,
+            "n": None,
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+            "tool_choice": {"type": "function", "function": {"name": "f"}},
+        },
+    ),
+    (ACP, acp({"context": {"tz": "Europe/Paris"}}, {"timestamp": "2026-11-22T10:00:00Z"})),
+    (ACP, acp({"context": "be brief"})),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), ACCEPTED)
+async def test_well_formed_fields_are_still_served(
+    keyed: tuple[TestClient, Counting], path: bytes, body: dict[str, Any]
+) -> None:
+    client, provider = keyed
+    headers = [AUTH, b"Content-Type: application/json"]
+    code, _, answer = await send(client, b"POST", path, headers, json.dumps(body).encode())
+    assert code == 200, answer
+    assert provider.calls == 1
