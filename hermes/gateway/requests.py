@@ -22,9 +22,9 @@ Respond = Callable[[Recorder | None], Awaitable[web.StreamResponse]]
 MAX_IDEMPOTENCY_KEY = 255  # Stripe's bound, which the OpenAI SDKs' keys (a UUID) keep well under
 
 
-async def read_json(request: web.Request) -> tuple[bytes, Any]:
-    """The raw and the parsed JSON body. The size limit holds for the body as decoded:
-    a gzip or deflate body (what `json_only` lets through) is counted after decompression."""
+async def read_json(request: web.Request) -> Any:
+    """The parsed JSON body. The size limit holds for the body as decoded: a gzip or deflate
+    body (the only encodings `json_only` lets through) is counted after decompression."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -35,7 +35,7 @@ async def read_json(request: web.Request) -> tuple[bytes, Any]:
     if not raw.strip():
         raise InvalidRequest("the request body is empty; send a JSON object")
     try:
-        return raw, fastjson.loads(raw)
+        return fastjson.loads(raw)
     except ValueError as exc:
         raise InvalidRequest(f"malformed JSON in the request body: {exc}") from None
 
@@ -51,10 +51,11 @@ def _unreadable(request: web.Request, exc: RequestPayloadError) -> InvalidReques
     return InvalidRequest("the request body could not be read (broken chunked framing)")
 
 
-async def idempotent(request: web.Request, raw: bytes, respond: Respond) -> web.StreamResponse:
-    """`respond(recorder)` once per caller, route, Idempotency-Key and body; duplicates get a
-    replay. Keys are the client's own words, so two callers may pick the same one: each gets
-    its own run, never the other's answer (nor a conflict with the other's body)."""
+async def idempotent(request: web.Request, body: Any, respond: Respond) -> web.StreamResponse:
+    """`respond(recorder)` once per caller, route, Idempotency-Key and body (the parsed body:
+    white space and key order do not count); duplicates get a replay. Keys are the client's own
+    words, so two callers may pick the same one: each gets its own run, never the other's
+    answer (nor a conflict with the other's body)."""
     key = request.headers.get("Idempotency-Key")
     if not key:
         return await respond(None)
@@ -73,7 +74,7 @@ async def idempotent(request: web.Request, raw: bytes, respond: Respond) -> web.
         return _recorded(response, recorder)
 
     scope = f"{request[CALLER]}\0{request.path}\0{key}"
-    recorded, _replayed = await cache.run(scope, cache.fingerprint(raw), produce)
+    recorded, _replayed = await cache.run(scope, cache.fingerprint(body), produce)
     if sent:
         return sent[0]
     assert recorded is not None

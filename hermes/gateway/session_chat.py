@@ -61,15 +61,15 @@ def parse_chat(body: Any) -> TurnRequest:
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
-    raw, body = await read_json(request)
+    body = await read_json(request)
     turn = parse_chat(body)
     return await idempotent(
-        request, raw, lambda rec: run_turn(request, turn, _native, _native_whole, rec)
+        request, body, lambda rec: run_turn(request, turn, _native, _native_whole, rec)
     )
 
 
 async def acp_chat(request: web.Request) -> web.StreamResponse:
-    raw, body = await read_json(request)
+    body = await read_json(request)
     req = acp.parse_request(body)
     turn = TurnRequest(
         _acp_field(check_username, req.user_id, "metadata.user_id"),
@@ -93,7 +93,7 @@ async def acp_chat(request: web.Request) -> web.StreamResponse:
     def render(sid: str, event: Event) -> Event | None:
         return acp.from_event(event, sid, req.user_id)
 
-    return await idempotent(request, raw, lambda rec: run_turn(request, turn, render, whole, rec))
+    return await idempotent(request, body, lambda rec: run_turn(request, turn, render, whole, rec))
 
 
 def _acp_field(check: Callable[[object], str], value: object, field: str) -> str:

@@ -21,7 +21,7 @@ MAX_PAGE = 1_000_000
 
 
 async def new_session(request: web.Request) -> web.Response:
-    _raw, body = await read_json(request)
+    body = await read_json(request)
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     username = check_username(body.get("username"))

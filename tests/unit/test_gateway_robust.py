@@ -410,3 +410,23 @@ async def test_well_formed_fields_are_still_served(
     code, _, answer = await send(client, b"POST", path, headers, json.dumps(body).encode())
     assert code == 200, answer
     assert provider.calls == 1
+
+
+# --- 6. Idempotency-Key over the parsed body ---
+
+
+async def test_a_retry_spelled_differently_is_replayed_not_a_conflict(
+    keyed: tuple[TestClient, Counting],
+) -> None:
+    client, provider = keyed
+    headers = {"Authorization": f"Bearer {KEY}", "Idempotency-Key": "retry-1"}
+    headers["Content-Type"] = "application/json"
+    first = await client.post(COMPLETIONS.decode(), data=CHAT, headers=headers)
+    respelled = b'{\n  "messages" : [ {"content":"h\\u0069", "role":"user"} ]\n}\n'
+    again = await client.post(COMPLETIONS.decode(), data=respelled, headers=headers)
+    assert first.status == again.status == 200 and provider.calls == 1
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert await again.read() == await first.read()
+    other = b'{"messages": [{"role": "user", "content": "hi!"}]}'
+    conflict = await client.post(COMPLETIONS.decode(), data=other, headers=headers)
+    assert conflict.status == 409 and provider.calls == 1
