@@ -173,13 +173,44 @@ def test_max_concurrent_runs_gives_429(home: Path, up: FakeOpenAI) -> None:
         assert first["r"].status_code == 200
 
 
-def test_upstream_timeout_is_504(home: Path, up: FakeOpenAI) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_silent_upstream_is_a_504_after_model_timeout(
+    home: Path, up: FakeOpenAI, stream: bool
+) -> None:
+    """model.timeout is the longest silence, for whole answers as for streams, and a silent
+    provider is not asked again (with model.timeout 5 a whole answer used to take 76 s: three
+    tries of 5 x model.timeout each, plus backoff)."""
     make_profile(home, "alice", up.base_url, model__timeout="1")
-    for _ in range(3):  # the first try and two retries all stall
-        up.queue_stall(5)
+    up.queue_stall(30)
     with run_gateway(home, "alice") as gw:
-        r = post(gw, {**USER, "stream": True})  # streamed: model.timeout is the idle limit
-    assert r.status_code == 504 and r.json()["error"]["code"] == "upstream_timeout"
+        started = time.monotonic()
+        r = post(gw, {**USER, "stream": stream})
+        elapsed = time.monotonic() - started
+    error = r.json()["error"]
+    assert r.status_code == 504 and error["code"] == "upstream_timeout"
+    assert "model.timeout" in error["message"] and set(error) == {
+        "message",
+        "type",
+        "param",
+        "code",
+    }
+    assert 0.9 < elapsed < 4 and len(up.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_an_upstream_that_only_trickles_is_a_504_after_model_request_timeout(
+    home: Path, up: FakeOpenAI, stream: bool
+) -> None:
+    """Keep-alive filler (SSE comments, JSON white space) every 0.3 s never lets
+    model.timeout fire; model.request_timeout ends the request (it used to be held forever)."""
+    make_profile(home, "alice", up.base_url, model__timeout="1", model__request_timeout="2")
+    up.queue_trickle(60, every=0.3)
+    with run_gateway(home, "alice") as gw:
+        started = time.monotonic()
+        r = post(gw, {**USER, "stream": stream})
+        elapsed = time.monotonic() - started
+    assert r.status_code == 504 and "model.request_timeout" in r.json()["error"]["message"]
+    assert 1.9 < elapsed < 5 and len(up.requests) == 1
 
 
 def test_keepalive_comment_while_idle(home: Path, up: FakeOpenAI) -> None:
