@@ -100,7 +100,8 @@ def error_response(request: web.Request, exc: HermesError) -> web.Response:
 async def outer(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, security and CORS headers on every response (errors included), access log."""
     given = request.headers.get("X-Request-Id", "")[:64]
-    request[REQUEST_ID] = given if CLIENT_REQUEST_ID.fullmatch(given) else new_request_id()
+    ok = given and CLIENT_REQUEST_ID.fullmatch(given)  # most clients send none: no regex
+    request[REQUEST_ID] = given if ok else new_request_id()
     start = time.perf_counter()
     status = 500
     try:

@@ -4,8 +4,8 @@ broken chunked framing or Content-Length, a content coding it cannot decode) and
 with a plain-text body and a traceback in the log. Here they get the OpenAI error shape, the
 right status, the security headers and one access-log line, like every other error.
 
-Only `handle_error` differs from aiohttp's RequestHandler, and aiohttp calls it only on those
-failures: the path of a well-formed request is untouched."""
+Only `handle_error` and `log_exception` differ from aiohttp's RequestHandler, and aiohttp calls
+them only on such failures: the path of a well-formed request is untouched."""
 
 from __future__ import annotations
 
@@ -77,9 +77,10 @@ def refusal(status: int, exc: BaseException | None) -> HermesError:
                 "deflate compressed",
                 param="Content-Encoding",
             )
+        coding = exc.message.rpartition(" ")[2]  # "Can not decode content-encoding: gzip"
         return InvalidRequest(
-            "the request body is not valid data of its Content-Encoding (corrupt or truncated "
-            f"{exc.message.rpartition(' ')[2] or 'data'})",
+            f"the request body is not valid {coding} data, as its Content-Encoding says "
+            "(corrupt or truncated)",
             param="Content-Encoding",
         )
     if isinstance(exc, LineTooLong):

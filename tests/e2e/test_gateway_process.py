@@ -272,3 +272,32 @@ def test_tool_calls_of_one_turn_run_concurrently(home: Path, up: FakeOpenAI) -> 
     tool_msgs = [m for m in up.requests[1][0]["messages"] if m["role"] == "tool"]
     assert "a" in tool_msgs[0]["content"] and "b" in tool_msgs[1]["content"]
     assert tool_msgs[2]["content"].startswith("error")  # unknown tool: a result, not a failure
+
+
+def raw_exchange(gw, request: bytes) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+    port = int(gw.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_the_gateway_process_answers_odd_http_in_the_openai_shape(
+    home: Path, up: FakeOpenAI
+) -> None:
+    """The real process serves through its own connection handler (GatewayRunner): what aiohttp's
+    parser refuses and a key in latin-1 bytes get JSON errors, and the log no traceback."""
+    make_profile(home, "alice", up.base_url)
+    with run_gateway(home, "alice") as gw:
+        big = b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 100_000
+        status, body = raw_exchange(gw, big + b"\r\n\r\n")
+        assert status == 431 and json.loads(body)["error"]["type"] == "invalid_request_error"
+        latin = "éééééééééé".encode("latin-1")
+        request = b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        status, body = raw_exchange(gw, request + b"Authorization: Bearer " + latin + b"\r\n\r\n")
+        assert status == 401 and json.loads(body)["error"]["code"] == "invalid_api_key"
+        log = gw.log()
+    assert "Traceback" not in log and '"- -" 431' in log

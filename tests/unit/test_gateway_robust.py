@@ -193,6 +193,18 @@ async def test_the_largest_page_is_served(keyed: tuple[TestClient, Counting]) ->
     assert code == 200 and json.loads(body)["sessions"] == []
 
 
+async def test_odd_usernames_in_the_query(
+    keyed: tuple[TestClient, Counting], log: pytest.LogCaptureFixture
+) -> None:
+    """A percent-escape that is not UTF-8 stays as written (yarl), so nothing odd reaches SQLite;
+    a control character is refused."""
+    client, _ = keyed
+    code, _, body = await send(client, b"GET", b"/api/v1/chat/sessions?username=%ED%A0%80", [AUTH])
+    assert code == 200 and json.loads(body)["total"] == 0
+    reply = await send(client, b"GET", b"/api/v1/chat/sessions?username=a%00b", [AUTH])
+    assert "control" in openai_error(reply, 400, "username")["message"]
+
+
 # --- 3. Content-Encoding ---
 
 
