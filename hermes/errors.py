@@ -99,14 +99,32 @@ class PayloadTooLarge(HermesError):
     code = "request_too_large"
 
 
+class UriTooLong(InvalidRequest):
+    status = 414
+    code = "uri_too_long"
+
+
+class HeadersTooLarge(InvalidRequest):
+    status = 431
+    code = "request_header_fields_too_large"
+
+
 class UnsupportedMediaType(HermesError):
     """A request body that is not JSON: what a web page can send cross-origin without a CORS
-    preflight (text/plain, forms, multipart) is refused before it is read."""
+    preflight (text/plain, forms, multipart) is refused before it is read. Also a body in a
+    content coding the gateway does not decode; `accept_encoding` then lists those it does
+    (an Accept-Encoding header, RFC 9110 15.5.16)."""
 
     status = 415
     type = "invalid_request_error"
     code = "unsupported_media_type"
     exit_code = 2
+
+    def __init__(
+        self, message: str, *, param: str | None = None, accept_encoding: str | None = None
+    ) -> None:
+        super().__init__(message, param=param)
+        self.accept_encoding = accept_encoding
 
 
 class TooManyRequests(HermesError):

@@ -51,6 +51,14 @@ class ModelConfig:
         default=120,
         metadata=doc("seconds without a byte from the provider before the request fails (504)"),
     )
+    request_timeout: int = field(
+        default=600,
+        metadata=bounded(
+            "seconds one request to the provider may take in all, even while it keeps sending "
+            "(keep-alive comments), before it fails (504)",
+            least=1,
+        ),
+    )
     context_length: int | None = field(
         default=None,
         metadata=doc(

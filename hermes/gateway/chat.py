@@ -29,9 +29,9 @@ log = logging.getLogger("hermes.gateway")
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
-    raw, body = await read_json(request)
+    body = await read_json(request)
     chat = parse_chat_request(body)
-    return await idempotent(request, raw, lambda rec: _respond(request, rt, chat, rec))
+    return await idempotent(request, body, lambda rec: _respond(request, rt, chat, rec))
 
 
 async def _respond(

@@ -11,8 +11,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hermes.errors import Conflict
+from hermes.wire import fastjson
 
 TTL_SECONDS = 300.0
 MAX_ENTRIES = 1000
@@ -52,8 +54,10 @@ class IdempotencyCache:
         self._bytes = 0
 
     @staticmethod
-    def fingerprint(body: bytes) -> str:
-        return hashlib.sha256(body).hexdigest()
+    def fingerprint(body: Any) -> str:
+        """Of the parsed body, in canonical JSON: the same request re-sent with other white
+        space or key order (a client re-serialising it on retry) is the same request."""
+        return hashlib.sha256(fastjson.canonical(body)).hexdigest()
 
     async def run(
         self, key: str, fingerprint: str, produce: Callable[[], Awaitable[Recorded | None]]

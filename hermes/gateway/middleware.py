@@ -7,6 +7,7 @@ import asyncio
 import hmac
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -44,6 +45,13 @@ CALLER = web.RequestKey("caller", str)
 ANONYMOUS = "anonymous"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_CHARSETS = frozenset({"utf-8", "utf8"})
+# Request bodies: plain, or compressed the ways aiohttp decodes as it reads (bounded by
+# client_max_size after decompression). br and zstd need extra packages, x-gzip and stacked
+# codings aiohttp passes through undecoded: all refused with 415 and these.
+BODY_ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
+ACCEPT_ENCODING = "gzip, deflate"
+# A client's X-Request-Id is echoed in a header and the log: visible ASCII only, else our own.
+CLIENT_REQUEST_ID = re.compile(r"[!-~]{1,64}")
 
 
 def _printable(text: str, most: int = 200) -> str:
@@ -83,13 +91,18 @@ def error_response(request: web.Request, exc: HermesError) -> web.Response:
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(max(1, round(retry_after)))
+    accept_encoding = getattr(exc, "accept_encoding", None)
+    if accept_encoding is not None:
+        response.headers["Accept-Encoding"] = accept_encoding
     return response
 
 
 @web.middleware
 async def outer(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, security and CORS headers on every response (errors included), access log."""
-    request[REQUEST_ID] = request.headers.get("X-Request-Id", "")[:64] or new_request_id()
+    given = request.headers.get("X-Request-Id", "")[:64]
+    ok = given and CLIENT_REQUEST_ID.fullmatch(given)  # most clients send none: no regex
+    request[REQUEST_ID] = given if ok else new_request_id()
     start = time.perf_counter()
     status = 500
     try:
@@ -220,10 +233,13 @@ def _authenticate(request: web.Request) -> str:
     key = rt.settings.key
     presented = _presented_key(request)
     if presented is not None:
+        # aiohttp decodes a header as UTF-8 and keeps any other byte as a lone surrogate
+        # (latin-1 from some clients): compare the bytes the client sent, never fail on them.
+        sent = presented.encode("utf-8", "surrogateescape")
         # API_SERVER_KEY first: the common case costs one comparison and no SQLite.
-        if key is not None and hmac.compare_digest(presented.encode(), key.encode()):
+        if key is not None and hmac.compare_digest(sent, key.encode()):
             return rt.server_key_caller
-        record = rt.keys.check(presented)
+        record = rt.keys.check(presented) if presented.isascii() else None  # hk_… is ASCII
         if record is not None:
             return "key:" + record.key_hash
     if key is None and not rt.keys.has_keys():
@@ -259,7 +275,21 @@ def _presented_key(request: web.Request) -> str | None:
 async def json_only(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A body must be declared `application/json`. A web page may POST text/plain, a form or
     multipart to any address without a CORS preflight; refusing those before the body is read
-    keeps every page on the web from driving the agent (the JSON parser would accept them)."""
+    keeps every page on the web from driving the agent (the JSON parser would accept them).
+    And it must come plain or in a coding aiohttp decodes as it reads (gzip, deflate), so the
+    size limit counts decoded bytes; any other coding would reach the JSON parser undecoded."""
+    encoding = request.headers.get("Content-Encoding")
+    if (
+        encoding is not None
+        and encoding.strip().lower() not in BODY_ENCODINGS
+        and request.method in BODY_METHODS
+    ):
+        raise UnsupportedMediaType(
+            f"`Content-Encoding: {_printable(encoding, 40)}` is not supported; send the body "
+            "plain, or gzip or deflate compressed",
+            param="Content-Encoding",
+            accept_encoding=ACCEPT_ENCODING,
+        )
     declared = request.headers.get("Content-Type")
     if declared == "application/json":  # what the SDKs send: no parsing
         return await handler(request)

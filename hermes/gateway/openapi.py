@@ -15,6 +15,7 @@ from aiohttp import web
 from hermes import __version__
 from hermes.gateway import openapi_schemas as s
 from hermes.gateway.requests import MAX_IDEMPOTENCY_KEY
+from hermes.gateway.sessions import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 
 Operation = dict[str, Any]
 
@@ -32,18 +33,28 @@ ERRORS: Final[dict[int, tuple[str, str]]] = {
     ),
     404: ("NotFound", "No such response, session or route (`not_found`)."),
     409: ("Conflict", "An Idempotency-Key reused with another body (`conflict`)."),
-    413: ("PayloadTooLarge", "The body is over api_server.max_request_bytes."),
+    413: ("PayloadTooLarge", "The body is over api_server.max_request_bytes (decompressed)."),
+    414: ("UriTooLong", "A URL over 8,190 bytes (`uri_too_long`)."),
     415: ("UnsupportedMediaType", "A body that is not `Content-Type: application/json`."),
     429: (
         "TooManyRequests",
         "api_server.max_concurrent_runs reached (`rate_limit_exceeded`, with Retry-After), or "
         "the provider rate-limited this profile (`upstream_rate_limited`).",
     ),
+    431: (
+        "HeadersTooLarge",
+        "A header line over 8,190 bytes or more than 128 headers "
+        "(`request_header_fields_too_large`).",
+    ),
     502: ("UpstreamError", "The model provider failed or sent something unusable."),
-    504: ("UpstreamTimeout", "The model provider was silent for longer than model.timeout."),
+    504: (
+        "UpstreamTimeout",
+        "The model provider was silent for longer than model.timeout, or one request to it "
+        "outlasted model.request_timeout.",
+    ),
 }
-READ_ERRORS: Final = (400, 401, 403)
-BODY_ERRORS: Final = (400, 401, 403, 409, 413, 415)
+READ_ERRORS: Final = (400, 401, 403, 414, 431)
+BODY_ERRORS: Final = (*READ_ERRORS, 409, 413, 415)
 RUN_ERRORS: Final = (*BODY_ERRORS, 429, 502, 504)
 
 _STREAM_NOTE: Final = (
@@ -60,7 +71,12 @@ def _idempotency_key() -> dict[str, Any]:
         "required": False,
         "description": "The same caller, route, key and body get the first answer again "
         "(with `Idempotency-Replayed: true`) instead of a second run; another body is 409.",
-        "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_IDEMPOTENCY_KEY,
+            "pattern": "^[\\x20-\\x7e]+$",
+        },
     }
 
 
@@ -234,12 +250,17 @@ def _paths() -> dict[str, Any]:
                 "sessions",
                 parameters=[
                     _username(),
-                    _query("page", s.POSITIVE, required=False, doc="from 1"),
+                    _query(
+                        "page",
+                        {**s.POSITIVE, "maximum": MAX_PAGE},
+                        required=False,
+                        doc=f"1 to {MAX_PAGE}, default 1",
+                    ),
                     _query(
                         "page_size",
-                        {**s.POSITIVE, "maximum": 100},
+                        {**s.POSITIVE, "maximum": MAX_PAGE_SIZE},
                         required=False,
-                        doc="1 to 100, default 20",
+                        doc=f"1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}",
                     ),
                 ],
                 responses=_answers("SessionList", READ_ERRORS),

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from hermes.gateway.sessions import MAX_PAGE, MAX_PAGE_SIZE
 from hermes.stores.sessions import MAX_USERNAME
 from hermes.wire.openai_chat_request import _MAX_STOP
 from hermes.wire.openai_responses_request import (
+    _MAX_ID,
     _MAX_METADATA,
     _MAX_METADATA_KEY,
     _MAX_METADATA_VALUE,
 )
+from hermes.wire.request_fields import MAX_TOKENS, TOOL_CHOICES
 
 Schema = dict[str, Any]
 
@@ -44,8 +47,28 @@ STRING: Final[Schema] = {"type": "string"}
 NON_EMPTY: Final[Schema] = {"type": "string", "minLength": 1}
 # Not only white space: what "a non-empty string" means for a message or a username.
 SOME_TEXT: Final[Schema] = {"type": "string", "pattern": r"\S"}
+NO_CONTROL: Final = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 BOOLEAN: Final[Schema] = {"type": "boolean"}
 POSITIVE: Final[Schema] = {"type": "integer", "minimum": 1}
+TOKENS: Final[Schema] = {"type": "integer", "minimum": 1, "maximum": MAX_TOKENS}
+# A name for a stored thing (a response id, a conversation): bounded, no control characters.
+STORED_NAME: Final[Schema] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": _MAX_ID,
+    "pattern": NO_CONTROL,
+}
+TOOLS: Final[Schema] = nullable(
+    {
+        "type": "array",
+        "items": obj({"type": STRING}, "type"),
+        "description": "accepted and checked, not offered to the model: the agent runs the "
+        "profile's own tools",
+    }
+)
+TOOL_CHOICE: Final[Schema] = nullable(
+    {"anyOf": [{"enum": list(TOOL_CHOICES)}, obj({"type": STRING}, "type")]}
+)
 UNIX_TIME: Final[Schema] = {"type": "integer", "description": "seconds since the epoch"}
 
 
@@ -156,9 +179,12 @@ CHAT_REQUEST: Final = obj(
         },
         "stream": nullable(BOOLEAN),
         "stream_options": nullable(obj({"include_usage": nullable(BOOLEAN)})),
-        "max_tokens": nullable(POSITIVE),
+        "n": {**nullable({"const": 1}), "description": "one choice: the agent answers once"},
+        "tools": TOOLS,
+        "tool_choice": TOOL_CHOICE,
+        "max_tokens": nullable(TOKENS),
         "max_completion_tokens": {
-            **nullable(POSITIVE),
+            **nullable(TOKENS),
             "description": "takes precedence over max_tokens",
         },
         "temperature": _number(0, 2),
@@ -168,8 +194,8 @@ CHAT_REQUEST: Final = obj(
         ),
     },
     "messages",
-    description="OpenAI's chat completion request. `tools` and `tool_choice` are ignored: the "
-    "profile's own tools are what the agent runs.",
+    description="OpenAI's chat completion request. `tools` and `tool_choice` are checked but "
+    "not acted on: the profile's own tools are what the agent runs.",
 )
 _USAGE: Final = obj(
     {"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}}
@@ -288,21 +314,24 @@ RESPONSES_REQUEST: Final = obj(
         },
         "model": nullable(STRING),
         "instructions": nullable(STRING),
-        "previous_response_id": nullable(NON_EMPTY),
+        "previous_response_id": nullable(STORED_NAME),
         "conversation": nullable(
-            {"anyOf": [NON_EMPTY, obj({"id": NON_EMPTY}, "id")]},
+            {"anyOf": [STORED_NAME, obj({"id": STORED_NAME}, "id")]},
         ),
+        "tools": TOOLS,
+        "tool_choice": TOOL_CHOICE,
         "store": nullable(BOOLEAN),
         "stream": nullable(BOOLEAN),
-        "max_output_tokens": nullable(POSITIVE),
+        "max_output_tokens": nullable(TOKENS),
         "temperature": _number(0, 2),
         "top_p": _number(0, 1),
         "metadata": _METADATA,
     },
     "input",
     description="OpenAI's Responses request. `conversation` and `previous_response_id` "
-    "exclude each other; `tools`, `tool_choice`, `reasoning`, `text` and `truncation` are "
-    "ignored (the profile's own tools and settings are what the agent runs).",
+    "exclude each other; `tools` and `tool_choice` are checked but not acted on, `reasoning`, "
+    "`text` and `truncation` ignored (the profile's own tools and settings are what the agent "
+    "runs).",
 )
 _OUTPUT_ITEM: Final = obj(
     {
@@ -386,7 +415,11 @@ HEALTH: Final = obj(
 # The session API and ACP
 
 
-USERNAME: Final = {**SOME_TEXT, "maxLength": MAX_USERNAME}
+USERNAME: Final = {
+    "type": "string",
+    "maxLength": MAX_USERNAME,
+    "allOf": [{"pattern": r"\S"}, {"pattern": NO_CONTROL}],
+}
 SESSION_ID: Final = {"type": "string", "pattern": SESSION_ID_PATTERN}
 SESSION_CHAT_REQUEST: Final = obj(
     {
@@ -435,8 +468,8 @@ SESSION_INFO: Final = obj(
 SESSION_LIST: Final = obj(
     {
         "sessions": {"type": "array", "items": ref("SessionInfo")},
-        "page": POSITIVE,
-        "page_size": POSITIVE,
+        "page": {**POSITIVE, "maximum": MAX_PAGE},
+        "page_size": {**POSITIVE, "maximum": MAX_PAGE_SIZE},
         "total": {"type": "integer", "minimum": 0},
     },
     "sessions",
@@ -477,7 +510,9 @@ ACP_REQUEST: Final = obj(
             },
             "message",
         ),
-        "metadata": obj({"user_id": USERNAME}, "user_id"),
+        "metadata": obj(
+            {"user_id": USERNAME, "timestamp": {**STRING, "description": "ISO 8601"}}, "user_id"
+        ),
     },
     "acp_version",
     "type",

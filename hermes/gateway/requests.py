@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from hermes.errors import InvalidRequest, PayloadTooLarge
 from hermes.gateway.idempotency import Recorded
@@ -17,33 +19,49 @@ from hermes.gateway.streaming import Recorder
 from hermes.wire import fastjson
 
 Respond = Callable[[Recorder | None], Awaitable[web.StreamResponse]]
-MAX_IDEMPOTENCY_KEY = 256  # OpenAI's own limit; every key is held in memory until it expires
+MAX_IDEMPOTENCY_KEY = 255  # Stripe's bound, which the OpenAI SDKs' keys (a UUID) keep well under
 
 
-async def read_json(request: web.Request) -> tuple[bytes, Any]:
+async def read_json(request: web.Request) -> Any:
+    """The parsed JSON body. The size limit holds for the body as decoded: a gzip or deflate
+    body (the only encodings `json_only` lets through) is counted after decompression."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[RUNTIME].settings.max_request_bytes
-        raise PayloadTooLarge(f"request body over {limit} bytes") from None
+        raise PayloadTooLarge(f"request body over {limit} bytes (after decompression)") from None
+    except RequestPayloadError as exc:
+        raise _unreadable(request, exc) from None
     if not raw.strip():
         raise InvalidRequest("the request body is empty; send a JSON object")
     try:
-        return raw, fastjson.loads(raw)
+        return fastjson.loads(raw)
     except ValueError as exc:
         raise InvalidRequest(f"malformed JSON in the request body: {exc}") from None
 
 
-async def idempotent(request: web.Request, raw: bytes, respond: Respond) -> web.StreamResponse:
-    """`respond(recorder)` once per caller, route, Idempotency-Key and body; duplicates get a
-    replay. Keys are the client's own words, so two callers may pick the same one: each gets
-    its own run, never the other's answer (nor a conflict with the other's body)."""
+def _unreadable(request: web.Request, exc: RequestPayloadError) -> InvalidRequest:
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if isinstance(exc.__cause__, ContentEncodingError) and encoding:
+        return InvalidRequest(
+            f"the request body is not valid {encoding} data, as `Content-Encoding: {encoding}` "
+            "says it is (corrupt or truncated)",
+            param="Content-Encoding",
+        )
+    return InvalidRequest("the request body could not be read (broken chunked framing)")
+
+
+async def idempotent(request: web.Request, body: Any, respond: Respond) -> web.StreamResponse:
+    """`respond(recorder)` once per caller, route, Idempotency-Key and body (the parsed body:
+    white space and key order do not count); duplicates get a replay. Keys are the client's own
+    words, so two callers may pick the same one: each gets its own run, never the other's
+    answer (nor a conflict with the other's body)."""
     key = request.headers.get("Idempotency-Key")
     if not key:
         return await respond(None)
-    if len(key) > MAX_IDEMPOTENCY_KEY:
+    if len(key) > MAX_IDEMPOTENCY_KEY or not (key.isascii() and key.isprintable()):
         raise InvalidRequest(
-            f"`Idempotency-Key` is longer than {MAX_IDEMPOTENCY_KEY} characters",
+            f"`Idempotency-Key` must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
             param="Idempotency-Key",
         )
     cache = request.app[RUNTIME].idempotency
@@ -56,7 +74,7 @@ async def idempotent(request: web.Request, raw: bytes, respond: Respond) -> web.
         return _recorded(response, recorder)
 
     scope = f"{request[CALLER]}\0{request.path}\0{key}"
-    recorded, _replayed = await cache.run(scope, cache.fingerprint(raw), produce)
+    recorded, _replayed = await cache.run(scope, cache.fingerprint(body), produce)
     if sent:
         return sent[0]
     assert recorded is not None

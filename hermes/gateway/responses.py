@@ -77,9 +77,9 @@ class Turn:
 
 async def create_response(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
-    raw, body = await read_json(request)
+    body = await read_json(request)
     req = parse_responses_request(body)
-    return await idempotent(request, raw, lambda rec: _respond(request, rt, req, rec))
+    return await idempotent(request, body, lambda rec: _respond(request, rt, req, rec))
 
 
 async def get_response(request: web.Request) -> web.Response:

@@ -85,13 +85,14 @@ async def _run(profile: Profile, loaded: Loaded, provider: Provider, marks: str)
     from aiohttp import web
 
     from hermes.gateway.app import create_app
+    from hermes.gateway.protocol import GatewayRunner
     from hermes.gateway.runtime import RUNTIME
 
     settings = loaded.settings
     # loaded.env: this process's environment plus the profile's .env, held in memory only;
     # the tools' child environments are filtered from it (no secret reaches a command).
     app = create_app(profile, loaded.config, settings, provider=provider, environ=loaded.env)
-    runner = web.AppRunner(
+    runner = GatewayRunner(
         app, access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT
     )
     await runner.setup()

@@ -61,20 +61,22 @@ def parse_chat(body: Any) -> TurnRequest:
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
-    raw, body = await read_json(request)
+    body = await read_json(request)
     turn = parse_chat(body)
     return await idempotent(
-        request, raw, lambda rec: run_turn(request, turn, _native, _native_whole, rec)
+        request, body, lambda rec: run_turn(request, turn, _native, _native_whole, rec)
     )
 
 
 async def acp_chat(request: web.Request) -> web.StreamResponse:
-    raw, body = await read_json(request)
+    body = await read_json(request)
     req = acp.parse_request(body)
     turn = TurnRequest(
-        check_username(req.user_id),
+        _acp_field(check_username, req.user_id, "metadata.user_id"),
         req.message,
-        check_session_id(req.session_id) if req.session_id else None,
+        _acp_field(check_session_id, req.session_id, "payload.session_id")
+        if req.session_id
+        else None,
         req.stream,
         req.context,
     )
@@ -91,7 +93,16 @@ async def acp_chat(request: web.Request) -> web.StreamResponse:
     def render(sid: str, event: Event) -> Event | None:
         return acp.from_event(event, sid, req.user_id)
 
-    return await idempotent(request, raw, lambda rec: run_turn(request, turn, render, whole, rec))
+    return await idempotent(request, body, lambda rec: run_turn(request, turn, render, whole, rec))
+
+
+def _acp_field(check: Callable[[object], str], value: object, field: str) -> str:
+    """The session API's check of a value, its refusal naming the envelope's field."""
+    try:
+        return check(value)
+    except InvalidRequest as exc:
+        problem = exc.message.removeprefix(f"`{exc.param}`") if exc.param else exc.message
+        raise InvalidRequest(f"invalid ACP envelope: `{field}`{problem}", param=field) from None
 
 
 def _native(session_id: str, event: Event) -> Event:

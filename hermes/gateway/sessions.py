@@ -16,10 +16,12 @@ from hermes.stores.sessions import check_session_id, check_username, iso_time, n
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# (page - 1) * page_size is an SQLite OFFSET, a 64-bit integer; no username has this many pages.
+MAX_PAGE = 1_000_000
 
 
 async def new_session(request: web.Request) -> web.Response:
-    _raw, body = await read_json(request)
+    body = await read_json(request)
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     username = check_username(body.get("username"))
@@ -31,7 +33,7 @@ async def new_session(request: web.Request) -> web.Response:
 
 async def list_sessions(request: web.Request) -> web.Response:
     username = check_username(request.query.get("username"))
-    page = _positive(request, "page", 1, None)
+    page = _positive(request, "page", 1, MAX_PAGE)
     page_size = _positive(request, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     infos, total = await request.app[RUNTIME].sessions.list_for(username, page, page_size)
     return json_response(
@@ -62,15 +64,14 @@ async def delete_session(request: web.Request) -> web.Response:
     return json_response({"session_id": session_id, "deleted": True})
 
 
-def _positive(request: web.Request, name: str, default: int, most: int | None) -> int:
+def _positive(request: web.Request, name: str, default: int, most: int) -> int:
+    """A query parameter that is a whole number from 1 to `most`, in ASCII digits (int() would
+    also take "٣", " 3", "1_0" and numbers too large for SQLite)."""
     raw = request.query.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1 or (most is not None and value > most):
-        limit = f"1 to {most}" if most is not None else "at least 1"
-        raise InvalidRequest(f"`{name}` must be a whole number, {limit}", param=name)
+    digits = raw.isascii() and raw.isdigit() and len(raw) <= len(str(most))
+    value = int(raw) if digits else 0
+    if not 1 <= value <= most:
+        raise InvalidRequest(f"`{name}` must be a whole number, 1 to {most}", param=name)
     return value

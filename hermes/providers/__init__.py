@@ -150,7 +150,9 @@ def _key(choice: Choice, env: Mapping[str, str], profile: str) -> str | None:
 def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str) -> Provider:
     key = _key(choice, env, profile)
     defaults = ModelParams(max_tokens=config.model.max_tokens, temperature=config.model.temperature)
+    # model.timeout and model.request_timeout hold as set, for every provider (no floor).
     timeout = float(config.model.timeout)
+    request_timeout = float(config.model.request_timeout)
     name = choice.label
     if choice.kind == "anthropic":
         from hermes.providers.anthropic import AnthropicProvider
@@ -160,6 +162,7 @@ def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str)
             base_url=choice.base_url,
             api_key=key or "",
             timeout=timeout,
+            request_timeout=request_timeout,
             defaults=defaults,
             name=name,
         )
@@ -171,6 +174,7 @@ def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str)
             base_url=choice.base_url,
             api_key=key or "",
             timeout=timeout,
+            request_timeout=request_timeout,
             defaults=defaults,
             name=name,
         )
@@ -180,7 +184,8 @@ def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str)
         return OllamaProvider(
             model=choice.model,
             base_url=choice.base_url,
-            timeout=max(timeout, 300.0),
+            timeout=timeout,
+            request_timeout=request_timeout,
             defaults=defaults,
             name=name,
             num_ctx=context_length(config),
@@ -197,7 +202,8 @@ def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str)
             model=LOCAL_MODEL_NAME,
             base_url=base_url,
             api_key=None,
-            timeout=max(timeout, 300.0),
+            timeout=timeout,
+            request_timeout=request_timeout,
             defaults=defaults,
             name=name,
         )
@@ -206,6 +212,7 @@ def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str)
         base_url=choice.base_url or OPENAI_COMPATIBLE[choice.kind],
         api_key=key,
         timeout=timeout,
+        request_timeout=request_timeout,
         defaults=defaults,
         name=name,
     )

@@ -13,7 +13,7 @@ import aiohttp
 from hermes.errors import UpstreamError
 from hermes.messages import StreamEvent
 from hermes.providers.base import ModelParams
-from hermes.providers.http import Attempt, ChatRequest, HttpProvider
+from hermes.providers.http import DEFAULT_REQUEST_TIMEOUT, Attempt, ChatRequest, HttpProvider
 from hermes.wire.anthropic import (
     ANTHROPIC_VERSION,
     AnthropicWireError,
@@ -41,10 +41,11 @@ class AnthropicProvider(HttpProvider):
         api_key: str,
         timeout: float = 120.0,
         connect_timeout: float = 10.0,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         defaults: ModelParams = ModelParams(),
         name: str = "anthropic",
     ) -> None:
-        super().__init__(model, base_url, timeout, connect_timeout, defaults, name)
+        super().__init__(model, base_url, timeout, connect_timeout, defaults, name, request_timeout)
         self.api_key = api_key
 
     def _url(self, incremental: bool) -> str:

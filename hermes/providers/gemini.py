@@ -18,6 +18,7 @@ from hermes.errors import UpstreamError
 from hermes.messages import StreamEvent
 from hermes.providers.base import ModelParams
 from hermes.providers.http import (
+    DEFAULT_REQUEST_TIMEOUT,
     ChatRequest,
     HttpProvider,
     classify_status,
@@ -57,10 +58,11 @@ class GeminiProvider(HttpProvider):
         api_key: str,
         timeout: float = 120.0,
         connect_timeout: float = 10.0,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         defaults: ModelParams = ModelParams(),
         name: str = "gemini",
     ) -> None:
-        super().__init__(model, base_url, timeout, connect_timeout, defaults, name)
+        super().__init__(model, base_url, timeout, connect_timeout, defaults, name, request_timeout)
         # The root URL; tolerate one copied with the API version on the end.
         self.base_url = self.base_url.removesuffix(f"/{API_VERSION}")
         self.api_key = api_key

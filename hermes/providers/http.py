@@ -1,8 +1,14 @@
-"""What every HTTP provider shares: one aiohttp session, the idle and whole-answer timeouts, the
-POST with its status check, retries before the first yielded event, the whole-answer read, and
-the mapping of transport failures and HTTP statuses to the upstream errors clients see. The
-providers keep only their wire format (request encoding, stream decoding) and whatever error
-mapping of their own they need."""
+"""What every HTTP provider shares: one aiohttp session, the timeouts, the POST with its status
+check, retries before the first yielded event, the whole-answer read, and the mapping of
+transport failures and HTTP statuses to the upstream errors clients see. The providers keep only
+their wire format (request encoding, stream decoding) and whatever error mapping of their own
+they need.
+
+Timeouts, the same for streamed and whole answers: `model.timeout` is the longest the provider
+may stay silent (connecting, then before the first byte and between any two reads: aiohttp's
+sock_read); `model.request_timeout` bounds one request as a whole, however steadily it trickles
+(keep-alive comments, whitespace). Either gives UpstreamTimeout (504), which the provider does
+not retry: the client hears within about that time, or a fallback provider takes over."""
 
 from __future__ import annotations
 
@@ -29,8 +35,7 @@ from hermes.wire import fastjson
 
 MAX_RETRIES = 2
 RETRY_AFTER_CAP = 10.0
-# A non-streamed answer may take this many idle timeouts (model.timeout) to arrive whole.
-WHOLE_ANSWER_FACTOR = 5
+DEFAULT_REQUEST_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +73,18 @@ class HttpProvider:
         connect_timeout: float,
         defaults: ModelParams,
         name: str,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
         self.model = model
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.defaults = defaults
         self.label = f"{name}:{model}"
+        self.timeout = timeout
+        self.request_timeout = request_timeout
+        # Connecting is silence too: never longer than model.timeout.
+        connect = min(connect_timeout, timeout)
         self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=timeout
-        )
-        self._whole_timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=connect_timeout,
-            sock_connect=connect_timeout,
-            sock_read=timeout * WHOLE_ANSWER_FACTOR,
+            total=request_timeout, connect=connect, sock_connect=connect, sock_read=timeout
         )
         self._session: aiohttp.ClientSession | None = None
 
@@ -134,7 +138,7 @@ class HttpProvider:
                 first, rest = await self._attempt(url, body, incremental)
                 break
             except UpstreamError as exc:
-                if not exc.retryable or attempt >= MAX_RETRIES:
+                if not exc.retryable or attempt >= MAX_RETRIES or timed_out_here(exc):
                     raise
                 delay = backoff(attempt, exc)
                 self._log.warning(
@@ -178,10 +182,8 @@ class HttpProvider:
     async def _post(
         self, url: str, body: bytes, headers: Mapping[str, str], incremental: bool
     ) -> aiohttp.ClientResponse:
-        # A whole answer sends no byte until it is complete: allow it longer than the idle timeout.
-        timeout = self._timeout if incremental else self._whole_timeout
         with self._connect_errors():
-            response = await self._client().post(url, data=body, headers=headers, timeout=timeout)
+            response = await self._client().post(url, data=body, headers=headers)
         if response.status != 200:
             async with response:
                 raise await self._status_error(response)
@@ -206,37 +208,66 @@ class HttpProvider:
     def _connection_failed(self) -> str:
         return "the connection to the model provider failed"
 
+    def _silent(self, what: str = "did not answer") -> str:
+        return f"{self._speaker} {what} for {self.timeout:g} s (model.timeout; {self.label})"
+
+    def _too_long(self) -> str:
+        return (
+            f"{self._speaker} was still answering after {self.request_timeout:g} s "
+            f"(model.request_timeout; {self.label})"
+        )
+
     def _connect_errors(self) -> contextlib.AbstractContextManager[None]:
         return transport_errors(
-            f"{self._speaker} did not answer in time ({self.label})",
+            self._silent(),
             f"cannot reach the model provider at {self.base_url}",
             retryable=True,
+            too_long=self._too_long(),
         )
 
     def _read_errors(self) -> contextlib.AbstractContextManager[None]:
         return transport_errors(
-            f"{self._speaker} did not answer in time ({self.label})",
+            self._silent(),
             self._connection_failed(),
             retryable=True,
+            too_long=self._too_long(),
         )
 
     def _stream_errors(self, *, retryable: bool) -> contextlib.AbstractContextManager[None]:
         return transport_errors(
-            f"{self._speaker} stopped sending mid-answer ({self.label})",
+            self._silent("stopped sending mid-answer: nothing"),
             self._connection_failed(),
             retryable=retryable,
+            too_long=self._too_long(),
         )
+
+
+def timed_out_here(exc: UpstreamError) -> bool:
+    """A timeout hermes measured (model.timeout, model.request_timeout), not a 408 or 504 the
+    provider sent. The same provider is not asked again: a provider that went silent that
+    long mostly stays so, and three tries would make the client wait three times the timeout
+    it configured. Such an error stays `retryable`, so a fallback provider may still answer."""
+    return isinstance(exc, UpstreamTimeout) and exc.upstream_status is None
 
 
 @contextlib.contextmanager
 def transport_errors(
-    timed_out: str, failed: str, *, retryable: bool, unreachable: str | None = None
+    timed_out: str,
+    failed: str,
+    *,
+    retryable: bool,
+    unreachable: str | None = None,
+    too_long: str | None = None,
 ) -> Iterator[None]:
     """Map aiohttp's timeouts and connection errors to the upstream errors clients see;
-    `unreachable`, if given, words a connection that was never made (refused, unresolvable)."""
+    `unreachable`, if given, words a connection that was never made (refused, unresolvable),
+    and `too_long` the whole request's timeout (aiohttp's `total`: a bare TimeoutError, where
+    silence while connecting or reading is a ServerTimeoutError)."""
     try:
         yield
     except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        if too_long is not None and not isinstance(exc, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeout(too_long, retryable=retryable) from exc
         raise UpstreamTimeout(timed_out, retryable=retryable) from exc
     except aiohttp.ClientError as exc:
         never = unreachable is not None and isinstance(exc, aiohttp.ClientConnectorError)

@@ -15,7 +15,13 @@ import aiohttp
 from hermes.errors import UpstreamAuthError, UpstreamError, UpstreamRateLimited
 from hermes.messages import StreamEvent
 from hermes.providers.base import ModelParams
-from hermes.providers.http import ChatRequest, HttpProvider, classify_status, transport_errors
+from hermes.providers.http import (
+    DEFAULT_REQUEST_TIMEOUT,
+    ChatRequest,
+    HttpProvider,
+    classify_status,
+    transport_errors,
+)
 from hermes.providers.http import error_text as read_error_text
 from hermes.wire.ollama import (
     ChatAccumulator,
@@ -44,11 +50,12 @@ class OllamaProvider(HttpProvider):
         base_url: str | None = None,
         timeout: float = 300.0,
         connect_timeout: float = 10.0,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         defaults: ModelParams = ModelParams(),
         name: str = "ollama",
         num_ctx: int | None = None,
     ) -> None:
-        super().__init__(model, base_url, timeout, connect_timeout, defaults, name)
+        super().__init__(model, base_url, timeout, connect_timeout, defaults, name, request_timeout)
         self.num_ctx = num_ctx  # the window Ollama allocates: the one hermes keeps requests within
         # Ollama's tool calls carry no id; numbering them per provider keeps them unique per run.
         self._call_ids = itertools.count(1)
@@ -103,11 +110,12 @@ class OllamaProvider(HttpProvider):
 
     def _connect_errors(self) -> contextlib.AbstractContextManager[None]:
         return transport_errors(
-            f"Ollama did not answer in time ({self.label})",
+            self._silent(),
             self._connection_failed(),
             unreachable=f"Ollama doesn't seem to be running at {self.base_url} "
             "(start it with `ollama serve`)",
             retryable=True,
+            too_long=self._too_long(),
         )
 
     async def _status_error(self, response: aiohttp.ClientResponse) -> UpstreamError:

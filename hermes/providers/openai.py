@@ -13,7 +13,7 @@ import aiohttp
 from hermes.errors import UpstreamError
 from hermes.messages import StreamEvent
 from hermes.providers.base import ModelParams
-from hermes.providers.http import ChatRequest, HttpProvider
+from hermes.providers.http import DEFAULT_REQUEST_TIMEOUT, ChatRequest, HttpProvider
 from hermes.wire.openai_chat import (
     ChunkAccumulator,
     WireError,
@@ -40,10 +40,11 @@ class OpenAIProvider(HttpProvider):
         api_key: str | None = None,
         timeout: float = 120.0,
         connect_timeout: float = 10.0,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         defaults: ModelParams = ModelParams(),
         name: str = "openai",
     ) -> None:
-        super().__init__(model, base_url, timeout, connect_timeout, defaults, name)
+        super().__init__(model, base_url, timeout, connect_timeout, defaults, name, request_timeout)
         self.api_key = api_key
 
     def _url(self, incremental: bool) -> str:

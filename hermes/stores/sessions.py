@@ -80,6 +80,8 @@ def check_username(username: object) -> str:
         raise InvalidRequest(
             f"`username` is longer than {MAX_USERNAME} characters", param="username"
         )
+    if not username.isprintable():
+        raise InvalidRequest("`username` must not contain control characters", param="username")
     return username
 
 

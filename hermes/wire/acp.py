@@ -44,6 +44,8 @@ def parse_request(body: Any) -> AcpRequest:
     user_id = metadata.get("user_id")
     if not isinstance(user_id, str) or not user_id.strip():
         raise _bad("metadata.user_id", "is required: the user the session belongs to")
+    if not isinstance(metadata.get("timestamp", ""), str):
+        raise _bad("metadata.timestamp", "must be a string (ISO 8601)")
     message = payload.get("message")
     if not isinstance(message, str) or not message.strip():
         raise _bad("payload.message", "is required: a non-empty string")

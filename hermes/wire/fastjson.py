@@ -16,5 +16,11 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj)
 
 
+def canonical(obj: Any) -> bytes:
+    """One spelling of a parsed document: keys sorted at every level, no white space. Two bodies
+    that differ only in key order, spacing or escapes (`\\u00e9` for `é`) come out the same."""
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     return orjson.loads(data)

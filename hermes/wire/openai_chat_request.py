@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from hermes.errors import InvalidRequest
 from hermes.messages import Message, Role, ToolCall
+from hermes.wire.request_fields import check_tool_choice, check_tools, opt_tokens
 
 __all__ = ["ChatRequest", "parse_chat_request", "parse_tool_calls"]
 
@@ -37,8 +38,9 @@ class ChatRequest:
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
-    """Validate a POST /v1/chat/completions body. Unknown fields, `tools` and `tool_choice` are
-    ignored (the profile's own tools are what the agent runs); a JSON null counts as absent."""
+    """Validate a POST /v1/chat/completions body. Unknown fields are ignored, and so are `tools`
+    and `tool_choice` once they are well-formed (the profile's own tools are what the agent
+    runs); `n` may only ask for the one choice the agent gives. A JSON null counts as absent."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     raw_messages = body.get("messages")
@@ -51,8 +53,11 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if options is not None and not isinstance(options, dict):
         raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
     include_usage = _opt_bool(options or {}, "include_usage", "stream_options.include_usage")
-    max_completion = _opt_positive_int(body, "max_completion_tokens")
-    max_tokens = _opt_positive_int(body, "max_tokens")
+    max_completion = opt_tokens(body, "max_completion_tokens")
+    max_tokens = opt_tokens(body, "max_tokens")
+    _check_n(body.get("n"))
+    check_tools(body)
+    check_tool_choice(body)
     return ChatRequest(
         messages=tuple(_parse_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages)),
         model=_opt_str(body, "model", "model"),
@@ -188,13 +193,12 @@ def _opt_bool(obj: Mapping[str, Any], key: str, param: str) -> bool | None:
     return value
 
 
-def _opt_positive_int(obj: Mapping[str, Any], key: str) -> int | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(f"'{key}' must be a positive integer.", param=key)
-    return value
+def _check_n(n: Any) -> None:
+    if n is not None and (isinstance(n, bool) or n != 1):
+        raise InvalidRequest(
+            f"Invalid value for 'n': {n!r}. This agent answers with one choice: 'n' must be 1.",
+            param="n",
+        )
 
 
 def _opt_number(obj: Mapping[str, Any], key: str, low: float, high: float) -> float | None:

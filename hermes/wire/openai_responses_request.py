@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from hermes.errors import InvalidRequest
 from hermes.messages import Message, Role, ToolCall
+from hermes.wire.request_fields import check_tool_choice, check_tools, opt_tokens
 
 __all__ = ["ResponsesRequest", "parse_responses_request"]
 
@@ -26,6 +27,9 @@ _TEXT_PARTS: Final = frozenset({"input_text", "output_text", "text"})
 _MAX_METADATA: Final = 16
 _MAX_METADATA_KEY: Final = 64
 _MAX_METADATA_VALUE: Final = 512
+# Conversation names and response ids are looked up and stored: bounded like OpenAI's own
+# free-form identifiers (`user`, `prompt_cache_key`) are.
+_MAX_ID: Final = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +48,20 @@ class ResponsesRequest:
 
 
 def parse_responses_request(body: Any) -> ResponsesRequest:
-    """Validate a POST /v1/responses body. Unknown fields (`tools`, `tool_choice`, `reasoning`,
-    `text`, `truncation`, ...) are ignored: the profile's own tools and settings are what the
-    agent runs. A JSON null counts as absent. `input` may come out empty when it held only
-    `item_reference` items; whether that is enough is the caller's call (it knows the history)."""
+    """Validate a POST /v1/responses body. Unknown fields (`reasoning`, `text`, `truncation`,
+    ...) are ignored, and so are `tools` and `tool_choice` once they are well-formed: the
+    profile's own tools and settings are what the agent runs. A JSON null counts as absent.
+    `input` may come out empty when it held only `item_reference` items; whether that is enough
+    is the caller's call (it knows the history)."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     messages = _parse_input(body.get("input"))
-    previous = _opt_str(body, "previous_response_id", non_empty=True)
+    previous = _bounded_id(
+        _opt_str(body, "previous_response_id", non_empty=True), "previous_response_id"
+    )
     conversation = _parse_conversation(body.get("conversation"))
+    check_tools(body)
+    check_tool_choice(body)
     if conversation is not None and previous is not None:
         raise InvalidRequest(
             "'conversation' and 'previous_response_id' cannot be used together.",
@@ -65,7 +74,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
         conversation=conversation,
         store=_opt_bool(body, "store", default=True),
         stream=_opt_bool(body, "stream", default=False),
-        max_output_tokens=_opt_positive_int(body, "max_output_tokens"),
+        max_output_tokens=opt_tokens(body, "max_output_tokens"),
         temperature=_opt_number(body, "temperature", 0.0, 2.0),
         top_p=_opt_number(body, "top_p", 0.0, 1.0),
         metadata=_parse_metadata(body.get("metadata")),
@@ -76,10 +85,12 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
 def _parse_input(raw: Any) -> tuple[Message, ...]:
     if raw is None:
         raise InvalidRequest("Missing required parameter: 'input'.", param="input")
-    if isinstance(raw, str):
+    if isinstance(raw, str) and raw:
         return (Message("user", raw),)
     if not isinstance(raw, list) or not raw:
-        raise InvalidRequest("'input' must be a string or a non-empty array.", param="input")
+        raise InvalidRequest(
+            "'input' must be a non-empty string or a non-empty array.", param="input"
+        )
     out: list[Message] = []
     for i, item in enumerate(raw):
         where = f"input[{i}]"
@@ -165,13 +176,22 @@ def _parse_conversation(raw: Any) -> str | None:
     if raw is None:
         return None
     if isinstance(raw, dict):
-        return _req_str(raw, "id", "conversation.id")
+        return _bounded_id(_req_str(raw, "id", "conversation.id"), "conversation.id")
     if not isinstance(raw, str) or not raw:
         raise InvalidRequest(
             "'conversation' must be a non-empty string or an object with an 'id'.",
             param="conversation",
         )
-    return raw
+    return _bounded_id(raw, "conversation")
+
+
+def _bounded_id(value: str | None, param: str) -> str | None:
+    if value is not None and (len(value) > _MAX_ID or not value.isprintable()):
+        raise InvalidRequest(
+            f"'{param}' must be at most {_MAX_ID} characters, none of them control characters.",
+            param=param,
+        )
+    return value
 
 
 def _parse_metadata(raw: Any) -> dict[str, str] | None:
@@ -219,15 +239,6 @@ def _opt_bool(obj: Mapping[str, Any], key: str, *, default: bool) -> bool:
         return default
     if not isinstance(value, bool):
         raise InvalidRequest(f"'{key}' must be a boolean.", param=key)
-    return value
-
-
-def _opt_positive_int(obj: Mapping[str, Any], key: str) -> int | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(f"'{key}' must be a positive integer.", param=key)
     return value
 
 

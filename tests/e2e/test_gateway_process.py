@@ -173,13 +173,44 @@ def test_max_concurrent_runs_gives_429(home: Path, up: FakeOpenAI) -> None:
         assert first["r"].status_code == 200
 
 
-def test_upstream_timeout_is_504(home: Path, up: FakeOpenAI) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_silent_upstream_is_a_504_after_model_timeout(
+    home: Path, up: FakeOpenAI, stream: bool
+) -> None:
+    """model.timeout is the longest silence, for whole answers as for streams, and a silent
+    provider is not asked again (with model.timeout 5 a whole answer used to take 76 s: three
+    tries of 5 x model.timeout each, plus backoff)."""
     make_profile(home, "alice", up.base_url, model__timeout="1")
-    for _ in range(3):  # the first try and two retries all stall
-        up.queue_stall(5)
+    up.queue_stall(30)
     with run_gateway(home, "alice") as gw:
-        r = post(gw, {**USER, "stream": True})  # streamed: model.timeout is the idle limit
-    assert r.status_code == 504 and r.json()["error"]["code"] == "upstream_timeout"
+        started = time.monotonic()
+        r = post(gw, {**USER, "stream": stream})
+        elapsed = time.monotonic() - started
+    error = r.json()["error"]
+    assert r.status_code == 504 and error["code"] == "upstream_timeout"
+    assert "model.timeout" in error["message"] and set(error) == {
+        "message",
+        "type",
+        "param",
+        "code",
+    }
+    assert 0.9 < elapsed < 4 and len(up.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_an_upstream_that_only_trickles_is_a_504_after_model_request_timeout(
+    home: Path, up: FakeOpenAI, stream: bool
+) -> None:
+    """Keep-alive filler (SSE comments, JSON white space) every 0.3 s never lets
+    model.timeout fire; model.request_timeout ends the request (it used to be held forever)."""
+    make_profile(home, "alice", up.base_url, model__timeout="1", model__request_timeout="2")
+    up.queue_trickle(60, every=0.3)
+    with run_gateway(home, "alice") as gw:
+        started = time.monotonic()
+        r = post(gw, {**USER, "stream": stream})
+        elapsed = time.monotonic() - started
+    assert r.status_code == 504 and "model.request_timeout" in r.json()["error"]["message"]
+    assert 1.9 < elapsed < 5 and len(up.requests) == 1
 
 
 def test_keepalive_comment_while_idle(home: Path, up: FakeOpenAI) -> None:
@@ -241,3 +272,32 @@ def test_tool_calls_of_one_turn_run_concurrently(home: Path, up: FakeOpenAI) -> 
     tool_msgs = [m for m in up.requests[1][0]["messages"] if m["role"] == "tool"]
     assert "a" in tool_msgs[0]["content"] and "b" in tool_msgs[1]["content"]
     assert tool_msgs[2]["content"].startswith("error")  # unknown tool: a result, not a failure
+
+
+def raw_exchange(gw, request: bytes) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+    port = int(gw.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_the_gateway_process_answers_odd_http_in_the_openai_shape(
+    home: Path, up: FakeOpenAI
+) -> None:
+    """The real process serves through its own connection handler (GatewayRunner): what aiohttp's
+    parser refuses and a key in latin-1 bytes get JSON errors, and the log no traceback."""
+    make_profile(home, "alice", up.base_url)
+    with run_gateway(home, "alice") as gw:
+        big = b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 100_000
+        status, body = raw_exchange(gw, big + b"\r\n\r\n")
+        assert status == 431 and json.loads(body)["error"]["type"] == "invalid_request_error"
+        latin = "éééééééééé".encode("latin-1")
+        request = b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        status, body = raw_exchange(gw, request + b"Authorization: Bearer " + latin + b"\r\n\r\n")
+        assert status == 401 and json.loads(body)["error"]["code"] == "invalid_api_key"
+        log = gw.log()
+    assert "Traceback" not in log and '"- -" 431' in log

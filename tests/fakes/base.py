@@ -2,7 +2,7 @@
 
 A subclass adds its routes in `routes(app)` and scripts turns into `_turns`; its handlers use
 `_json_object`, `_record`, `_pop_turn` and `_answer` (stall, then answer, counting a client that
-hangs up mid-answer in `disconnects`). Lifecycle:
+hangs up mid-answer in `disconnects`), and `_trickle` for a `queue_trickle` turn. Lifecycle:
 
     async with FakeX() as up:              # in the test's own event loop
         ...
@@ -38,6 +38,16 @@ class ScriptedError:
     details: tuple[dict[str, Any], ...] = ()
 
 
+@dataclass(frozen=True)
+class Trickle:
+    """A queued turn that keeps the connection busy and never answers: a 200 whose body is one
+    filler every `every` seconds for `seconds` (an SSE comment in a stream, a newline, which is
+    JSON white space, in a whole answer), then its end. For whole-request timeouts."""
+
+    seconds: float
+    every: float
+
+
 def split_text(text: str, chunks: Sequence[str] | None) -> tuple[str, ...]:
     """`chunks` (default: word by word), checked to join back to `text`."""
     pieces = tuple(chunks) if chunks is not None else tuple(re.findall(r"\s*\S+\s*", text))
@@ -53,6 +63,9 @@ def stall_times(seconds: float, mid_stream: bool) -> tuple[float, float]:
 
 class ScriptedServer:
     thread_name = "fake-upstream"  # of the daemon thread `in_thread` serves from
+    # What a Trickle turn sends, streamed and whole: (filler, Content-Type).
+    stream_filler = (b": keep-alive\n\n", "text/event-stream")
+    whole_filler = (b"\n", "application/json")  # JSON white space before an answer
 
     def __init__(self) -> None:
         self.requests: list[Any] = []
@@ -76,6 +89,10 @@ class ScriptedServer:
         """Forget the script and the recorded requests (a server shared by several tests)."""
         self._turns.clear()
         self.requests.clear()
+
+    def queue_trickle(self, seconds: float = 3600.0, *, every: float = 0.5) -> None:
+        """Accept, then send keep-alive filler every `every` seconds for `seconds`, no answer."""
+        self._turns.append(Trickle(seconds, every))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -169,6 +186,28 @@ class ScriptedServer:
             return self._turns.popleft()
         except IndexError:
             return None
+
+    @staticmethod
+    def _is_trickle(turn: object) -> bool:
+        return isinstance(turn, Trickle)
+
+    async def _trickle(
+        self, request: web.Request, turn: Trickle, *, stream: bool
+    ) -> web.StreamResponse:
+        """Answer a Trickle turn: filler every `turn.every` seconds, for `turn.seconds`."""
+        filler, content_type = self.stream_filler if stream else self.whole_filler
+
+        async def answer() -> web.StreamResponse:
+            response = web.StreamResponse(headers={"Content-Type": content_type})
+            await response.prepare(request)
+            deadline = time.monotonic() + turn.seconds
+            while time.monotonic() < deadline:
+                await response.write(filler)
+                await asyncio.sleep(turn.every)
+            await response.write_eof()
+            return response
+
+        return await self._answer(0.0, answer)
 
     async def _answer(
         self, stall: float, answer: Callable[[], Awaitable[web.StreamResponse]]

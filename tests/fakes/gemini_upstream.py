@@ -157,6 +157,9 @@ class FakeGemini(ScriptedServer):
             return _error(500, NO_TURN_LEFT)
         if isinstance(turn, _Error):
             return _error(turn.status, turn.message, turn.headers, turn.details)
+        if self._is_trickle(turn):
+            stream = action == "streamGenerateContent"
+            return await self._trickle(request, turn, stream=stream)
 
         async def answer() -> web.StreamResponse:
             if action == "streamGenerateContent":

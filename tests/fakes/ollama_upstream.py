@@ -48,6 +48,7 @@ class _Reply:
 
 class FakeOllama(ScriptedServer):
     thread_name = "fake-ollama"
+    stream_filler = (b"\n", "application/x-ndjson")  # blank lines, which Ollama's clients skip
     requests: list[tuple[dict[str, Any], dict[str, str]]]
     _turns: deque[_Reply | _Error]
 
@@ -124,6 +125,8 @@ class FakeOllama(ScriptedServer):
             return _error(500, NO_TURN_LEFT)
         if isinstance(turn, _Error):
             return _error(turn.status, turn.message)
+        if self._is_trickle(turn):
+            return await self._trickle(request, turn, stream=bool(body.get("stream", True)))
 
         async def answer() -> web.StreamResponse:
             if body.get("stream", True):

@@ -150,6 +150,8 @@ class FakeOpenAI(ScriptedServer):
             return _error(500, NO_TURN_LEFT)
         if isinstance(turn, _Error):
             return _error(turn.status, turn.message, turn.headers)
+        if self._is_trickle(turn):
+            return await self._trickle(request, turn, stream=bool(body.get("stream")))
 
         async def answer() -> web.StreamResponse:
             if body.get("stream"):

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
 
 from hermes.gateway.app import create_app
+from hermes.gateway.protocol import GatewayRunner
 from hermes.gateway.settings import load
 from hermes.messages import Finish, Message, StreamEvent, TextDelta
 from hermes.profiles import ProfileStore
@@ -45,6 +47,13 @@ class Echo(Exploding):
         yield Finish("stop")
 
 
+class GatewayTestServer(TestServer):
+    """The app served as the gateway process serves it (GatewayRunner's connection handler)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        return GatewayRunner(self.app, **kwargs)
+
+
 async def client_for(
     aiohttp_client: Any, store: ProfileStore, provider: Any, **settings: str
 ) -> TestClient:
@@ -53,7 +62,8 @@ async def client_for(
         set_value(store, profile, key, value)
     loaded = load(profile, {})
     app = create_app(profile, loaded.config, loaded.settings, provider=provider, environ={})
-    client: TestClient = await aiohttp_client(app)
+    server: BaseTestServer = GatewayTestServer(app)
+    client: TestClient = await aiohttp_client(server)
     return client
 
 

@@ -16,6 +16,7 @@ from hermes.profiles import ProfileStore
 from hermes.profiles.settings import set_value
 from hermes.profiles.store import new_api_key
 from hermes.stores.keys import KEY_PREFIX
+from hermes.wire import fastjson
 
 
 def test_settings_precedence_env_over_dotenv_over_config(store: ProfileStore) -> None:
@@ -118,18 +119,18 @@ async def test_idempotency_replays_shares_and_conflicts() -> None:
         await asyncio.sleep(0.05)
         return Recorded(200, "application/json", b"{}")
 
-    fp = cache.fingerprint(b"body")
+    fp = cache.fingerprint({"body": 1})
     results = await asyncio.gather(*(cache.run("k", fp, produce) for _ in range(3)))
     assert runs == 1
     assert sorted(replayed for _, replayed in results) == [False, True, True]
     with pytest.raises(Conflict):
-        await cache.run("k", cache.fingerprint(b"other"), produce)
+        await cache.run("k", cache.fingerprint({"body": 2}), produce)
 
 
 async def test_idempotency_expires_and_forgets_failures() -> None:
     now = [0.0]
     cache = IdempotencyCache(ttl=300, clock=lambda: now[0])
-    fp = cache.fingerprint(b"x")
+    fp = cache.fingerprint("x")
 
     async def fail() -> Recorded:
         raise RuntimeError("boom")
@@ -143,6 +144,19 @@ async def test_idempotency_expires_and_forgets_failures() -> None:
     assert (await cache.run("k", fp, ok))[1] is True
     now[0] = 301
     assert (await cache.run("k", fp, ok))[1] is False  # expired
+
+
+def test_idempotency_fingerprints_the_parsed_body_not_its_spelling() -> None:
+    """A client re-serialising its retry (other spacing, key order, escapes) sends the same
+    request; another value is another request."""
+    first = fastjson.loads(rb'{"messages": [{"role": "user", "content": "caf\u00e9"}], "n": 1}')
+    again = fastjson.loads(
+        '{\n  "n":1,\n  "messages":[ {"content":"café","role":"user"} ]\n}'.encode()
+    )
+    other = fastjson.loads(b'{"messages": [{"role": "user", "content": "cafe"}], "n": 1}')
+    fingerprint = IdempotencyCache.fingerprint
+    assert fingerprint(first) == fingerprint(again) != fingerprint(other)
+    assert fingerprint([1, 2]) != fingerprint([2, 1])  # array order is meaning
 
 
 async def test_idempotency_is_bounded() -> None:

@@ -257,17 +257,19 @@ async def test_stall_mid_stream_times_out(up: FakeAnthropic) -> None:
     await up.wait_disconnects(1)
 
 
-async def test_stall_before_answering_times_out_after_retries(up: FakeAnthropic) -> None:
-    for _ in range(3):
-        up.queue_stall(30)
+async def test_stall_before_answering_times_out_without_retries(up: FakeAnthropic) -> None:
+    up.queue_stall(30)
     p = AnthropicProvider(model="m", base_url=up.base_url, api_key="sk-ant-test", timeout=0.3)
     try:
-        with pytest.raises(UpstreamTimeout, match="did not answer in time") as info:
+        with pytest.raises(
+            UpstreamTimeout, match=r"did not answer for 0.3 s \(model.timeout"
+        ) as info:
             await collect(p)
     finally:
         await p.close()
-    assert info.value.retryable and len(up.requests) == 3
-    await up.wait_disconnects(3)
+    # Not tried again here (the client hears after model.timeout), but a fallback may take over.
+    assert info.value.retryable and len(up.requests) == 1
+    await up.wait_disconnects(1)
 
 
 # -- the request the vendor receives -----------------------------------------------------------
