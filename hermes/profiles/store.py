@@ -20,7 +20,13 @@ from hermes.config import envfile
 from hermes.errors import ConfigError, Conflict, HermesError, InvalidRequest, ProfileNotFound
 from hermes.fsutil import atomic_write, locked
 from hermes.profiles import index, ports
-from hermes.profiles.paths import DEFAULT_PROFILE, NAME_RE, Profile, hermes_home, validate_name
+from hermes.profiles.paths import (
+    DEFAULT_PROFILE,
+    Profile,
+    hermes_home,
+    is_valid_name,
+    validate_name,
+)
 from hermes.profiles.templates import template_dir
 
 # config.yaml's loader and schema are imported inside the functions that parse a config:
@@ -100,15 +106,15 @@ class ProfileStore:
             entries = os.listdir(self.profiles_dir)
         except FileNotFoundError:
             return []
-        return sorted(n for n in entries if NAME_RE.match(n) and (self.profiles_dir / n).is_dir())
+        return sorted(n for n in entries if is_valid_name(n) and (self.profiles_dir / n).is_dir())
 
     def exists(self, name: str) -> bool:
-        return bool(NAME_RE.match(name)) and self.path(name).root.is_dir()
+        return is_valid_name(name) and self.path(name).root.is_dir()
 
     def get(self, name: str) -> Profile:
         if name == DEFAULT_PROFILE:
             return self.ensure_default()[0]
-        if not NAME_RE.match(name or ""):
+        if not is_valid_name(name):
             validate_name(name)
         if not self.exists(name):
             hint = ", ".join(self.names()) or "none yet"
