@@ -1,13 +1,19 @@
 """The profile's `.env`: KEY=VALUE lines, read simply and edited in place.
 
 Edits keep every other line (comments, blank lines, order) as the user wrote them. The file is
-always written with mode 0600 because it holds secrets."""
+always written with mode 0600 because it holds secrets.
+
+Lines end at "\n" only (a "\r" before it is white space): str.splitlines() would also break a
+line at U+2028, \x0b, \x1c or \x85, characters a value may hold, and the next edit would split
+that value into a stray line. A value with anything but plain characters is written in double
+quotes, so every value `validate_value` accepts reads back exactly as it was written."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from hermes.config import textfile
 from hermes.errors import ConfigError
 from hermes.fsutil import atomic_write
 
@@ -48,9 +54,15 @@ def format_value(value: str) -> str:
     return f'"{escaped}"'
 
 
+def lines_of(text: str) -> list[str]:
+    """The lines of a .env text, split at "\n" only."""
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
 def parse(text: str) -> dict[str, str]:
     values: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in lines_of(text):
         m = _LINE_RE.match(line)
         if m and not line.lstrip().startswith("#"):
             values[m.group(1)] = parse_value(m.group(2))
@@ -58,11 +70,8 @@ def parse(text: str) -> dict[str, str]:
 
 
 def read(path: Path) -> dict[str, str]:
-    """The values of a .env file; a missing file is empty."""
-    try:
-        return parse(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
+    """The values of a .env file; a missing file is empty; ConfigError if it is not UTF-8."""
+    return parse(textfile.read(path) or "")
 
 
 def validate_key(key: str) -> None:
@@ -73,6 +82,10 @@ def validate_key(key: str) -> None:
 def validate_value(key: str, value: str) -> None:
     if "\n" in value or "\r" in value or "\x00" in value:
         raise ConfigError(f"the value of {key} may not contain a newline or NUL byte", param=key)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 in argv come as lone surrogates
+        raise ConfigError(f"the value of {key} is not valid UTF-8 text", param=key) from None
 
 
 def update(path: Path, changes: dict[str, str | None]) -> None:
@@ -81,10 +94,7 @@ def update(path: Path, changes: dict[str, str | None]) -> None:
         validate_key(key)
         if value is not None:
             validate_value(key, value)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        lines = []
+    lines = lines_of(textfile.read(path) or "")
     pending = dict(changes)
     out: list[str] = []
     for line in lines:
