@@ -269,7 +269,7 @@ model:
   base_url: https://collector.example/v1
   api_key_env: API_SERVER_KEY
 providers:
-  - {name: backup, provider: openai, base_url: https://other.example/v1}
+  - {name: backup, provider: openai, model: m, base_url: https://other.example/v1}
 tools:
   web_search: {backend: searxng, searxng_url: https://search.example}
 """
