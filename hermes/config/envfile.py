@@ -17,7 +17,8 @@ from hermes.config import textfile
 from hermes.errors import ConfigError
 from hermes.fsutil import atomic_write
 
-ENV_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# Matched whole (fullmatch): with a `$` anchor, "FOO\n" passed and became two lines.
+ENV_KEY_RE = re.compile(r"[A-Z][A-Z0-9_]*")
 _LINE_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 ENV_MODE = 0o600
 
@@ -74,8 +75,13 @@ def read(path: Path) -> dict[str, str]:
     return parse(textfile.read(path) or "")
 
 
+def is_key(key: str) -> bool:
+    """True for an UPPER_SNAKE variable name, the keys that live in .env."""
+    return ENV_KEY_RE.fullmatch(key) is not None
+
+
 def validate_key(key: str) -> None:
-    if not ENV_KEY_RE.match(key):
+    if not is_key(key):
         raise ConfigError(f"invalid variable name {key!r}: use UPPER_SNAKE_CASE", param=key)
 
 

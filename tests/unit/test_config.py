@@ -65,6 +65,16 @@ def test_env_value_that_is_not_utf8_text_is_refused(cli, home: Path) -> None:
     assert (profile_dir(home) / ".env").read_bytes() == before
 
 
+@pytest.mark.parametrize("key", ["FOO\n", "FOO\r", "model.name\n", "FOO\x1b[2J"])
+def test_a_key_with_a_control_character_is_refused_in_one_line(cli, home: Path, key: str) -> None:
+    cli("profile", "list")
+    before = [(profile_dir(home) / f).read_bytes() for f in (".env", "config.yaml")]
+    result = cli("config", "set", key, "bar")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "unknown key" in result.stderr and "\x1b" not in result.stderr
+    assert [(profile_dir(home) / f).read_bytes() for f in (".env", "config.yaml")] == before
+
+
 def test_env_reader_splits_lines_at_newline_only(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     path.write_text('A="x\u2028B=2"\r\nC=3\x85D=4\n', newline="")
