@@ -21,8 +21,15 @@ def rows(cls: Any, prefix: str = "") -> list[tuple[str, str, str, str]]:
             out += rows(hint, key + ".")
             continue
         default = json.dumps(to_plain(getattr(instance, f.name)))
-        out.append((key, describe(hint), default, f.metadata.get("doc", "")))
+        out.append((key, describe(hint) + _range(f.metadata), default, f.metadata.get("doc", "")))
     return out
+
+
+def _range(metadata: Any) -> str:
+    """The bounds a field declares (schema.bounded), as `config set` checks them."""
+    rules = (("above", ">"), ("least", ">="), ("most", "<="))
+    terms = [f"{sym} {metadata[key]:g}" for key, sym in rules if key in metadata]
+    return f", {' and '.join(terms)}" if terms else ""
 
 
 def main() -> None:

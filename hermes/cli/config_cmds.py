@@ -27,7 +27,9 @@ def _show(value: Any) -> str:
     return json.dumps(value)
 
 
-@app.command("set")
+# A value may look like an option (`model.temperature -0.5`, `-5`): an unknown option is taken
+# as the VALUE argument, to be judged by the schema, rather than refused by the parser.
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     ctx: typer.Context,
     key: Annotated[

@@ -13,11 +13,20 @@ def echo(text: str = "") -> None:
 
 
 def error(message: str) -> None:
-    sys.stderr.write(f"hermes: error: {message}\n")
+    sys.stderr.write(f"hermes: error: {one_line(message)}\n")
 
 
 def note(message: str) -> None:
-    sys.stderr.write(f"hermes: {message}\n")
+    sys.stderr.write(f"hermes: {one_line(message)}\n")
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters escaped: a message quoting what someone typed or a file
+    held (a key ending in a newline, an escape sequence) stays one line and never drives the
+    terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def print_json(data: Any) -> None:

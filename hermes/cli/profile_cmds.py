@@ -106,6 +106,9 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     ]
     headers = ("", "NAME", "PORT", *(("STATE",) if live else ()), "MODEL", "DESCRIPTION")
     table(headers, rows)
+    for info in infos:  # each broken profile's reason, one line each, after the others
+        if info.error:
+            note(f"profile {info.name!r}: {info.error}")
 
 
 def _live_states(home: Path) -> dict[str, str]:

@@ -122,7 +122,7 @@ def status(
                     "restarts": 0,
                     "rss": None,
                     "cpu": None,
-                    "last_error": None,
+                    "last_error": i.error,
                 }
                 for i in infos
             ],
@@ -239,10 +239,17 @@ def restart(ctx: typer.Context, profile: Annotated[str, typer.Argument()]) -> No
 
 
 def reload(ctx: typer.Context) -> None:
-    """Re-read profiles: start new, stop removed, restart changed; the others keep running."""
+    """Re-read profiles: start new, stop removed, restart changed; the others keep running.
+    A broken profile is named with its error (exit code 1); the others are reloaded."""
     changes = _client(ctx).action("reload")
-    for kind in ("started", "stopped", "restarted"):
-        if changes[kind]:
+    kinds = ("started", "stopped", "restarted", "failed")
+    for kind in kinds:
+        if changes.get(kind):
             echo(f"{kind}: {', '.join(changes[kind])}")
-    if not any(changes.values()):
+    if not any(changes.get(kind) for kind in kinds):
         echo("nothing changed")
+    errors = changes.get("errors") or {}
+    for name, message in errors.items():
+        error(f"profile {name!r}: {message}")
+    if errors:
+        raise typer.Exit(1)

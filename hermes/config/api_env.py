@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any, get_origin
 
 from hermes.config.schema import ApiServerConfig
-from hermes.config.validate import SchemaError, coerce, hints, takes_text
+from hermes.config.validate import SchemaError, check_value, coerce, hints, metadata_of, takes_text
 
 PREFIX = "API_SERVER_"
 
@@ -27,7 +27,8 @@ def field_of(env_key: str) -> str | None:
 
 
 def parse_env_value(env_key: str, raw: str) -> Any:
-    """The typed value of API_SERVER_<X>=raw; SchemaError if it does not fit."""
+    """The typed value of API_SERVER_<X>=raw; SchemaError if it does not fit the type or the
+    range of its `api_server` key."""
     name = field_of(env_key)
     if name is None:
         raise SchemaError((env_key,), "not an API server setting")
@@ -39,7 +40,9 @@ def parse_env_value(env_key: str, raw: str) -> Any:
         value = raw
     else:
         value = _scalar(raw)
-    return coerce(value, hint, (env_key,))
+    typed = coerce(value, hint, (env_key,))
+    check_value(typed, metadata_of(ApiServerConfig)[name], (env_key,))
+    return typed
 
 
 _INT = re.compile(r"[-+]?[0-9]+")

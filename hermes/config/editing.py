@@ -15,37 +15,43 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from hermes.config.loader import load_config
+from hermes.config import textfile
+from hermes.config.loader import load_config, yaml_problem
 from hermes.config.schema import Config
-from hermes.config.validate import SchemaError, build, coerce, field_hint, takes_text, to_plain
+from hermes.config.validate import (
+    SchemaError,
+    build,
+    check_value,
+    coerce,
+    dotted,
+    field_hint,
+    field_metadata,
+    takes_text,
+    to_plain,
+)
 from hermes.errors import ConfigError
 from hermes.fsutil import atomic_write
 
 
 def parse_cli_value(key: str, raw: str) -> Any:
-    """A CLI string typed the YAML way (`true`, `3`, `[a, b]`) and checked against the schema.
-    Plain string fields take the text as given, so `model.name 3` stays the string "3"."""
+    """A CLI string typed the YAML way (`true`, `3`, `[a, b]`) and checked against the schema:
+    its type, and the range or names the schema declares for the key. Plain string fields take
+    the text as given, so `model.name 3` stays the string "3"."""
     try:
         hint = field_hint(Config, key)
+        if takes_text(hint):
+            value: Any = raw
+        else:
+            try:
+                value = yaml.safe_load(raw) if raw.strip() else ""
+            except yaml.YAMLError:
+                value = raw
+        keypath = tuple(key.split("."))
+        typed = coerce(value, hint, keypath)
+        check_value(typed, field_metadata(Config, key), keypath)
     except SchemaError as exc:
         raise ConfigError(str(exc), param=key) from None
-    if takes_text(hint):
-        return to_plain(_coerce_text(raw, hint, key))
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    try:
-        return to_plain(coerce(value, hint, tuple(key.split("."))))
-    except SchemaError as exc:
-        raise ConfigError(str(exc), param=key) from None
-
-
-def _coerce_text(raw: str, hint: Any, key: str) -> Any:
-    try:
-        return coerce(raw, hint, tuple(key.split(".")))
-    except SchemaError as exc:
-        raise ConfigError(str(exc), param=key) from None
+    return to_plain(typed)
 
 
 def _yaml() -> YAML:
@@ -56,14 +62,31 @@ def _yaml() -> YAML:
     return rt
 
 
-def _load_rt(path: Path) -> CommentedMap:
-    load_config(path)  # refuse to edit a file that does not load: the error names the line
+def _load_rt(path: Path, key: str) -> CommentedMap:
+    """config.yaml for editing `key`. A file that does not load is refused (the error names the
+    line) unless what is wrong is `key` itself: the edit may be what fixes it, and the result is
+    checked before it is written."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    data = _yaml().load(text) if text.strip() else None
+        load_config(path)
+    except ConfigError as exc:
+        if exc.param is None or not (exc.param == key or exc.param.startswith(key + ".")):
+            raise
+    data = _load_editable(path)
     return data if isinstance(data, CommentedMap) else CommentedMap()
+
+
+def _load_editable(path: Path) -> Any:
+    """config.yaml through the round-trip editor, which refuses some files PyYAML reads (a
+    duplicate key, nesting deeper than it recurses): a ConfigError naming the line, if any."""
+    from ruamel.yaml.error import YAMLError
+
+    text = textfile.read(path) or ""
+    try:
+        return _yaml().load(text) if text.strip() else None
+    except (YAMLError, ValueError) as exc:
+        raise ConfigError(yaml_problem(path, exc, "cannot edit")) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: cannot edit: nested too deeply") from None
 
 
 def _dump(path: Path, data: CommentedMap) -> None:
@@ -72,12 +95,12 @@ def _dump(path: Path, data: CommentedMap) -> None:
     try:
         build(Config, yaml.safe_load(buf.getvalue()))
     except SchemaError as exc:  # belt and braces: never write a file that would not load
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{path}: {exc}", param=dotted(exc.keypath)) from None
     atomic_write(path, buf.getvalue(), mode=0o644)
 
 
 def set_yaml_key(path: Path, key: str, value: Any) -> None:
-    data = _load_rt(path)
+    data = _load_rt(path, key)
     node = data
     parts = key.split(".")
     for part in parts[:-1]:
@@ -109,7 +132,7 @@ def _quoted(value: Any) -> Any:
 def unset_yaml_key(path: Path, key: str) -> bool:
     """Remove `key`; True if it was present. Emptied parent mappings are removed too."""
     field_hint(Config, key)
-    data = _load_rt(path)
+    data = _load_rt(path, key)
     if not _remove(data, key.split(".")):
         return False
     _dump(path, data)
@@ -122,12 +145,7 @@ def drop_yaml_keys(path: Path, keys: list[str]) -> None:
     elsewhere (a profile archive) and hold keys this version does not know yet, such as a newer
     hermes's sections. Removing keys only brings defaults back, so a file that loaded still
     does. A file ruamel cannot read (duplicate keys, for one) is a ConfigError."""
-    from ruamel.yaml.error import YAMLError
-
-    try:
-        data = _yaml().load(path.read_text(encoding="utf-8"))
-    except (YAMLError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot edit: {str(exc).splitlines()[0]}") from None
+    data = _load_editable(path)
     if not isinstance(data, CommentedMap):
         return
     removed = [key for key in keys if _remove(data, key.split("."))]

@@ -1,17 +1,24 @@
 """The profile's `.env`: KEY=VALUE lines, read simply and edited in place.
 
 Edits keep every other line (comments, blank lines, order) as the user wrote them. The file is
-always written with mode 0600 because it holds secrets."""
+always written with mode 0600 because it holds secrets.
+
+Lines end at "\n" only (a "\r" before it is white space): str.splitlines() would also break a
+line at U+2028, \x0b, \x1c or \x85, characters a value may hold, and the next edit would split
+that value into a stray line. A value with anything but plain characters is written in double
+quotes, so every value `validate_value` accepts reads back exactly as it was written."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from hermes.config import textfile
 from hermes.errors import ConfigError
 from hermes.fsutil import atomic_write
 
-ENV_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# Matched whole (fullmatch): with a `$` anchor, "FOO\n" passed and became two lines.
+ENV_KEY_RE = re.compile(r"[A-Z][A-Z0-9_]*")
 _LINE_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 ENV_MODE = 0o600
 
@@ -48,9 +55,15 @@ def format_value(value: str) -> str:
     return f'"{escaped}"'
 
 
+def lines_of(text: str) -> list[str]:
+    """The lines of a .env text, split at "\n" only."""
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
 def parse(text: str) -> dict[str, str]:
     values: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in lines_of(text):
         m = _LINE_RE.match(line)
         if m and not line.lstrip().startswith("#"):
             values[m.group(1)] = parse_value(m.group(2))
@@ -58,21 +71,27 @@ def parse(text: str) -> dict[str, str]:
 
 
 def read(path: Path) -> dict[str, str]:
-    """The values of a .env file; a missing file is empty."""
-    try:
-        return parse(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
+    """The values of a .env file; a missing file is empty; ConfigError if it is not UTF-8."""
+    return parse(textfile.read(path) or "")
+
+
+def is_key(key: str) -> bool:
+    """True for an UPPER_SNAKE variable name, the keys that live in .env."""
+    return ENV_KEY_RE.fullmatch(key) is not None
 
 
 def validate_key(key: str) -> None:
-    if not ENV_KEY_RE.match(key):
+    if not is_key(key):
         raise ConfigError(f"invalid variable name {key!r}: use UPPER_SNAKE_CASE", param=key)
 
 
 def validate_value(key: str, value: str) -> None:
     if "\n" in value or "\r" in value or "\x00" in value:
         raise ConfigError(f"the value of {key} may not contain a newline or NUL byte", param=key)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 in argv come as lone surrogates
+        raise ConfigError(f"the value of {key} is not valid UTF-8 text", param=key) from None
 
 
 def update(path: Path, changes: dict[str, str | None]) -> None:
@@ -81,10 +100,7 @@ def update(path: Path, changes: dict[str, str | None]) -> None:
         validate_key(key)
         if value is not None:
             validate_value(key, value)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        lines = []
+    lines = lines_of(textfile.read(path) or "")
     pending = dict(changes)
     out: list[str] = []
     for line in lines:

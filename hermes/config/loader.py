@@ -11,8 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hermes.config import textfile
 from hermes.config.schema import Config
-from hermes.config.validate import KeyPath, SchemaError, build
+from hermes.config.validate import KeyPath, SchemaError, build, dotted
 from hermes.errors import ConfigError
 from hermes.fsutil import atomic_write
 
@@ -24,25 +25,30 @@ def _loader() -> Any:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """The mapping in a YAML file ({} if missing or empty); ConfigError with the line if broken."""
+    """The mapping in a YAML file ({} if missing or empty); ConfigError with the line if broken
+    (invalid YAML, or bytes that are not UTF-8)."""
     import yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = textfile.read(path)
+    if text is None:
         return {}
     try:
         data = yaml.load(text, Loader=_loader())
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+        raise ConfigError(yaml_problem(path, exc, "invalid YAML")) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping of keys at the top level")
     return data
+
+
+def yaml_problem(path: Path, exc: Exception, what: str) -> str:
+    """One line for a YAML parser's error (PyYAML's or ruamel's): `path:line:column: what: …`."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+    return f"{where}: {what}: {problem}"
 
 
 def load_config(path: Path, *, cache: Path | None = None) -> Config:
@@ -59,7 +65,7 @@ def load_config(path: Path, *, cache: Path | None = None) -> Config:
     except SchemaError as exc:
         line = line_of(path, exc.keypath)
         where = f"{path}:{line}" if line else str(path)
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: {exc}", param=dotted(exc.keypath) or None) from None
     return config
 
 
@@ -100,7 +106,7 @@ def line_of(path: Path, keypath: KeyPath) -> int | None:
 
     try:
         node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_loader())
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):
         return None
     line = None
     for key in keypath:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from hermes.config.known import PROVIDER_TYPES, TOOL_NAMES
+
 ToolProgress = Literal["inline", "event", "off"]
 WebSearchBackend = Literal["auto", "searxng", "brave", "duckduckgo", "none"]
 SandboxMode = Literal["bwrap", "off"]
@@ -25,13 +27,35 @@ def bounded(
     return {"doc": text, **{k: v for k, v in bounds.items() if v is not None}}
 
 
+def one_of(
+    text: str, choices: tuple[str, ...], *, or_names_of: str | None = None
+) -> dict[str, Any]:
+    """`doc` plus the names a string (or each string of a list) may be: one of `choices`, or
+    the `name` of an entry of the top-level list `or_names_of` (checked once the whole config
+    is built, since the entries may come after)."""
+    names = {"names_of": or_names_of} if or_names_of else {}
+    return {"doc": text, "choices": choices, **names}
+
+
+def required(text: str) -> dict[str, Any]:
+    """`doc` for a key every entry must set (to something other than an empty string)."""
+    return {"doc": text, "required": True}
+
+
+# The least a byte limit may be: 1 KiB. Below that a limit refuses everything it guards (a chat
+# request's JSON envelope alone is ~100 bytes) and is a typo, not a setting.
+MIN_BYTES = 1024
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     provider: str = field(
         default="openai",
-        metadata=doc(
+        metadata=one_of(
             "provider type (openai, anthropic, gemini, ollama, local, or a preset such as "
-            "openrouter) or the name of an entry of `providers`"
+            "openrouter) or the name of an entry of `providers`",
+            PROVIDER_TYPES,
+            or_names_of="providers",
         ),
     )
     name: str = field(default="gpt-4o-mini", metadata=doc("model id sent to the provider"))
@@ -45,11 +69,17 @@ class ModelConfig:
             "e.g. OPENAI_API_KEY)"
         ),
     )
-    temperature: float | None = field(default=None, metadata=doc("sampling temperature"))
-    max_tokens: int | None = field(default=None, metadata=doc("cap on tokens per model reply"))
+    temperature: float | None = field(
+        default=None, metadata=bounded("sampling temperature", least=0, most=2)
+    )
+    max_tokens: int | None = field(
+        default=None, metadata=bounded("cap on tokens per model reply", least=1)
+    )
     timeout: int = field(
         default=120,
-        metadata=doc("seconds without a byte from the provider before the request fails (504)"),
+        metadata=bounded(
+            "seconds without a byte from the provider before the request fails (504)", least=1
+        ),
     )
     request_timeout: int = field(
         default=600,
@@ -61,25 +91,32 @@ class ModelConfig:
     )
     context_length: int | None = field(
         default=None,
-        metadata=doc(
+        metadata=bounded(
             "the model's context window in tokens (unset: 4096 for `local`, the bundled model "
-            "server's window; 8192 for `ollama`, sent as its `num_ctx`; 128000 otherwise)"
+            "server's window; 8192 for `ollama`, sent as its `num_ctx`; 128000 otherwise)",
+            least=1,
         ),
     )
     fallbacks: list[str] = field(
         default_factory=list,
-        metadata=doc(
+        metadata=one_of(
             "names of `providers` entries tried in order when the model fails before its "
-            "first token"
+            "first token",
+            (),
+            or_names_of="providers",
         ),
     )
 
 
 @dataclass(frozen=True)
 class ProviderEntry:
-    name: str = field(default="", metadata=doc("the name `model.provider` / fallbacks refer to"))
-    provider: str = field(default="openai", metadata=doc("provider type or preset"))
-    model: str = field(default="", metadata=doc("model id"))
+    name: str = field(
+        default="", metadata=required("the name `model.provider` / fallbacks refer to")
+    )
+    provider: str = field(
+        default="openai", metadata=one_of("provider type or preset", PROVIDER_TYPES)
+    )
+    model: str = field(default="", metadata=required("model id"))
     api_key_env: str | None = field(default=None, metadata=doc("name of the key's .env variable"))
     base_url: str | None = field(default=None, metadata=doc("API base URL"))
 
@@ -88,10 +125,12 @@ class ProviderEntry:
 class AgentConfig:
     max_iterations: int = field(
         default=20,
-        metadata=doc("model calls per request before the agent stops (finish_reason `length`)"),
+        metadata=bounded(
+            "model calls per request before the agent stops (finish_reason `length`)", least=1
+        ),
     )
     tool_concurrency: int = field(
-        default=8, metadata=doc("tool calls of one model turn run at once")
+        default=8, metadata=bounded("tool calls of one model turn run at once", least=1)
     )
     context_budget: float = field(
         default=0.75,
@@ -114,27 +153,40 @@ class AgentConfig:
 
 @dataclass(frozen=True)
 class TerminalToolConfig:
-    timeout: int = field(default=60, metadata=doc("default command timeout, seconds"))
-    max_timeout: int = field(default=600, metadata=doc("largest timeout the model may ask for"))
-    output_limit: int = field(default=50_000, metadata=doc("bytes of output kept per command"))
+    timeout: int = field(default=60, metadata=bounded("default command timeout, seconds", least=1))
+    max_timeout: int = field(
+        default=600, metadata=bounded("largest timeout the model may ask for", least=1)
+    )
+    output_limit: int = field(
+        default=50_000, metadata=bounded("bytes of output kept per command", least=MIN_BYTES)
+    )
 
 
 @dataclass(frozen=True)
 class CodeToolConfig:
-    timeout: int = field(default=60, metadata=doc("seconds before the Python process is killed"))
-    output_limit: int = field(default=50_000, metadata=doc("bytes of output kept"))
+    timeout: int = field(
+        default=60, metadata=bounded("seconds before the Python process is killed", least=1)
+    )
+    output_limit: int = field(
+        default=50_000, metadata=bounded("bytes of output kept", least=MIN_BYTES)
+    )
 
 
 @dataclass(frozen=True)
 class FileToolConfig:
-    max_read_bytes: int = field(default=256_000, metadata=doc("largest read returned at once"))
-    max_write_bytes: int = field(default=5_000_000, metadata=doc("largest file written"))
+    max_read_bytes: int = field(
+        default=256_000, metadata=bounded("largest read returned at once", least=MIN_BYTES)
+    )
+    max_write_bytes: int = field(
+        default=5_000_000, metadata=bounded("largest file written", least=MIN_BYTES)
+    )
 
 
 @dataclass(frozen=True)
 class MemoryToolConfig:
     max_chars: int = field(
-        default=8_000, metadata=doc("size cap of MEMORY.md; it is part of every system prompt")
+        default=8_000,
+        metadata=bounded("size cap of MEMORY.md; it is part of every system prompt", least=1),
     )
 
 
@@ -147,8 +199,8 @@ class WebSearchToolConfig:
         ),
     )
     searxng_url: str | None = field(default=None, metadata=doc("base URL of a SearxNG instance"))
-    max_results: int = field(default=5, metadata=doc("results returned by default"))
-    timeout: int = field(default=15, metadata=doc("seconds"))
+    max_results: int = field(default=5, metadata=bounded("results returned by default", least=1))
+    timeout: int = field(default=15, metadata=bounded("seconds", least=1))
 
 
 @dataclass(frozen=True)
@@ -156,9 +208,11 @@ class WebFetchToolConfig:
     allow_private: bool = field(
         default=False, metadata=doc("allow loopback, private, link-local and metadata addresses")
     )
-    timeout: int = field(default=20, metadata=doc("seconds"))
-    max_bytes: int = field(default=2_000_000, metadata=doc("largest page downloaded"))
-    max_chars: int = field(default=40_000, metadata=doc("text returned to the model"))
+    timeout: int = field(default=20, metadata=bounded("seconds", least=1))
+    max_bytes: int = field(
+        default=2_000_000, metadata=bounded("largest page downloaded", least=MIN_BYTES)
+    )
+    max_chars: int = field(default=40_000, metadata=bounded("text returned to the model", least=1))
 
 
 @dataclass(frozen=True)
@@ -207,7 +261,7 @@ class SandboxConfig:
 @dataclass(frozen=True)
 class ToolsConfig:
     enabled: list[str] | None = field(
-        default=None, metadata=doc("tool names the profile offers; unset means all")
+        default=None, metadata=one_of("tool names the profile offers; unset means all", TOOL_NAMES)
     )
     terminal: TerminalToolConfig = field(default_factory=TerminalToolConfig)
     execute_code: CodeToolConfig = field(default_factory=CodeToolConfig)
@@ -227,7 +281,9 @@ class ApiServerConfig:
         metadata=doc("serve this profile (new profiles get API_SERVER_ENABLED=true in .env)"),
     )
     host: str = field(default="127.0.0.1", metadata=doc("bind address"))
-    port: int = field(default=8642, metadata=doc("port (each profile gets its own)"))
+    port: int = field(
+        default=8642, metadata=bounded("port (each profile gets its own)", least=1, most=65535)
+    )
     key: str | None = field(
         default=None,
         metadata=doc("bearer key clients must send; keep it in .env as API_SERVER_KEY"),
@@ -250,15 +306,20 @@ class ApiServerConfig:
     tool_progress: ToolProgress = field(
         default="inline", metadata=doc("tool markers in streams: inline, event or off")
     )
-    max_concurrent_runs: int = field(default=32, metadata=doc("agent runs at once before 429"))
+    max_concurrent_runs: int = field(
+        default=32, metadata=bounded("agent runs at once before 429", least=1)
+    )
     keepalive_seconds: int = field(
-        default=15, metadata=doc("idle seconds before a stream gets a keep-alive comment")
+        default=15,
+        metadata=bounded("idle seconds before a stream gets a keep-alive comment", least=1),
     )
     max_request_bytes: int = field(
-        default=10 * 1024 * 1024, metadata=doc("largest request body accepted")
+        default=10 * 1024 * 1024,
+        metadata=bounded("largest request body accepted", least=MIN_BYTES),
     )
     max_stored_responses: int = field(
-        default=1000, metadata=doc("Responses API store size; least recently used evicted first")
+        default=1000,
+        metadata=bounded("Responses API store size; least recently used evicted first", least=1),
     )
 
 

@@ -1,6 +1,9 @@
 """Turn plain YAML data into the typed schema, and resolve dotted keys for `config set`.
 
-Errors name the dotted key and, for unknown keys, the valid choices ("did you mean …")."""
+Errors name the dotted key and, for unknown keys, the valid choices ("did you mean …"). The
+rules a field's metadata declares (schema.bounded, one_of, required) are checked here, the one
+place: by `build` when a config is loaded, and by `check_value` for a value `config set` or an
+API_SERVER_* variable gives."""
 
 from __future__ import annotations
 
@@ -86,14 +89,76 @@ def build(cls: Any, data: Any, keypath: KeyPath = ()) -> Any:
         raise SchemaError(keypath, f"expected a mapping, got {_show(data)}")
     fields = hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
-    metadata = {f.name: f.metadata for f in dataclasses.fields(cls)}
+    metadata = metadata_of(cls)
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:
             raise SchemaError((*keypath, str(key)), "unknown key" + suggest(str(key), names))
         values[key] = coerce(value, fields[key], (*keypath, key))
-        check_bounds(values[key], metadata[key], (*keypath, key))
-    return cls(**values)
+        check_value(values[key], metadata[key], (*keypath, key))
+    for name in names:
+        if metadata[name].get("required") and values.get(name) in (None, ""):
+            raise SchemaError((*keypath, name), f"required ({metadata[name].get('doc', name)})")
+    built = cls(**values)
+    if not keypath:  # the whole config: names that refer to other parts of it
+        check_names(built, built, ())
+    return built
+
+
+@functools.cache
+def metadata_of(cls: Any) -> dict[str, Mapping[str, Any]]:
+    return {f.name: f.metadata for f in dataclasses.fields(cls)}
+
+
+def check_value(value: Any, metadata: Mapping[str, Any], keypath: KeyPath) -> None:
+    """A field's declared range, and the names it may take. Names that may also be those of
+    entries elsewhere in the config (`names_of`) wait for check_names and the whole config."""
+    check_bounds(value, metadata, keypath)
+    if "choices" in metadata and "names_of" not in metadata:
+        check_choices(value, metadata["choices"], keypath)
+
+
+def check_names(obj: Any, root: Any, keypath: KeyPath) -> None:
+    """Every `names_of` field in the built config `obj` (model.provider, model.fallbacks): one
+    of its choices or the name of an entry of the list it names (`providers`)."""
+    for f in dataclasses.fields(obj):
+        value, where = getattr(obj, f.name), (*keypath, f.name)
+        source = f.metadata.get("names_of")
+        if source is not None:
+            entries = [getattr(e, "name", None) for e in getattr(root, source, ())]
+            choices = tuple(f.metadata.get("choices", ()))
+            check_choices(value, choices, where, source, tuple(n for n in entries if n))
+        if dataclasses.is_dataclass(value):
+            check_names(value, root, where)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if dataclasses.is_dataclass(item):
+                    check_names(item, root, (*where, i))
+
+
+def check_choices(
+    value: Any,
+    choices: tuple[str, ...],
+    keypath: KeyPath,
+    source: str | None = None,
+    names: tuple[str, ...] = (),
+) -> None:
+    """`value` (or each item of a list) is one of `choices` or of `names` (the entries of the
+    list `source`); None passes."""
+    items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+    for i, item in items:
+        if item is None or item in choices or item in names:
+            continue
+        wanted = [f"one of {', '.join(choices)}"] if choices else []
+        if source is not None:
+            defined = f"{', '.join(names)}" if names else "none defined"
+            wanted.append(f"the name of an entry of `{source}` ({defined})")
+        where = keypath if i is None else (*keypath, i)
+        raise SchemaError(
+            where,
+            f"unknown {_show(item)}; expected {' or '.join(wanted)}"
+            + _close(item, (*choices, *names)),
+        )
 
 
 def check_bounds(value: Any, metadata: Mapping[str, Any], keypath: KeyPath) -> None:
@@ -175,6 +240,13 @@ def field_hint(root: type, key: str) -> Any:
         hint = fields[part]
         cls = hint
     return hint
+
+
+def field_metadata(root: type, key: str) -> Mapping[str, Any]:
+    """The metadata (doc, bounds, choices) of dotted `key`; SchemaError if there is no such key."""
+    field_hint(root, key)
+    parent, _, name = key.rpartition(".")
+    return metadata_of(field_hint(root, parent) if parent else root)[name]
 
 
 def field_default(root: type, key: str) -> Any:

@@ -70,12 +70,12 @@ def _idempotency_key() -> dict[str, Any]:
         "in": "header",
         "required": False,
         "description": "The same caller, route, key and body get the first answer again "
-        "(with `Idempotency-Replayed: true`) instead of a second run; another body is 409.",
+        "(with `Idempotency-Replayed: true`) instead of a second run; another body is 409. "
+        "Printable ASCII; empty is the same as none.",
         "schema": {
             "type": "string",
-            "minLength": 1,
             "maxLength": MAX_IDEMPOTENCY_KEY,
-            "pattern": "^[\\x20-\\x7e]+$",
+            "pattern": "^[\\x20-\\x7e]*$",
         },
     }
 

@@ -2,7 +2,10 @@
 
 Import trusts nothing in the archive: absolute paths, `..`, links, devices and anything outside
 the single top-level folder are refused before a byte is extracted, and the settings that say
-how the profile is exposed and trusted are dropped (profiles/untrusted.py), each one reported."""
+how the profile is exposed and trusted are dropped (profiles/untrusted.py), each one reported.
+Whatever is wrong with an archive (not gzip, a cut-off tar, a manifest that is not a JSON
+object, a name that is not a profile name) is one ArchiveError naming it, and nothing is left
+on disk."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import stat
 import tarfile
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -28,6 +32,12 @@ from hermes.profiles.untrusted import ARCHIVE_ENV, Dropped, endpoints, vet_confi
 MANIFEST = "hermes-profile.json"
 FORMAT = 1
 MAX_UNPACKED_BYTES = 2 * 1024**3
+
+
+class ArchiveError(InvalidRequest):
+    """An archive `profile import` cannot take; the message names the archive and why."""
+
+    code = "invalid_archive"
 
 
 @dataclass(frozen=True)
@@ -68,41 +78,54 @@ def export_profile(store: ProfileStore, name: str, out: Path, *, workspace: bool
 
 
 def import_profile(store: ProfileStore, archive: Path, *, name: str | None = None) -> Imported:
-    try:
-        tar = tarfile.open(archive, "r:gz")  # noqa: SIM115 - closed by the `with` below
-    except (OSError, tarfile.TarError) as exc:
-        raise InvalidRequest(f"{archive}: not a readable .tar.gz profile export ({exc})") from None
-    with tar, tempfile.TemporaryDirectory(prefix=".import-", dir=_scratch(store)) as tmpdir:
-        top = _check_members(archive, tar.getmembers())
-        tar.extractall(tmpdir, filter="data")
-        root = Path(tmpdir) / top
-        manifest = _manifest(archive, root)
-        target = name or str(manifest.get("name") or top)
-        validate_name(target)
+    if name is not None:
+        validate_name(name)  # before a byte is read
+    with tempfile.TemporaryDirectory(prefix=".import-", dir=_scratch(store)) as tmpdir:
+        root, manifest = read_archive(archive, Path(tmpdir))
+        target = name or _manifest_name(archive, manifest, root.name)
         raw_env = manifest.get("env")
         items = raw_env.items() if isinstance(raw_env, dict) else ()
         env, dropped = vet_env({str(k): str(v) for k, v in items})
-        if (root / "config.yaml").is_file():
-            dropped = _vet_config(archive, root) + dropped
-        sent_to = tuple(endpoints(root / "config.yaml"))
+        try:
+            if (root / "config.yaml").is_file():
+                dropped = vet_config(root / "config.yaml") + dropped
+            sent_to = tuple(endpoints(root / "config.yaml"))
+        except ConfigError as exc:  # named after the archive, not the scratch folder it is in
+            raise ArchiveError(exc.message.replace(str(root), str(archive))) from None
         return Imported(store.import_files(target, root, env), tuple(dropped), sent_to)
 
 
-def _vet_config(archive: Path, root: Path) -> list[Dropped]:
+def read_archive(archive: Path, dest: Path) -> tuple[Path, dict[str, Any]]:
+    """Unpack `archive` into the empty folder `dest` once every member has been checked; its
+    top folder and manifest. ArchiveError for anything malformed: the caller removes `dest`."""
     try:
-        return vet_config(root / "config.yaml")
-    except ConfigError as exc:  # named after the archive, not the scratch folder it sits in
-        raise InvalidRequest(exc.message.replace(str(root), str(archive))) from None
+        with tarfile.open(archive, "r:gz") as tar:
+            top = _check_members(archive, tar.getmembers())
+            tar.extractall(dest, filter="data")
+    except (OSError, EOFError, zlib.error, tarfile.TarError) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or "cut short"
+        raise ArchiveError(f"{archive}: not a readable .tar.gz profile export ({reason})") from None
+    root = dest / top
+    return root, _manifest(archive, root)
 
 
 def _manifest(archive: Path, root: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        manifest = json.loads((root / MANIFEST).read_bytes())
+    except (OSError, ValueError, RecursionError):  # missing, a folder, not UTF-8, not JSON
         manifest = None
     if not isinstance(manifest, dict):
-        raise InvalidRequest(f"{archive}: no valid {MANIFEST}; not a hermes profile export")
+        raise ArchiveError(f"{archive}: no valid {MANIFEST}; not a hermes profile export")
     return manifest
+
+
+def _manifest_name(archive: Path, manifest: dict[str, Any], top: str) -> str:
+    """The profile name the archive carries (its manifest's, else its top folder's)."""
+    name = manifest.get("name") or top
+    try:
+        return validate_name(name)
+    except InvalidRequest as exc:
+        raise ArchiveError(f"{archive}: {exc.message}; pass --name NEW") from None
 
 
 def _check_members(archive: Path, members: list[tarfile.TarInfo]) -> str:
@@ -110,17 +133,19 @@ def _check_members(archive: Path, members: list[tarfile.TarInfo]) -> str:
     total = 0
     for m in members:
         path = PurePosixPath(m.name)
+        if not path.parts:  # "" or "."
+            raise ArchiveError(f"{archive}: refusing the member named {m.name!r}")
         if path.is_absolute() or ".." in path.parts or m.name.startswith(("/", "\\")):
-            raise InvalidRequest(f"{archive}: refusing unsafe path {m.name!r} in the archive")
+            raise ArchiveError(f"{archive}: refusing unsafe path {m.name!r} in the archive")
         if not (m.isfile() or m.isdir()):
             kind = "link" if (m.issym() or m.islnk()) else "special file"
-            raise InvalidRequest(f"{archive}: refusing {kind} {m.name!r} in the archive")
+            raise ArchiveError(f"{archive}: refusing {kind} {m.name!r} in the archive")
         total += m.size
         if total > MAX_UNPACKED_BYTES:
-            raise InvalidRequest(f"{archive}: unpacks to more than 2 GiB; refusing")
+            raise ArchiveError(f"{archive}: unpacks to more than 2 GiB; refusing")
         tops.add(path.parts[0])
     if len(tops) != 1:
-        raise InvalidRequest(f"{archive}: expected one top-level folder, found {len(tops)}")
+        raise ArchiveError(f"{archive}: expected one top-level folder, found {len(tops)}")
     return tops.pop()
 
 

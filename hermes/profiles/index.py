@@ -2,7 +2,7 @@
 
 Listing 50 profiles should not import YAML and the schema and parse 50 config files on every call
 (that is most of the command's time). An entry is used only while the (mtime_ns, size, inode) of
-the profile's config.yaml and .env, and of the schema module, are what they were when the entry
+the profile's config.yaml and .env, and of the schema's modules, are what they were when the entry
 was written; atomic writes replace the inode, so every change made through hermes or an editor
 invalidates it. The file is disposable: unreadable or stale, it is simply rebuilt."""
 
@@ -17,7 +17,9 @@ from hermes.fsutil import atomic_write
 from hermes.profiles.paths import Profile
 
 FORMAT = 1
-_SCHEMA_FILE = Path(__file__).resolve().parent.parent / "config" / "schema.py"
+# What decides whether a config is valid: an entry's `error` is stale once one of them changes.
+_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+_SCHEMA_FILES = tuple(_CONFIG_DIR / name for name in ("schema.py", "known.py", "validate.py"))
 
 Signature = list[list[int] | None]
 
@@ -35,7 +37,7 @@ def signature(profile: Profile) -> Signature:
 
 
 def _version() -> list[Any]:
-    return [FORMAT, _stat(_SCHEMA_FILE)]
+    return [FORMAT, *(_stat(path) for path in _SCHEMA_FILES)]
 
 
 def load(path: Path) -> dict[str, Any]:

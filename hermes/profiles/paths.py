@@ -9,7 +9,13 @@ from pathlib import Path
 
 from hermes.errors import InvalidRequest
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+# The one rule for a profile name, always applied with fullmatch: a `$` anchor would also match
+# before a trailing newline, and "abc\n" would become a folder. A name is a folder, a model id, a
+# systemd instance and a log prefix, so it stays plain: never "." or "..", no "/", no spaces.
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+NAME_RULE = (
+    "1-32 characters: a lower-case letter first, then lower-case letters, digits, '-' or '_'"
+)
 # Words that read as commands or selectors; a profile by such a name would be ambiguous.
 RESERVED_NAMES = frozenset(
     {
@@ -42,15 +48,20 @@ def hermes_home() -> Path:
     return Path(raw).expanduser() if raw else Path.home() / ".hermes"
 
 
+def is_valid_name(name: object) -> bool:
+    """True if `name` fits the profile name pattern (reserved words are not checked here)."""
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
+
+
 def validate_name(name: str) -> str:
+    """`name` if a new profile may be called that; InvalidRequest naming the rule otherwise.
+    Every way a name comes in (create, clone, rename, import, -p) goes through here."""
+    if not isinstance(name, str):
+        raise InvalidRequest(f"a profile name must be a string, not {name!r}", param="name")
     if not name:
         raise InvalidRequest("a profile name may not be empty", param="name")
-    if not NAME_RE.match(name):
-        raise InvalidRequest(
-            f"invalid profile name {name!r}: use 1-32 characters, a lower-case letter first, "
-            "then lower-case letters, digits, '-' or '_'",
-            param="name",
-        )
+    if not is_valid_name(name):
+        raise InvalidRequest(f"invalid profile name {name!r}: use {NAME_RULE}", param="name")
     if name in RESERVED_NAMES:
         raise InvalidRequest(
             f"{name!r} is a reserved word; choose another profile name", param="name"

@@ -6,7 +6,6 @@ concurrent writers never lose an update."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,6 @@ from hermes.fsutil import locked
 from hermes.profiles.paths import Profile
 from hermes.profiles.store import ProfileStore
 
-ENV_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 PORT_KEYS = ("API_SERVER_PORT", "api_server.port")
 
 
@@ -39,7 +37,7 @@ class Setting:
 
 
 def is_env_key(key: str) -> bool:
-    return bool(ENV_KEY_RE.match(key))
+    return envfile.is_key(key)
 
 
 def set_value(store: ProfileStore, profile: Profile, key: str, raw: str) -> list[str]:

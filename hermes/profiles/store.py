@@ -20,7 +20,13 @@ from hermes.config import envfile
 from hermes.errors import ConfigError, Conflict, HermesError, InvalidRequest, ProfileNotFound
 from hermes.fsutil import atomic_write, locked
 from hermes.profiles import index, ports
-from hermes.profiles.paths import DEFAULT_PROFILE, NAME_RE, Profile, hermes_home, validate_name
+from hermes.profiles.paths import (
+    DEFAULT_PROFILE,
+    Profile,
+    hermes_home,
+    is_valid_name,
+    validate_name,
+)
 from hermes.profiles.templates import template_dir
 
 # config.yaml's loader and schema are imported inside the functions that parse a config:
@@ -100,15 +106,15 @@ class ProfileStore:
             entries = os.listdir(self.profiles_dir)
         except FileNotFoundError:
             return []
-        return sorted(n for n in entries if NAME_RE.match(n) and (self.profiles_dir / n).is_dir())
+        return sorted(n for n in entries if is_valid_name(n) and (self.profiles_dir / n).is_dir())
 
     def exists(self, name: str) -> bool:
-        return bool(NAME_RE.match(name)) and self.path(name).root.is_dir()
+        return is_valid_name(name) and self.path(name).root.is_dir()
 
     def get(self, name: str) -> Profile:
         if name == DEFAULT_PROFILE:
             return self.ensure_default()[0]
-        if not NAME_RE.match(name or ""):
+        if not is_valid_name(name):
             validate_name(name)
         if not self.exists(name):
             hint = ", ".join(self.names()) or "none yet"
@@ -120,8 +126,8 @@ class ProfileStore:
         return self.path(name)
 
     def active_name(self) -> str:
-        try:
-            name = self.active_file.read_text(encoding="utf-8").strip()
+        try:  # a name that is not UTF-8 is refused by get() as any other invalid name
+            name = self.active_file.read_bytes().decode("utf-8", "replace").strip()
         except FileNotFoundError:
             return DEFAULT_PROFILE
         return name or DEFAULT_PROFILE
@@ -141,16 +147,24 @@ class ProfileStore:
     # -- reading a profile ---------------------------------------------------------------------
 
     def info(self, profile: Profile, active: str | None = None) -> ProfileInfo:
-        from hermes.config.loader import read_yaml
+        """What `profile list` shows of one profile. A broken .env or config.yaml is its
+        `error` (one line naming the file), never an exception: one broken profile must not
+        break commands about the others."""
+        from hermes.config.loader import load_config
         from hermes.config.schema import Config
-        from hermes.config.validate import SchemaError, build
 
-        env = envfile.read(profile.env_path)
-        error = None
+        problems: list[str] = []
         try:
-            config = build(Config, read_yaml(profile.config_path))
-        except (ConfigError, SchemaError) as exc:
-            config, error = Config(), str(exc)
+            env = envfile.read(profile.env_path)
+        except (ConfigError, OSError) as exc:
+            env = _salvage_env(profile.env_path)
+            problems.append(_problem(exc))
+        try:
+            config = load_config(profile.config_path)
+        except (ConfigError, OSError) as exc:
+            config = Config()
+            problems.append(_problem(exc))
+        error = "; ".join(problems) or None
         api = config.api_server
         port = _int(env.get("API_SERVER_PORT"), api.port)
         enabled = _bool(env.get("API_SERVER_ENABLED"), api.enabled)
@@ -391,6 +405,23 @@ def _from_entry(profile: Profile, entry: dict[str, Any]) -> ProfileInfo | None:
         return ProfileInfo(name=profile.name, path=profile.root, active=False, **data)
     except (KeyError, TypeError):
         return None
+
+
+def _salvage_env(path: Path) -> dict[str, str]:
+    """What can still be read of a .env that is not UTF-8 (bad bytes replaced): enough to keep
+    the broken profile's port taken and to know whether it is served, so it is reported."""
+    try:
+        return envfile.parse(path.read_bytes().decode("utf-8", "replace"))
+    except OSError:
+        return {}
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, HermesError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc)
 
 
 def _int(raw: str | None, default: int) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hermes.config import envfile
 from hermes.config.api_env import PREFIX, env_name, field_of, parse_env_value
 from hermes.config.secrets import is_secret_env, is_secret_name, mask
 from hermes.config.validate import SchemaError
@@ -79,8 +80,9 @@ def _env_reason(key: str, value: str) -> str | None:
         name = field_of(key)
         return _API_REASONS.get(name, OTHER_API) if name else OTHER_API
     try:
+        envfile.validate_value(key, value)
         parse_env_value(key, value)
-    except SchemaError as exc:
+    except (ConfigError, SchemaError) as exc:
         return f"not a valid value: {exc.message}"
     return None
 

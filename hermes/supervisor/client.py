@@ -43,7 +43,12 @@ class ControlClient:
             ) from None
         except OSError as exc:
             raise HermesError(f"the supervisor did not answer: {exc}") from None
-        data = json.loads(reply) if reply else {}
+        try:
+            data = json.loads(reply) if reply else {}
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise HermesError(f"the supervisor's reply is not a control message: {reply[:80]!r}")
         if not data.get("ok"):
             error = data.get("error") or {}
             raise SupervisorError(

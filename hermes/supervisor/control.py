@@ -90,14 +90,20 @@ class ControlServer:
     async def _dispatch(self, line: bytes) -> dict[str, Any]:
         try:
             request = json.loads(line)
-            action = self._actions().get(request.get("action"))
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            return {"ok": False, "status": 400, **InvalidRequest("malformed request").to_openai()}
+        # Only the request line's own faults are "malformed": a ValueError (a UnicodeDecodeError
+        # reading a profile's file, say) raised while acting is the action's failure.
+        try:
+            name = request.get("action")
+            action = self._actions().get(name) if isinstance(name, str) else None
             if action is None:
-                raise InvalidRequest(f"unknown action {request.get('action')!r}")
+                raise InvalidRequest(f"unknown action {name!r}")
             return {"ok": True, "result": await action(request)}
         except HermesError as exc:
             return {"ok": False, "status": exc.status, **exc.to_openai()}
-        except (ValueError, AttributeError):
-            return {"ok": False, "status": 400, **InvalidRequest("malformed request").to_openai()}
         except Exception:
             log.exception("control request failed")
             return {
@@ -116,7 +122,7 @@ class ControlServer:
             sup.stopping.set()
             return {"stopping": True}
 
-        async def reload(_: dict[str, Any]) -> dict[str, list[str]]:
+        async def reload(_: dict[str, Any]) -> dict[str, Any]:
             return await sup.reload()
 
         def on_profile(method: Callable[[str], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

@@ -30,6 +30,7 @@ class GatewaySpec:
     ready_mark: bytes = b"hermes gateway ready"
     start_timeout: float | None = None  # None: the supervisor's policy
     profile_root: Path | None = None  # a profile's gateway (None: the model server)
+    error: str | None = None  # the profile's .env or config.yaml is broken: it cannot start
 
     @property
     def url(self) -> str:
@@ -83,6 +84,7 @@ def spec_for(
         log_path=profile.logs_dir / "gateway.log",
         fingerprint=fingerprint(info),
         profile_root=profile.root.resolve(),
+        error=info.error,
     )
 
 
@@ -93,7 +95,8 @@ def plan(
     supervisor_pid: int,
 ) -> list[GatewaySpec]:
     """The gateways to run: every enabled profile, or exactly the ones named. Two profiles on one
-    port are refused before anything starts."""
+    port are refused before anything starts. A profile whose .env or config.yaml is broken gets
+    a spec carrying the error: it is reported as unable to start, and the others start."""
     infos = {i.name: i for i in store.infos()}
     if names:
         missing = [n for n in names if n not in infos]
@@ -103,7 +106,7 @@ def plan(
     else:
         chosen = [i for i in infos.values() if i.enabled]
     by_port: dict[int, str] = {}
-    for info in chosen:
+    for info in [i for i in chosen if i.error is None]:  # a broken profile never binds its port
         if info.port in by_port:
             raise ConfigError(
                 f"profiles {by_port[info.port]!r} and {info.name!r} both use port {info.port}; "
@@ -111,7 +114,7 @@ def plan(
             )
         by_port[info.port] = info.name
     specs = [spec_for(store, info, environ, supervisor_pid) for info in chosen]
-    if any(uses_local_model(store, info) for info in chosen):
+    if any(uses_local_model(store, info) for info in chosen if info.error is None):
         specs.append(model_server_spec(store, environ, supervisor_pid, taken=by_port))
     return specs
 

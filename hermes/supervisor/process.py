@@ -125,6 +125,9 @@ class Gateway:
     async def _start_once(self) -> bool | None:
         """True: running. False: this start failed (retry). None: fatal, retrying cannot help."""
         spec = self.spec
+        if spec.error is not None:  # a broken .env or config.yaml: no start can succeed
+            self._fatal(spec.error)
+            return None
         if port_in_use(spec.port):
             holder = port_holder(spec.port) or "another process"
             self._fatal(f"port {spec.port} is in use by {holder}")

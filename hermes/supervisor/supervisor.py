@@ -12,12 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hermes.errors import Conflict, NotFound
+from hermes.errors import Conflict, HermesError, NotFound
 from hermes.profiles import ProfileStore
 from hermes.supervisor.plan import GatewaySpec, plan
 from hermes.supervisor.process import Gateway, Policy, State
 
 log = logging.getLogger("hermes.supervisor")
+NOT_RELOADED = "not reloaded, still on its previous settings"
 
 
 class Supervisor:
@@ -59,7 +60,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
         loop.add_signal_handler(signal.SIGINT, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
         try:
             for spec in specs:
                 self._add(spec)
@@ -137,30 +138,52 @@ class Supervisor:
         await gateway.settled.wait()
         return gateway.status()
 
-    async def reload(self) -> dict[str, list[str]]:
+    async def reload(self) -> dict[str, Any]:
         """Re-read profiles: start new ones, stop removed or disabled ones, restart only those
-        whose config.yaml or .env changed; the others keep their pid."""
+        whose config.yaml or .env changed; the others keep their pid. A profile whose files are
+        broken is listed under "failed", its error under "errors"; the others are reloaded."""
         self.notify("RELOADING=1")
         async with self._lock:
             wanted = {s.profile: s for s in self._plan()}
-            changes: dict[str, list[str]] = {"started": [], "stopped": [], "restarted": []}
+            changes: dict[str, Any] = {"started": [], "stopped": [], "restarted": [], "failed": []}
             for name in [n for n in self.gateways if n not in wanted]:
                 await self.gateways.pop(name).stop()
                 changes["stopped"].append(name)
-            for name, spec in wanted.items():
-                current = self.gateways.get(name)
-                if current is None:
-                    changes["started"].append(name)
-                elif current.spec.fingerprint != spec.fingerprint:
-                    await current.stop()
-                    changes["restarted"].append(name)
-                else:
-                    continue
-                self._add(spec)
+            for spec in wanted.values():
+                kind = await self._reload_one(spec)
+                if kind is not None:
+                    changes[kind].append(spec.profile)
+            changes["errors"] = {s.profile: s.error for s in wanted.values() if s.error}
         log.info("reload: %s", changes)
         await self.settled()
         self.notify("READY=1", f"STATUS={self.summary()}")
         return changes
+
+    async def _reload_one(self, spec: GatewaySpec) -> str | None:
+        """Bring one profile's gateway in line with its new spec; "started", "restarted",
+        "failed" (its files are broken) or None (unchanged)."""
+        current = self.gateways.get(spec.profile)
+        if current is not None and current.spec.fingerprint == spec.fingerprint:
+            if (current.last_error or "").startswith(NOT_RELOADED):  # its files were put back
+                current.last_error = None
+            return "failed" if spec.error else None
+        if spec.error is not None and current is not None and current.state == State.RUNNING:
+            # Stopping a working gateway would not help: it keeps the settings it started with.
+            current.last_error = f"{NOT_RELOADED}: {spec.error}"
+            return "failed"
+        if current is not None:
+            await current.stop()
+        self._add(spec)  # a broken profile's goes fatal at once, with its error
+        if spec.error is not None:
+            return "failed"
+        return "started" if current is None else "restarted"
+
+    async def _reload_logged(self) -> None:
+        """SIGHUP's reload: nobody waits for its reply, so a refusal goes to the log."""
+        try:
+            await self.reload()
+        except HermesError as exc:
+            log.error("reload refused: %s", exc.message)
 
     def _get(self, name: str) -> Gateway:
         gateway = self.gateways.get(name)

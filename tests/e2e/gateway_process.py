@@ -94,7 +94,10 @@ def make_profile(home: Path, name: str, upstream_url: str, **config: str) -> str
         "model.name": "fake-model",
         "OPENAI_API_KEY": "sk-upstream-test-key-0001",
     }
-    settings.update({k.replace("__", "."): v for k, v in config.items()})
+    given = {k.replace("__", "."): v for k, v in config.items()}
+    # The given keys go last and in their order: `model.provider` may name a `providers` entry
+    # only once that entry is set.
+    settings = {**{k: v for k, v in settings.items() if k not in given}, **given}
     for key, value in settings.items():
         set_value(store, profile, key, value)
     return created.api_key if created else envfile.read(profile.env_path)["API_SERVER_KEY"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hermes.config import envfile, load_config
 from tests.e2e.conftest import HERMES, Run
+from tests.tarballs import Member, archive_bytes, manifest
 from tests.unit.test_archive import EXPECTED_DROPS, evil_archive
 
 
@@ -131,3 +132,58 @@ def test_import_json_lists_what_was_dropped_and_stays_one_document(
     info = json.loads(result.stdout)
     dropped = {f"{d['key']} = {d['value']} ({d['reason']})" for d in info["dropped"]}
     assert dropped == EXPECTED_DROPS and info["name"] == "evil2"
+
+
+def test_bad_input_is_one_line_and_exit_2_never_an_internal_error(
+    run: Run, home: Path, tmp_path: Path
+) -> None:
+    """Issue 13's cases through the real executable: each is one `hermes: error:` line on
+    stderr, exit code 2, and nothing written."""
+    run("profile", "list", check=True)
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(archive_bytes([manifest({"name": "y"}), Member("evil/SOUL.md", size=99_999)]))
+    listed = tmp_path / "list.tar.gz"
+    listed.write_bytes(archive_bytes([manifest([1, 2])]))
+    newline = tmp_path / "newline.tar.gz"
+    newline.write_bytes(archive_bytes([manifest({"name": "evil\n"})]))
+    before = [p.read_bytes() for p in sorted((home / "profiles" / "default").glob("*.*"))]
+    cases = [
+        (("profile", "create", "abc\n"), "invalid profile name 'abc\\n': use 1-32 characters"),
+        (("-p", "abc\n", "config", "list"), "invalid profile name 'abc\\n'"),
+        (("config", "set", "model.timeout", "-5"), "model.timeout: expected a number >= 1, got -5"),
+        (("config", "set", "agent.max_iterations", "0"), "agent.max_iterations: expected a"),
+        (("config", "set", "api_server.max_request_bytes", "0"), "expected a number >= 1024"),
+        (("config", "set", "model.provider", "evil"), "model.provider: unknown 'evil'"),
+        (("config", "set", "tools.enabled", "[nonexistent]"), "tools.enabled.0: unknown"),
+        (("config", "set", "providers", "[{name: x}]"), "providers.0.model: required"),
+        (("config", "set", "FOO\n", "bar"), "FOO\\n: unknown key"),
+        (("profile", "import", str(cut)), f"{cut}: not a readable .tar.gz profile export"),
+        (("profile", "import", str(listed)), f"{listed}: no valid hermes-profile.json"),
+        (("profile", "import", str(newline)), "invalid profile name 'evil\\n'"),
+    ]
+    for args, text in cases:
+        result = run(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith("hermes: error: ") and text in result.stderr, args
+        assert result.stderr.count("\n") == 1 and result.stdout == "", args
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert [p.name for p in (home / "profiles").iterdir()] == ["default"]
+    after = [p.read_bytes() for p in sorted((home / "profiles" / "default").glob("*.*"))]
+    assert after == before
+
+
+def test_one_profile_env_that_is_not_utf8_breaks_only_that_profile(run: Run, home: Path) -> None:
+    run("profile", "create", "alice", check=True)
+    env = home / "profiles" / "alice" / ".env"
+    env.write_bytes(env.read_bytes() + b"NOTE=\xff\xfe\n")
+    listed = run("profile", "list")
+    assert listed.returncode == 0 and "alice" in listed.stdout and "default" in listed.stdout
+    assert listed.stderr.startswith(f"hermes: profile 'alice': {env}:")
+    assert "not valid UTF-8" in listed.stderr and listed.stderr.count("\n") == 1
+    status = run("status", "--json")
+    gateways = {g["profile"]: g for g in json.loads(status.stdout)["gateways"]}
+    assert status.returncode == 3 and "not valid UTF-8" in gateways["alice"]["last_error"]
+    own = run("-p", "alice", "config", "get", "API_SERVER_PORT")
+    assert own.returncode == 2 and own.stderr.startswith(f"hermes: error: {env}:")
+    assert "byte 0xff at offset" in own.stderr and own.stderr.count("\n") == 1
+    assert run("config", "get", "API_SERVER_PORT", check=True).stdout.strip() == "8642"

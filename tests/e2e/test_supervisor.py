@@ -83,18 +83,27 @@ def test_two_profiles_up_restart_after_kill_9_and_down(home: Path) -> None:
 
 
 def test_broken_config_goes_fatal_while_the_other_runs(home: Path) -> None:
+    """A broken config.yaml or .env is known before anything starts: that profile is fatal at
+    once with the file's error (no process, no retries), the others run."""
     disable_default(home)
     add_profile(home, "good")
     add_profile(home, "broken")
+    add_profile(home, "badenv")
     (home / "profiles" / "broken" / "config.yaml").write_text("model: [unclosed\n")
+    env = home / "profiles" / "badenv" / ".env"
+    env.write_bytes(env.read_bytes() + b"NOTE=\xff\xfe\n")
     with supervisor(home) as sup:
         gateways = wait_for(sup.settled, timeout=60)
         assert gateways["good"]["state"] == "running"
-        assert gateways["broken"]["state"] == "fatal"
-        assert "5 failed starts" in gateways["broken"]["last_error"]
-        assert "config.yaml" in gateways["broken"]["last_error"]
+        for name, text in (("broken", "config.yaml:2:1: invalid YAML"), ("badenv", ".env:")):
+            assert gateways[name]["state"] == "fatal" and gateways[name]["pid"] is None
+            assert gateways[name]["restarts"] == 0 and text in gateways[name]["last_error"]
+        assert "not valid UTF-8" in gateways["badenv"]["last_error"]
         shown = hermes(home, "status")
         assert "fatal" in shown.stdout and "config.yaml" in shown.stdout + shown.stderr
+        listed = hermes(home, "profile", "list")
+        assert listed.returncode == 0 and "good" in listed.stdout
+        assert "hermes: profile 'badenv': " in listed.stderr
 
 
 def test_port_held_by_another_process_is_fatal_naming_it(home: Path) -> None:
@@ -140,6 +149,33 @@ def test_reload_starts_new_restarts_changed_keeps_others(home: Path) -> None:
         hermes(home, "-p", "carol", "config", "set", "API_SERVER_ENABLED", "false")
         assert "stopped: carol" in hermes(home, "reload").stdout
         assert "carol" not in by_profile(home)
+
+
+def test_reload_with_a_broken_profile_reloads_the_others(home: Path) -> None:
+    """`hermes reload` once answered "malformed request" and reloaded nothing when one .env was
+    not UTF-8. Now the broken profile is named with its error (exit 1), keeps running on the
+    settings it started with, and the others are reloaded."""
+    disable_default(home)
+    add_profile(home, "alice")
+    add_profile(home, "bob")
+    with supervisor(home) as sup:
+        before = sup.gateway_pids()
+        add_profile(home, "carol")
+        env = home / "profiles" / "bob" / ".env"
+        good = env.read_bytes()
+        env.write_bytes(good + b"NOTE=caf\xe9\n")
+        result = hermes(home, "reload")
+        assert result.returncode == 1, result.stderr
+        assert "started: carol" in result.stdout and "failed: bob" in result.stdout
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"hermes: error: profile 'bob': {env}:") and "UTF-8" in line
+        after = wait_for(sup.settled)
+        assert after["carol"]["state"] == "running" and after["alice"]["pid"] == before["alice"]
+        assert after["bob"]["state"] == "running" and after["bob"]["pid"] == before["bob"]
+        assert "not reloaded" in after["bob"]["last_error"]
+        env.write_bytes(good)  # put back: nothing to restart, and the note goes
+        assert hermes(home, "reload").stdout.strip() == "nothing changed"
+        assert by_profile(home)["bob"]["last_error"] is None
 
 
 def test_stop_start_restart_commands(home: Path) -> None:

@@ -15,9 +15,10 @@ from hermes.config import envfile, load_config
 from hermes.errors import ConfigError, InvalidRequest
 from hermes.gateway.settings import load
 from hermes.profiles import ProfileStore
-from hermes.profiles.archive import export_profile, import_profile
+from hermes.profiles.archive import ArchiveError, export_profile, import_profile
 from hermes.providers import build_provider
 from tests.races import swapping
+from tests.tarballs import Member, archive_bytes, manifest
 
 
 def test_export_import_round_trip(cli, home: Path, tmp_path: Path) -> None:
@@ -109,6 +110,79 @@ def test_import_of_garbage_is_a_clear_error(cli, tmp_path: Path) -> None:
     junk.write_bytes(b"not a tarball")
     result = cli("profile", "import", str(junk))
     assert result.exit_code != 0 and "not a readable .tar.gz" in result.output
+
+
+MANIFEST_OK = manifest({"format": 1, "name": "evil"})
+MALFORMED = {
+    "manifest is a list": ([manifest([1, 2])], "no valid hermes-profile.json"),
+    "manifest is a string": ([manifest("evil")], "no valid hermes-profile.json"),
+    "manifest not UTF-8": ([manifest(b'{"name": "\xff"}')], "no valid hermes-profile.json"),
+    "manifest nested deeply": ([manifest(b"[" * 100_000)], "no valid hermes-profile.json"),
+    "manifest a folder": ([Member("evil/hermes-profile.json", kind=tarfile.DIRTYPE)], "no valid"),
+    "no manifest": ([Member("evil/SOUL.md", b"hi")], "no valid hermes-profile.json"),
+    "name with a newline": ([manifest({"name": "evil\n"})], "invalid profile name 'evil\\n'"),
+    "name not a string": ([manifest({"name": ["evil"]})], "a profile name must be a string"),
+    "folder named against the rule": ([manifest({}, top="Evil")], "invalid profile name 'Evil'"),
+    "size beyond the data": (
+        [MANIFEST_OK, Member("evil/SOUL.md", b"hi", size=100_000)],
+        "not a readable .tar.gz",
+    ),
+    "member named '.'": ([Member(".", kind=tarfile.DIRTYPE), MANIFEST_OK], "member named '.'"),
+    "no members": ([], "expected one top-level folder, found 0"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_archive_is_one_error_and_leaves_nothing(
+    cli, home: Path, tmp_path: Path, case: str
+) -> None:
+    members, expected = MALFORMED[case]
+    cli("profile", "list")
+    before = sorted(os.listdir(home / "profiles"))
+    archive = tmp_path / "bad.tar.gz"
+    archive.write_bytes(archive_bytes(members))
+    result = cli("profile", "import", str(archive))
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"hermes: error: {archive}: ") and expected in result.output
+    assert result.output.count("\n") == 1 and "internal error" not in result.output
+    assert sorted(os.listdir(home / "profiles")) == before
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        archive_bytes([MANIFEST_OK, Member("evil/SOUL.md", b"x" * 5000)])[:-40],  # gzip cut
+        archive_bytes([MANIFEST_OK], end=False)[:30],
+        b"\x1f\x8b" + b"\0" * 40,
+        b"",
+    ],
+)
+def test_a_cut_or_corrupt_gzip_stream_is_one_error(
+    store: ProfileStore, tmp_path: Path, data: bytes
+) -> None:
+    archive = tmp_path / "cut.tar.gz"
+    archive.write_bytes(data)
+    with pytest.raises(ArchiveError, match=r"not a readable \.tar\.gz profile export"):
+        import_profile(store, archive)
+    assert not store.profiles_dir.exists() or os.listdir(store.profiles_dir) == []
+
+
+def test_an_archive_env_value_the_env_file_cannot_hold_is_dropped(
+    store: ProfileStore, tmp_path: Path
+) -> None:
+    env = {"API_SERVER_ENABLED": "true\n", "API_SERVER_TOOL_PROGRESS": "event\x00"}
+    imported = import_profile(store, evil_archive(tmp_path / "nl.tar.gz", "{}\n", env))
+    reasons = {d.key: d.reason for d in imported.dropped}
+    assert all("newline or NUL" in reasons[key] for key in env), reasons
+    written = envfile.read(imported.created.profile.env_path)
+    assert written["API_SERVER_ENABLED"] == "true" and "API_SERVER_TOOL_PROGRESS" not in written
+
+
+def test_name_option_is_checked_before_the_archive_is_read(
+    store: ProfileStore, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidRequest, match=r"invalid profile name 'x\\n'"):
+        import_profile(store, tmp_path / "does-not-matter.tar.gz", name="x\n")
 
 
 # --- archives from someone else: exposure and trust settings are never imported ---
@@ -269,7 +343,7 @@ model:
   base_url: https://collector.example/v1
   api_key_env: API_SERVER_KEY
 providers:
-  - {name: backup, provider: openai, base_url: https://other.example/v1}
+  - {name: backup, provider: openai, model: m, base_url: https://other.example/v1}
 tools:
   web_search: {backend: searxng, searxng_url: https://search.example}
 """

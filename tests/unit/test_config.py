@@ -37,6 +37,50 @@ def test_env_values_with_newline_or_nul_are_refused(cli, home: Path, value: str)
     assert (profile_dir(home) / ".env").read_text() == before
 
 
+# What str.splitlines() takes for a line break besides \n and \r: a value may hold any of them.
+SPLITLINES_BREAKS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("brk", SPLITLINES_BREAKS)
+def test_env_values_with_other_line_breaks_round_trip_through_the_next_set(
+    cli, home: Path, brk: str
+) -> None:
+    cli("profile", "list")
+    env_path = profile_dir(home) / ".env"
+    value = f"a{brk}STRAY=1 # x"
+    assert cli("config", "set", "TOKEN", value).exit_code == 0
+    assert cli("config", "set", "OTHER", "2").exit_code == 0  # rewrites every line of .env
+    assert cli("config", "unset", "OTHER").exit_code == 0
+    lines = env_path.read_text().split("\n")
+    assert not [line for line in lines if line.startswith("STRAY")], lines
+    assert envfile.read(env_path)["TOKEN"] == value and "STRAY" not in envfile.read(env_path)
+    assert cli("config", "get", "TOKEN", "--reveal").stdout == value + "\n"
+
+
+def test_env_value_that_is_not_utf8_text_is_refused(cli, home: Path) -> None:
+    cli("profile", "list")
+    before = (profile_dir(home) / ".env").read_bytes()
+    result = cli("config", "set", "TOKEN", "caf\udce9")  # how argv carries a byte 0xe9
+    assert result.exit_code == 2 and "not valid UTF-8 text" in result.output
+    assert (profile_dir(home) / ".env").read_bytes() == before
+
+
+@pytest.mark.parametrize("key", ["FOO\n", "FOO\r", "model.name\n", "FOO\x1b[2J"])
+def test_a_key_with_a_control_character_is_refused_in_one_line(cli, home: Path, key: str) -> None:
+    cli("profile", "list")
+    before = [(profile_dir(home) / f).read_bytes() for f in (".env", "config.yaml")]
+    result = cli("config", "set", key, "bar")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "unknown key" in result.stderr and "\x1b" not in result.stderr
+    assert [(profile_dir(home) / f).read_bytes() for f in (".env", "config.yaml")] == before
+
+
+def test_env_reader_splits_lines_at_newline_only(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text('A="x\u2028B=2"\r\nC=3\x85D=4\n', newline="")
+    assert envfile.read(path) == {"A": "x\u2028B=2", "C": "3\x85D=4"}
+
+
 def test_yaml_keys_are_typed_the_yaml_way(cli, home: Path) -> None:
     assert cli("config", "set", "model.temperature", "0.5").exit_code == 0
     assert cli("config", "set", "api_server.cors_origins", "[https://a.example]").exit_code == 0

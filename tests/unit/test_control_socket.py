@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from hermes.errors import ConfigError
 from hermes.supervisor.control import ControlServer
 
 
@@ -25,6 +26,7 @@ class FakeSupervisor:
         self.groups = groups
         self.stopped: list[str] = []
         self.stopping = asyncio.Event()
+        self.reload_fails: Exception | None = None
 
     def process_groups(self) -> set[int]:
         return self.groups
@@ -42,6 +44,8 @@ class FakeSupervisor:
     start = restart = stop
 
     async def reload(self) -> dict[str, list[str]]:
+        if self.reload_fails is not None:
+            raise self.reload_fails
         return {}
 
 
@@ -126,3 +130,51 @@ def test_peercred_layout_matches_the_kernel() -> None:
 
         raw = left.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size)
         assert PEERCRED.unpack(raw) == (os.getpid(), os.getuid(), os.getgid())
+
+
+async def ask_raw(path: Path, line: bytes) -> dict[str, Any]:
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    writer.write(line)
+    await writer.drain()
+    reply = await reader.readline()
+    writer.close()
+    return dict(json.loads(reply))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"not json\n", "malformed request"),
+        (b"\xff\xfe\n", "malformed request"),
+        (b"[1, 2]\n", "malformed request"),
+        (b'"reload"\n', "malformed request"),
+        (b'{"action": ["reload"]}\n', "unknown action ['reload']"),
+        (b'{"action": "nope"}\n', "unknown action 'nope'"),
+    ],
+)
+async def test_a_bad_request_line_is_a_400_naming_it(
+    tmp_path: Path, line: bytes, message: str
+) -> None:
+    server, _ = await serve(tmp_path, groups=set())
+    try:
+        reply = await ask_raw(server.path, line)
+        assert reply["ok"] is False and reply["status"] == 400
+        assert reply["error"]["message"] == message
+    finally:
+        await server.stop()
+
+
+async def test_an_action_that_fails_is_its_error_not_a_malformed_request(tmp_path: Path) -> None:
+    """A UnicodeDecodeError (a ValueError) raised while reloading once came back as
+    "malformed request": a failure of the action is the action's error."""
+    server, fake = await serve(tmp_path, groups=set())
+    try:
+        fake.reload_fails = ConfigError("/x/.env:3:4: not valid UTF-8")
+        reply = await ask(server.path, {"action": "reload"})
+        assert reply["status"] == 500 and reply["error"]["message"].endswith("not valid UTF-8")
+        fake.reload_fails = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+        reply = await ask(server.path, {"action": "reload"})
+        assert reply["status"] == 500 and "malformed" not in reply["error"]["message"]
+        assert reply["error"]["message"] == "internal error; see supervisor.log"
+    finally:
+        await server.stop()

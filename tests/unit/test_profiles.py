@@ -60,9 +60,12 @@ def test_create_writes_a_private_env_and_prints_url_and_key_once(cli, home: Path
     assert env["API_SERVER_KEY"] not in shown.stdout
 
 
-@pytest.mark.parametrize(
-    "bad", ["../x", "A", "a b", "", "all", "hermes", "run", "x" * 33, "1abc", "-x", "a/b", "a.b"]
-)
+BAD_NAMES = ["../x", "A", "a b", "", "all", "hermes", "run", "x" * 33, "1abc", "-x", "a/b", "a.b"]
+# `$` also matches before a final newline: each of these once made a folder of its own.
+BAD_NAMES += ["abc\n", "abc\r", "\nabc", "abc\n\n", "a\u2028", ".", "..", "ab\x00"]
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES)
 def test_bad_names_are_refused_and_nothing_is_written(cli, home: Path, bad: str) -> None:
     cli("profile", "list")  # default exists
     before = sorted(p.name for p in (home / "profiles").iterdir())
@@ -71,6 +74,41 @@ def test_bad_names_are_refused_and_nothing_is_written(cli, home: Path, bad: str)
     assert "error:" in result.output and "Traceback" not in result.output
     assert sorted(p.name for p in (home / "profiles").iterdir()) == before
     assert not (home.parent / "x").exists()
+
+
+@pytest.mark.parametrize("bad", ["abc\n", "Alice", "..", "x" * 33])
+def test_every_way_a_name_comes_in_follows_the_one_rule(
+    cli, home: Path, bad: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """create, --clone-from, rename, -p and HERMES_PROFILE: one line naming the rule, exit 2,
+    and no folder made or renamed."""
+    cli("profile", "create", "alice")
+    before = sorted(os.listdir(home / "profiles"))
+    for args in (
+        ("profile", "create", "--", bad),
+        ("profile", "create", "bob", "--clone-from", bad),
+        ("profile", "create", "--clone-from", "alice", "--", bad),
+        ("profile", "rename", "alice", "--", bad),
+        ("profile", "rename", "--", bad, "carol"),
+        ("-p", bad, "config", "list"),
+        ("profile", "use", "--", bad),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.count("\n") == 1 and "Traceback" not in result.output, args
+        assert "invalid profile name" in result.output, (args, result.output)
+        assert "a lower-case letter first" in result.output, args
+    assert sorted(os.listdir(home / "profiles")) == before
+    monkeypatch.setenv("HERMES_PROFILE", bad)
+    via_env = cli("config", "list")
+    assert via_env.exit_code == 2 and "invalid profile name" in via_env.output
+
+
+def test_a_folder_named_against_the_rule_is_never_listed(cli, home: Path) -> None:
+    cli("profile", "list")
+    (home / "profiles" / "abc\n").mkdir()
+    (home / "profiles" / "Upper").mkdir()
+    assert list(listing(cli)) == ["default"]
 
 
 def test_ports_are_unique_and_skip_ports_in_use(cli, home: Path) -> None:
