@@ -91,18 +91,17 @@ deep = st.builds(
     st.sampled_from("[{"),
     st.sampled_from((None, 1, "x")),
 )
+
+
+# Strategies are built from named functions, not lambdas, here and in the tests: Hypothesis
+# describes a lambda by parsing its source, which cost seconds of the suite's time.
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    keys = st.text(max_size=6) | st.sampled_from(("type", "error"))
+    return st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3)
+
+
 json_values: st.SearchStrategy[Any] = st.one_of(
-    st.recursive(
-        scalars,
-        lambda inner: (
-            st.lists(inner, max_size=3)
-            | st.dictionaries(
-                st.text(max_size=6) | st.sampled_from(("type", "error")), inner, max_size=3
-            )
-        ),
-        max_leaves=8,
-    ),
-    deep,
+    st.recursive(scalars, _containers, max_leaves=8), deep
 )
 
 
@@ -240,6 +239,16 @@ some_bytes = st.binary(max_size=300) | st.lists(
     ),
     max_size=40,
 ).map(b"".join)
+
+
+def encoded(value: Any) -> bytes:
+    """`value` as JSON bytes (see to_json)."""
+    return to_json(value).encode()
+
+
+def replaced(data: bytes) -> str:
+    """Bytes as text, invalid UTF-8 replaced."""
+    return data.decode(errors="replace")
 
 
 def sse_body(events: Sequence[tuple[str | None, str]], newline: bytes = b"\n") -> bytes:

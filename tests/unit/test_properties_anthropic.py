@@ -29,10 +29,12 @@ from tests.untrusted import (
     chunked,
     corrupted,
     encodable,
+    encoded,
     history,
     json_values,
     mutated,
     recursion_limit,
+    replaced,
     some_bytes,
     sse_body,
     status_error,
@@ -105,6 +107,14 @@ def tool_use(partial_json: str) -> list[tuple[str, str]]:
     return [(str(e["type"]), to_json(e)) for e in events]
 
 
+def unnamed_event(data: str) -> list[tuple[str, str]]:
+    return [("", data)]
+
+
+def error_body(error: Any) -> bytes:
+    return encoded({"type": "error", "error": error})
+
+
 def provider() -> AnthropicProvider:
     return AnthropicProvider(model="m", base_url="http://127.0.0.1:9", api_key="k")
 
@@ -164,7 +174,7 @@ def test_whole_answers_raise_only_wire_or_upstream_errors(body: Any) -> None:
 
 
 @SETTINGS
-@given(st.data(), event_scripts() | some_bytes.map(lambda b: [("", b.decode(errors="replace"))]))
+@given(st.data(), event_scripts() | some_bytes.map(replaced).map(unnamed_event))
 def test_streams_raise_only_upstream_errors(
     data: st.DataObject, script: list[tuple[str, str]]
 ) -> None:
@@ -178,7 +188,7 @@ def test_streams_raise_only_upstream_errors(
 @SETTINGS
 @given(
     st.sampled_from((400, 401, 429, 500, 529)),
-    some_bytes | json_values.map(lambda v: to_json({"type": "error", "error": v}).encode()),
+    some_bytes | json_values.map(error_body),
 )
 @example(529, b'{"type": "error", "error": {"type": "overloaded_error", "message": "\xff"}}')
 def test_error_bodies_become_upstream_errors(status: int, body: bytes) -> None:

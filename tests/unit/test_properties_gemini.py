@@ -23,10 +23,12 @@ from tests.untrusted import (
     chunked,
     corrupted,
     encodable,
+    encoded,
     history,
     json_values,
     mutated,
     recursion_limit,
+    replaced,
     some_bytes,
     sse_body,
     status_error,
@@ -70,6 +72,11 @@ ERROR = {
     }
 }
 responses = mutated(RESPONSE) | mutated(ERROR)
+
+
+def error_array(error: Any) -> str:
+    """The error body the JSON-array stream sends."""
+    return to_json([{"error": error}])
 
 
 def provider() -> GeminiProvider:
@@ -118,11 +125,7 @@ def test_whole_answers_raise_only_upstream_errors(body: Any) -> None:
 
 
 @SETTINGS
-@given(
-    some_bytes.map(lambda b: b.decode(errors="replace"))
-    | mutated(ERROR).map(to_json)
-    | json_values.map(lambda v: to_json([{"error": v}]))
-)
+@given(some_bytes.map(replaced) | mutated(ERROR).map(to_json) | json_values.map(error_array))
 @example(to_json({"error": {"details": [{"retryDelay": Deep(1010, "[")}]}}))
 @example("[" * 3000)
 @example(to_json({"error": {"message": Deep(1010, "[")}}))
@@ -136,7 +139,7 @@ def test_error_bodies_always_parse(text: str) -> None:
 @SETTINGS
 @given(
     st.sampled_from((400, 403, 429, 500, 503)),
-    some_bytes | mutated(ERROR).map(lambda v: to_json(v).encode()),
+    some_bytes | mutated(ERROR).map(encoded),
 )
 @example(400, b'{"error": {"message": "key \xff", "details": [{"reason": "API_KEY_INVALID"}]}}')
 def test_error_responses_become_upstream_errors(status: int, body: bytes) -> None:

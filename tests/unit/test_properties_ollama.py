@@ -29,6 +29,7 @@ from tests.untrusted import (
     chunked,
     corrupted,
     encodable,
+    encoded,
     history,
     json_values,
     mutated,
@@ -132,7 +133,7 @@ def test_streams_raise_only_upstream_errors(data: st.DataObject, body: bytes) ->
 @SETTINGS
 @given(
     st.sampled_from((400, 401, 404, 429, 500)),
-    some_bytes | objects.map(lambda o: to_json(o).encode()),
+    some_bytes | objects.map(encoded),
 )
 @example(404, b'{"error": "model \xff not found"}')
 @example(500, b"[" * 1500)

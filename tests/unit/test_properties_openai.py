@@ -6,6 +6,7 @@ provider; good answers decode to the same events at any chunking."""
 from __future__ import annotations
 
 import json
+from operator import attrgetter
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ from tests.untrusted import (
     chunked,
     corrupted,
     encodable,
+    encoded,
     json_values,
     mutated,
     recursion_limit,
@@ -91,7 +93,17 @@ shapes = (
     | mutated(ERROR_CHUNK)
     | st.sampled_from(("[DONE]", " [DONE] "))
 )
-payloads = shapes.map(lambda v: v if isinstance(v, str) else to_json(v))
+
+
+def as_text(payload: Any) -> str:
+    return payload if isinstance(payload, str) else to_json(payload)
+
+
+def error_body(error: Any) -> bytes:
+    return encoded({"error": error})
+
+
+payloads = shapes.map(as_text)
 
 
 def provider() -> OpenAIProvider:
@@ -200,7 +212,7 @@ def test_streams_raise_only_upstream_errors(data: st.DataObject, sent: list[str]
 
 
 @SETTINGS
-@given(some_bytes | json_values.map(lambda v: to_json(v).encode()))
+@given(some_bytes | json_values.map(encoded))
 @example(b"[" * 5000)  # deeper than orjson reads
 @example(b'{"choices": [{"message": {"content": "\\ud800"}}]}')  # a lone surrogate
 def test_whole_bodies_raise_only_upstream_errors(body: bytes) -> None:
@@ -213,7 +225,7 @@ def test_whole_bodies_raise_only_upstream_errors(body: bytes) -> None:
 @SETTINGS
 @given(
     st.sampled_from((400, 401, 403, 404, 408, 429, 500, 503, 504)),
-    some_bytes | json_values.map(lambda v: to_json({"error": v}).encode()),
+    some_bytes | json_values.map(error_body),
 )
 @example(500, b'{"error": {"message": "bad \xff byte"}}')
 @example(500, b"[" * 1500)
@@ -233,7 +245,7 @@ calls = st.lists(
         st.dictionaries(st.text(max_size=4), st.integers() | st.text(max_size=4)).map(json.dumps),
     ),
     max_size=3,
-    unique_by=lambda c: c.id,
+    unique_by=attrgetter("id"),
 )
 
 
