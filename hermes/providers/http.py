@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
@@ -277,9 +276,13 @@ def transport_errors(
 
 
 async def error_text(response: aiohttp.ClientResponse, limit: int) -> str:
-    """The start of an error response's body, or "" if it cannot be read."""
+    """The start of an error response's body, or "" if it cannot be read. Bytes its charset does
+    not decode are replaced: an error page is only shown, and a 500 with a stray byte in it is
+    still a 502 for the client."""
     try:
-        return (await response.text())[:limit]
+        return (await response.text(errors="replace"))[:limit]
+    except LookupError:  # a charset that names no text codec ("hex", "rot13")
+        return (await response.read()).decode("utf-8", errors="replace")[:limit]
     except (TimeoutError, aiohttp.ClientError):
         return ""
 
@@ -328,7 +331,7 @@ def classify_status(
 
 def _upstream_message(text: str) -> str:
     try:
-        data = json.loads(text)
+        data = fastjson.loads(text)  # the stdlib's parser overflows the stack on deep nesting
     except ValueError:
         return text.strip()[:300]
     error = data.get("error") if isinstance(data, dict) else None

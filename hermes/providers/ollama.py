@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -23,6 +22,7 @@ from hermes.providers.http import (
     transport_errors,
 )
 from hermes.providers.http import error_text as read_error_text
+from hermes.wire import fastjson
 from hermes.wire.ollama import (
     ChatAccumulator,
     NDJSONDecoder,
@@ -122,7 +122,7 @@ class OllamaProvider(HttpProvider):
         status = response.status
         text = await read_error_text(response, 2000)
         try:
-            detail = error_text(json.loads(text))
+            detail = error_text(fastjson.loads(text))
         except ValueError:
             detail = ""
         if status == 404 and detail:

@@ -8,7 +8,6 @@ the provider order (TextDelta*, ToolCallsReady?, UsageReport?, Finish)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -174,7 +173,8 @@ def _tool_input(arguments: str) -> dict[str, Any]:
     if not arguments.strip():
         return {}
     try:
-        parsed = json.loads(arguments)
+        # orjson refuses lone surrogates, and a depth bound keeps the body encodable.
+        parsed = fastjson.loads_within(arguments)
     except ValueError:
         return {"_raw": arguments}
     return parsed if isinstance(parsed, dict) else {"_raw": arguments}
@@ -208,13 +208,15 @@ def finish_reason(stop_reason: Any) -> str:
 def error_from_event(error: Any, *, yielded: bool) -> UpstreamError:
     """An `{"type": "error", "error": {...}}` sent inside a 200 answer. A transient one (overloaded,
     for one) is worth another try only while nothing of the answer has been passed on."""
-    kind = error.get("type") if isinstance(error, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    text = message if isinstance(message, str) and message else str(kind or "unknown error")
+    fields = error if isinstance(error, dict) else {}
+    kind, message = fields.get("type"), fields.get("message")
+    kind = kind if isinstance(kind, str) and kind else None  # any JSON: a list is not hashable
+    if not isinstance(message, str) or not message:
+        message = kind or ("unknown error" if error is None else fastjson.preview(error))
     return UpstreamError(
-        f"the model provider reported an error mid-answer: {kind or 'error'}: {text[:300]}",
+        f"the model provider reported an error mid-answer: {kind or 'error'}: {message[:300]}",
         retryable=kind in _TRANSIENT_ERRORS and not yielded,
-        upstream_status=_TRANSIENT_ERRORS.get(str(kind)),
+        upstream_status=_TRANSIENT_ERRORS.get(kind or ""),
     )
 
 
@@ -291,7 +293,8 @@ class StreamAccumulator:
             ) from exc
         if not isinstance(parsed, dict):
             raise AnthropicWireError("Upstream sent a stream event that is not a JSON object.")
-        events = self.feed(str(parsed.get("type") or event or ""), parsed)
+        kind = parsed.get("type")
+        events = self.feed(kind if isinstance(kind, str) and kind else event or "", parsed)
         self._yielded = self._yielded or bool(events)
         return events
 
@@ -327,9 +330,7 @@ class StreamAccumulator:
     def _count(self, usage: Any) -> None:
         # Counts are cumulative: a later report of a field replaces the earlier one.
         if isinstance(usage, dict):
-            self._counts.update(
-                (k, v) for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)
-            )
+            self._counts.update((k, v) for k, v in usage.items() if fastjson.is_count(v))
 
     def _block_start(self, index: int, block: Any) -> list[StreamEvent]:
         if not isinstance(block, dict):
@@ -370,10 +371,11 @@ class StreamAccumulator:
         if not text.strip():
             return _tool_call(slot.head, slot.head.get("input") or {})
         try:
-            return _tool_call(slot.head, json.loads(text))
+            parsed = fastjson.loads_exact(text)
         except ValueError:
             # Passed on as written: the tool layer tells the model its arguments were bad JSON.
             return ToolCall(*_tool_head(slot.head), text)
+        return _tool_call(slot.head, parsed)
 
 
 def _final_reason(stop_reason: Any, has_calls: bool) -> str:
@@ -382,7 +384,10 @@ def _final_reason(stop_reason: Any, has_calls: bool) -> str:
 
 
 def _tool_call(block: dict[str, Any], tool_input: Any) -> ToolCall:
-    arguments = json.dumps(tool_input if tool_input is not None else {}, ensure_ascii=False)
+    try:
+        arguments = fastjson.dumps_text(tool_input if tool_input is not None else {})
+    except ValueError as exc:
+        raise AnthropicWireError(f"Upstream sent a tool_use input {exc}.") from exc
     return ToolCall(*_tool_head(block), arguments)
 
 
@@ -399,8 +404,8 @@ def _usage(counts: Mapping[str, Any]) -> Usage:
     fields = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     output = counts.get("output_tokens")
     return Usage(
-        sum(v for k in fields if isinstance(v := counts.get(k), int)),
-        output if isinstance(output, int) else 0,
+        sum(v for k in fields if fastjson.is_count(v := counts.get(k))),
+        output if fastjson.is_count(output) else 0,
     )
 
 

@@ -8,7 +8,6 @@ whole answer, or the `data:` payloads of a `streamGenerateContent?alt=sse` strea
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -203,9 +202,10 @@ def _model_parts(
 
 
 def _args_object(arguments: str) -> dict[str, Any]:
-    """Gemini's `args` is an object; a call written by another model may not be one."""
+    """Gemini's `args` is an object; a call written by another model may not be one. orjson
+    refuses lone surrogates, and a depth bound keeps the body encodable."""
     try:
-        parsed = json.loads(arguments or "{}")
+        parsed = fastjson.loads_within(arguments or "{}")
     except ValueError:
         return {"arguments": arguments}
     return parsed if isinstance(parsed, dict) else {"value": parsed}
@@ -352,9 +352,13 @@ class GeminiAccumulator:
         args = {} if args is None else args
         if not isinstance(args, dict):
             raise WireError("Gemini sent functionCall 'args' that are not an object.")
+        try:
+            arguments = fastjson.dumps_text(args)
+        except ValueError as exc:
+            raise WireError(f"Gemini sent functionCall 'args' {exc}.") from exc
         upstream_id = call.get("id")
         call_id = upstream_id if isinstance(upstream_id, str) and upstream_id else self._new_id()
-        self._calls.append(ToolCall(call_id, call["name"], json.dumps(args, ensure_ascii=False)))
+        self._calls.append(ToolCall(call_id, call["name"], arguments))
         if isinstance(signature, str) and signature:
             self.signatures[call_id] = signature
 
@@ -397,8 +401,8 @@ def _parse_usage(raw: Any) -> Usage:
         raise WireError("Gemini 'usageMetadata' is not an object.")
     counts = [raw.get(k) or 0 for k in ("promptTokenCount", "candidatesTokenCount")]
     counts.append(raw.get("thoughtsTokenCount") or 0)  # billed as output, as OpenAI counts it
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
-        raise WireError("Gemini 'usageMetadata' token counts are not integers.")
+    if not all(fastjson.is_count(n) for n in counts):
+        raise WireError(f"Gemini sent token counts that are not counts: {fastjson.preview(raw)}")
     return Usage(counts[0], counts[1] + counts[2])
 
 
@@ -421,7 +425,7 @@ def parse_error(text: str) -> ErrorInfo:
     """Read `{"error": {"code", "message", "status", "details"}}` (or a one-element array of it,
     as the JSON-array stream sends); anything else becomes the message as is."""
     try:
-        data = json.loads(text)
+        data = fastjson.loads(text)  # the stdlib's parser overflows the stack on deep nesting
     except ValueError:
         return ErrorInfo(text.strip()[:300])
     if isinstance(data, list) and data:
@@ -438,7 +442,8 @@ def parse_error(text: str) -> ErrorInfo:
             continue
         if isinstance(detail.get("reason"), str):
             reasons.append(detail["reason"])
-        match = _DURATION.match(str(detail.get("retryDelay") or ""))
+        retry = detail.get("retryDelay")
+        match = _DURATION.match(retry) if isinstance(retry, str) else None
         if match:
             delay = float(match.group(1))
     return ErrorInfo(_error_message(error)[:300], status, tuple(reasons), delay)
@@ -447,4 +452,4 @@ def parse_error(text: str) -> ErrorInfo:
 def _error_message(error: Any) -> str:
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         return str(error["message"])
-    return str(error)[:200]
+    return fastjson.preview(error)

@@ -12,7 +12,6 @@ final `done` object."""
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -120,7 +119,8 @@ def _arguments_object(raw: str) -> dict[str, Any]:
     # the model's broken JSON) become {}: the tool already answered that call with an error, and a
     # rejected request would end the whole conversation.
     try:
-        parsed = json.loads(raw) if raw.strip() else {}
+        # orjson refuses lone surrogates, and a depth bound keeps the body encodable.
+        parsed = fastjson.loads_within(raw) if raw.strip() else {}
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
@@ -189,7 +189,8 @@ class ChatAccumulator:
         if not isinstance(obj, dict):
             raise WireError("Ollama sent a chat object that is not a JSON object.")
         if obj.get("error") is not None:
-            raise WireError(f"Ollama reported an error: {error_text(obj)}")
+            detail = error_text(obj) or fastjson.preview(obj["error"])
+            raise WireError(f"Ollama reported an error: {detail}")
         events: list[StreamEvent] = []
         message = obj.get("message")
         if message is not None:
@@ -228,7 +229,10 @@ class ChatAccumulator:
         if arguments is None:
             arguments = {}
         if isinstance(arguments, dict):
-            arguments = json.dumps(arguments, ensure_ascii=False)
+            try:
+                arguments = fastjson.dumps_text(arguments)
+            except ValueError as exc:
+                raise WireError(f"Ollama sent tool call arguments {exc}.") from exc
         elif not isinstance(arguments, str):
             raise WireError("Ollama tool call 'arguments' is not an object.")
         call_id = raw.get("id")
@@ -274,8 +278,10 @@ def _usage(obj: Mapping[str, Any]) -> Usage | None:
     if prompt is None and completion is None:
         return None
     counts = (prompt or 0, completion or 0)
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
-        raise WireError("Ollama token counts are not integers.")
+    if not all(fastjson.is_count(n) for n in counts):
+        raise WireError(
+            f"Ollama sent token counts that are not counts: {fastjson.preview(list(counts))}"
+        )
     return Usage(*counts)
 
 

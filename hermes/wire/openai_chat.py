@@ -8,7 +8,6 @@ only this module."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -326,7 +325,10 @@ class ChunkAccumulator:
         call_id, name = fragment.get("id"), function.get("name")
         arguments = function.get("arguments")
         if isinstance(arguments, dict):  # a few servers send parsed arguments
-            arguments = json.dumps(arguments, ensure_ascii=False)
+            try:
+                arguments = fastjson.dumps_text(arguments)
+            except ValueError as exc:
+                raise WireError(f"Upstream sent tool call arguments {exc}.") from exc
         if not all(v is None or isinstance(v, str) for v in (call_id, name, arguments)):
             raise WireError("Upstream tool call fragment has a malformed id, name or arguments.")
         slot = self._calls.setdefault(index, _PendingCall())
@@ -414,6 +416,9 @@ def parse_completion_response(body: Any) -> Completion:
     content = message.get("content")
     if content is not None and not isinstance(content, str):
         raise WireError("Upstream response 'message.content' is not a string.")
+    if not fastjson.within(message.get("tool_calls")):
+        # parse_tool_calls re-encodes parsed arguments with the stdlib, which gives up on these.
+        raise WireError(f"Upstream sent tool calls nested more than {fastjson.MAX_DEPTH} levels.")
     try:
         tool_calls = parse_tool_calls(message.get("tool_calls"), "message.tool_calls")
     except InvalidRequest as exc:
@@ -435,12 +440,14 @@ def _parse_usage(raw: Any) -> Usage:
     if not isinstance(raw, dict):
         raise WireError("Upstream 'usage' is not an object.")
     prompt, completion = raw.get("prompt_tokens") or 0, raw.get("completion_tokens") or 0
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (prompt, completion)):
-        raise WireError("Upstream 'usage' token counts are not integers.")
+    if not (fastjson.is_count(prompt) and fastjson.is_count(completion)):
+        raise WireError(
+            f"Upstream sent 'usage' token counts that are not counts: {fastjson.preview(raw)}"
+        )
     return Usage(prompt, completion)
 
 
 def _error_text(error: Any) -> str:
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         return str(error["message"])
-    return str(error)[:200]
+    return fastjson.preview(error)

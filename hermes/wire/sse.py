@@ -15,6 +15,7 @@ SSE_KEEPALIVE: Final = b": keep-alive\n\n"
 
 _BOM: Final = b"\xef\xbb\xbf"
 _NEWLINES: Final = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK: Final = re.compile(rb"\r\n|\r|\n")
 
 
 def sse_event(data: dict[str, Any] | str, event: str | None = None) -> bytes:
@@ -77,22 +78,16 @@ class SSEDecoder:
         return events
 
     def _take_lines(self) -> list[bytes]:
+        # One pass over the buffer: looking for the next CR and the next LF separately rescans
+        # all of it for every line when one of the two never comes (quadratic in a big read).
         buf = self._buf
         lines: list[bytes] = []
         pos = 0
-        while True:
-            ends = [i for i in (buf.find(b"\n", pos), buf.find(b"\r", pos)) if i >= 0]
-            if not ends:
-                break
-            end = min(ends)
-            step = 1
-            if buf[end] == 0x0D:
-                if end + 1 == len(buf):
-                    break  # a CR at the very end may be the first half of CRLF
-                if buf[end + 1] == 0x0A:
-                    step = 2
-            lines.append(bytes(buf[pos:end]))
-            pos = end + step
+        for end in _LINE_BREAK.finditer(buf):
+            if end.end() == len(buf) and buf[-1] == 0x0D:
+                break  # a CR at the very end may be the first half of CRLF
+            lines.append(bytes(buf[pos : end.start()]))
+            pos = end.end()
         del buf[:pos]
         return lines
 
