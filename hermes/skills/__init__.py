@@ -15,7 +15,7 @@ from hermes.fsutil import atomic_write, locked
 
 SKILL_FILE = "SKILL.md"
 LOCK_FILE = ".lock"
-SKILL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+SKILL_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # matched whole (fullmatch)
 MAX_DESCRIPTION_CHARS = 300
 MAX_SKILL_BYTES = 100 * 1024
 
@@ -53,7 +53,7 @@ def list_skills(skills_dir: Path) -> list[SkillInfo]:
         return []
     out = []
     for entry in entries:
-        if not SKILL_NAME_RE.match(entry):
+        if not SKILL_NAME_RE.fullmatch(entry):
             continue
         path = skills_dir / entry / SKILL_FILE
         try:
@@ -67,7 +67,7 @@ def list_skills(skills_dir: Path) -> list[SkillInfo]:
 
 def validate_skill_name(name: str) -> str:
     """`name` if it can name a skill folder, else InvalidRequest saying what a name may be."""
-    if not SKILL_NAME_RE.match(name):
+    if not SKILL_NAME_RE.fullmatch(name):
         raise InvalidRequest(
             f"invalid skill name {name!r}: use 1-64 characters, lower-case letters, digits and "
             "'-', starting with a letter or digit (e.g. 'deploy-website')",

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 KEY_PREFIX = "hk_"
 PREFIX_CHARS = 10  # "hk_" plus 7 random characters: enough to tell keys apart in a listing
-LABEL_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+LABEL_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")  # matched whole: `$` also matches before a final \n
 MAX_EXPIRES_DAYS = 36500  # a hundred years; beyond that dates stop being printable
 TOUCH_INTERVAL = 60.0  # last_used_at is written at most this often per key
 FILE_NAME = "keys.sqlite3"
@@ -77,7 +77,7 @@ class ApiKey:
 
 
 def validate_label(label: str) -> str:
-    if not LABEL_RE.match(label):
+    if not LABEL_RE.fullmatch(label):
         raise InvalidRequest(
             f"invalid key label {label!r}: use 1-64 characters, letters, digits, '.', '_' or '-'",
             param="label",

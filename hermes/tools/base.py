@@ -17,6 +17,7 @@ from hermes.config.schema import ToolsConfig
 from hermes.errors import ConfigError, HermesError
 from hermes.tools.errors import ToolArgumentError, ToolError
 from hermes.tools.schema import describe, json_type, parameters_schema, validate_args
+from hermes.wire.fastjson import loads_exact
 
 __all__ = [
     "Tool",
@@ -224,8 +225,8 @@ def _parse_arguments(arguments_json: str) -> dict[str, Any]:
     if not (arguments_json or "").strip():
         return {}
     try:
-        args = json.loads(arguments_json)
-    except json.JSONDecodeError as exc:
+        args = loads_exact(arguments_json)  # nesting a model sends cannot overflow the stack
+    except ValueError as exc:
         raise ToolArgumentError(f"not valid JSON ({exc}); send a JSON object") from exc
     if not isinstance(args, dict):
         raise ToolArgumentError(f"must be a JSON object, got {json_type(args)}")

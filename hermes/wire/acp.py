@@ -7,12 +7,12 @@ Pure encode/decode: the gateway maps these onto the same session turn as /api/v1
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from hermes.errors import InvalidRequest
+from hermes.wire.fastjson import MAX_DEPTH, dumps_text, preview
 
 ACP_VERSION = "1.0"
 REQUEST_TYPE = "chat.request"
@@ -32,9 +32,11 @@ def parse_request(body: Any) -> AcpRequest:
     if not isinstance(body, Mapping):
         raise InvalidRequest("the request body must be an ACP envelope (a JSON object)")
     if body.get("acp_version") != ACP_VERSION:
-        raise _bad("acp_version", f"must be {ACP_VERSION!r}, got {body.get('acp_version')!r}")
+        raise _bad(
+            "acp_version", f"must be {ACP_VERSION!r}, got {preview(body.get('acp_version'))!r}"
+        )
     if body.get("type") != REQUEST_TYPE:
-        raise _bad("type", f"must be {REQUEST_TYPE!r}, got {body.get('type')!r}")
+        raise _bad("type", f"must be {REQUEST_TYPE!r}, got {preview(body.get('type'))!r}")
     payload = body.get("payload")
     if not isinstance(payload, Mapping):
         raise _bad("payload", "is required: an object with `message` (and `session_id`)")
@@ -66,7 +68,10 @@ def _context(payload: Mapping[str, Any]) -> str | None:
         return context
     if not isinstance(context, Mapping):
         raise _bad("payload.context", "must be a string or an object")
-    return json.dumps(context, ensure_ascii=False)
+    try:
+        return dumps_text(context)
+    except ValueError:
+        raise _bad("payload.context", f"is nested more than {MAX_DEPTH} levels deep") from None
 
 
 def _bad(field: str, problem: str) -> InvalidRequest:

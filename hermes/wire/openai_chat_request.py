@@ -3,14 +3,19 @@ format). Public through `hermes.wire.openai_chat`; split out to keep each module
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from hermes.errors import InvalidRequest
 from hermes.messages import Message, Role, ToolCall
-from hermes.wire.request_fields import check_tool_choice, check_tools, opt_tokens
+from hermes.wire.fastjson import preview
+from hermes.wire.request_fields import (
+    arguments_text,
+    check_tool_choice,
+    check_tools,
+    opt_tokens,
+)
 
 __all__ = ["ChatRequest", "parse_chat_request", "parse_tool_calls"]
 
@@ -79,7 +84,7 @@ def _parse_message(raw: Any, where: str) -> Message:
     role = _ROLES.get(role_raw) if isinstance(role_raw, str) else None
     if role is None:
         raise InvalidRequest(
-            f"Invalid value for '{where}.role': {role_raw!r}. Supported values are: "
+            f"Invalid value for '{where}.role': {preview(role_raw)!r}. Supported values are: "
             "'system', 'developer', 'user', 'assistant' and 'tool'.",
             param=f"{where}.role",
         )
@@ -138,7 +143,7 @@ def parse_tool_calls(raw: Any, where: str) -> tuple[ToolCall, ...]:
             raise InvalidRequest(f"'{at}.function' must be an object.", param=f"{at}.function")
         arguments = function.get("arguments", "")
         if isinstance(arguments, dict):
-            arguments = json.dumps(arguments, ensure_ascii=False)
+            arguments = arguments_text(arguments, f"{at}.function.arguments")
         if not isinstance(arguments, str):
             raise InvalidRequest(
                 f"'{at}.function.arguments' must be a string.", param=f"{at}.function.arguments"
@@ -196,7 +201,8 @@ def _opt_bool(obj: Mapping[str, Any], key: str, param: str) -> bool | None:
 def _check_n(n: Any) -> None:
     if n is not None and (isinstance(n, bool) or n != 1):
         raise InvalidRequest(
-            f"Invalid value for 'n': {n!r}. This agent answers with one choice: 'n' must be 1.",
+            f"Invalid value for 'n': {preview(n)!r}. This agent answers with one choice: "
+            "'n' must be 1.",
             param="n",
         )
 

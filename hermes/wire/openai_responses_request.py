@@ -3,14 +3,19 @@ format). Public through `hermes.wire.openai_responses`; split out to keep each m
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from hermes.errors import InvalidRequest
 from hermes.messages import Message, Role, ToolCall
-from hermes.wire.request_fields import check_tool_choice, check_tools, opt_tokens
+from hermes.wire.fastjson import preview
+from hermes.wire.request_fields import (
+    arguments_text,
+    check_tool_choice,
+    check_tools,
+    opt_tokens,
+)
 
 __all__ = ["ResponsesRequest", "parse_responses_request"]
 
@@ -115,8 +120,8 @@ def _parse_input(raw: Any) -> tuple[Message, ...]:
             continue  # history the caller resolves through previous_response_id / conversation
         else:
             raise InvalidRequest(
-                f"Invalid value for '{where}.type': {kind!r}. Supported values are: 'message', "
-                "'function_call', 'function_call_output' and 'item_reference'.",
+                f"Invalid value for '{where}.type': {preview(kind)!r}. Supported values are: "
+                "'message', 'function_call', 'function_call_output' and 'item_reference'.",
                 param=f"{where}.type",
             )
     return tuple(out)
@@ -129,7 +134,7 @@ def _parse_message(item: Mapping[str, Any], where: str) -> Message:
     role = _ROLES.get(role_raw) if isinstance(role_raw, str) else None
     if role is None:
         raise InvalidRequest(
-            f"Invalid value for '{where}.role': {role_raw!r}. Supported values are: "
+            f"Invalid value for '{where}.role': {preview(role_raw)!r}. Supported values are: "
             "'user', 'assistant', 'system' and 'developer'.",
             param=f"{where}.role",
         )
@@ -162,7 +167,7 @@ def _parse_content(raw: Any, where: str) -> str:
 def _parse_function_call(item: Mapping[str, Any], where: str) -> ToolCall:
     arguments = item.get("arguments")
     if isinstance(arguments, dict):  # a few clients send parsed arguments
-        arguments = json.dumps(arguments, ensure_ascii=False)
+        arguments = arguments_text(arguments, f"{where}.arguments")
     if not isinstance(arguments, str):
         raise InvalidRequest(f"'{where}.arguments' must be a string.", param=f"{where}.arguments")
     return ToolCall(

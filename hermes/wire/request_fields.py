@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from hermes.errors import InvalidRequest
+from hermes.wire.fastjson import MAX_DEPTH, dumps_text
 
 # A token count must fit the providers' wire formats: Gemini's maxOutputTokens is an int32.
 MAX_TOKENS: Final = 2**31 - 1
@@ -24,6 +25,17 @@ def opt_tokens(obj: Mapping[str, Any], key: str) -> int | None:
             f"'{key}' must be a positive integer of at most {MAX_TOKENS}.", param=key
         )
     return value
+
+
+def arguments_text(arguments: Mapping[str, Any], param: str) -> str:
+    """Tool-call arguments a client sent parsed (an object) as the JSON text the wire carries;
+    nesting deeper than MAX_DEPTH is refused (the encoders would overflow the stack)."""
+    try:
+        return dumps_text(arguments)
+    except ValueError:
+        raise InvalidRequest(
+            f"'{param}' is nested more than {MAX_DEPTH} levels deep.", param=param
+        ) from None
 
 
 def check_tools(obj: Mapping[str, Any]) -> None:

@@ -140,9 +140,6 @@ NESTED = [
 ]
 
 
-@pytest.mark.xfail(
-    raises=RecursionError, reason="issue 13: the request parsers overflow the stack on deep nesting"
-)
 @pytest.mark.parametrize(("parse", "body"), NESTED)
 def test_deeply_nested_requests_raise_only_invalid_request(
     parse: Callable[[Any], Any], body: Any

@@ -74,7 +74,7 @@ async def test_create_list_view_through_the_registry(skills: Path) -> None:
 
 async def test_bad_names_and_descriptions_are_refused(skills: Path) -> None:
     ctx = make_ctx(skills)
-    for name in ("../x", "A", "two words", "", "-lead", "x" * 65, "a/b"):
+    for name in ("../x", "A", "two words", "", "-lead", "x" * 65, "a/b", "ok\n"):
         result = await call(ctx, "skill_create", name=name, description="d", content="c")
         assert not result.ok and "invalid skill name" in result.output, name
     assert list(skills.iterdir()) == []

@@ -186,6 +186,7 @@ async def test_call_runs_the_tool(registry: ToolRegistry, ctx: ToolContext) -> N
     [
         ("nope", "{}", "error: no tool named 'nope' is available (available tools: search,"),
         ("search", "{query", "error: invalid arguments for search: not valid JSON"),
+        ("search", "[" * 5000, "error: invalid arguments for search: not valid JSON"),
         ("search", "[1]", "error: invalid arguments for search: must be a JSON object, got array"),
         ("search", '{"limit": "x"}', "missing required argument 'query'; argument 'limit' must"),
         ("boom", '{"kind": "tool"}', "error: the disk is full"),
