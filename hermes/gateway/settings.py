@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hermes.config import envfile
+from hermes.config import envfile, serving
 from hermes.config.api_env import PREFIX, apply_env
 from hermes.config.loader import load_config
 from hermes.config.schema import Config
@@ -57,8 +57,7 @@ class GatewaySettings:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/v1"
+        return serving.base_url(self.host, self.port)
 
 
 @dataclass(frozen=True, slots=True)

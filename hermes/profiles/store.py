@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hermes.config import envfile
+from hermes.config import envfile, serving
 from hermes.errors import ConfigError, Conflict, HermesError, InvalidRequest, ProfileNotFound
 from hermes.fsutil import atomic_write, locked
 from hermes.profiles import index, ports
@@ -76,9 +76,7 @@ class ProfileInfo:
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}/v1"
+        return serving.base_url(self.host, self.port)
 
 
 @dataclass(frozen=True)

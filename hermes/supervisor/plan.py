@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hermes.config import serving
 from hermes.errors import ConfigError, HermesError, InvalidRequest
 from hermes.profiles import ProfileInfo, ProfileStore
 
@@ -34,14 +35,12 @@ class GatewaySpec:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        return serving.base_url(self.host, self.port)
 
     @property
     def health_host(self) -> str:
         """Where the supervisor reaches the gateway: loopback when it listens everywhere."""
-        if self.host in ("0.0.0.0", "", "localhost"):
-            return "127.0.0.1"
-        return "::1" if self.host == "::" else self.host
+        return serving.health_host(self.host)
 
 
 def base_env(environ: Mapping[str, str]) -> dict[str, str]:
