@@ -98,11 +98,13 @@ def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
 ) -> None:
-    """Every profile's gateway: state, pid, port, URL, uptime, restarts, memory, CPU, errors.
-    Exit code 3 when no supervisor is running."""
+    """Every profile's gateway (only the one named with -p): state, pid, port, URL, uptime,
+    restarts, memory, CPU, errors. Exit code 3 when no supervisor is running."""
     from hermes.supervisor.client import SupervisorNotRunning
 
     state: State = ctx.obj
+    # -p names one profile: an unknown one is an error (exit 2) like for every other command.
+    only = state.profile().name if state.profile_name is not None else None
     try:
         data = _client(ctx).status()
         code = 0
@@ -128,6 +130,8 @@ def status(
             ],
         }
         code = 3
+    if only is not None:
+        data["gateways"] = [g for g in data["gateways"] if g["profile"] == only]
     if as_json:
         print_json(data)
     else:
@@ -210,6 +214,9 @@ def _duration(seconds: float | None) -> str:
 
 
 def _act(ctx: typer.Context, action: str, profile: str | None = None) -> None:
+    if profile is not None:  # an unknown name is bad usage (exit 2), supervisor or not
+        state: State = ctx.obj
+        profile = state.store.resolve(profile).name
     result = _client(ctx).action(action, profile)
     if isinstance(result, dict) and "state" in result:
         echo(

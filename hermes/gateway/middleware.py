@@ -115,7 +115,11 @@ async def outer(request: web.Request, handler: Handler) -> web.StreamResponse:
         status = 499  # the client went away; the run was cancelled with it
         raise
     finally:
-        access.info(
+        # Health checks (the supervisor's every few seconds, a load balancer's) at debug only:
+        # at info they were half of every gateway's log.
+        healthy = status == 200 and request.path in HEALTH_PATHS
+        access.log(
+            logging.DEBUG if healthy else logging.INFO,
             '%s "%s %s" %d %.1fms %s',
             request.remote,
             request.method,

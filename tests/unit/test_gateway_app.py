@@ -118,3 +118,14 @@ async def test_a_path_cannot_forge_a_log_line(
     (line,) = [rec.getMessage() for rec in caplog.records if rec.name == "hermes.access"]
     assert "\n" not in line and "\x00" not in line and "\\nFORGED" not in line
     assert "/x\\n2026-12-01 23:00:00,000 WARNING hermes.supervisor: FORGED\\x00" in line
+
+
+async def test_health_checks_are_logged_at_debug_only(
+    aiohttp_client: Any, store: ProfileStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await client_for(aiohttp_client, store, Echo(), API_SERVER_KEY="")
+    with caplog.at_level(logging.DEBUG, logger="hermes.access"):
+        assert (await client.get("/health")).status == 200
+        assert (await client.get("/v1/models")).status == 200
+    levels = {r.getMessage().split('"')[1]: r.levelno for r in caplog.records}
+    assert levels == {"GET /health": logging.DEBUG, "GET /v1/models": logging.INFO}
