@@ -38,6 +38,7 @@ class ToolFinished:
     call: ToolCall
     result: ToolResult
     duration_ms: float
+    marker: str = ""  # the same as its ToolStarted's, so a client can match the two
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,17 +155,18 @@ class Agent:
     ) -> AsyncIterator[ToolStarted | ToolFinished]:
         """Start every call (at most tool_concurrency at once); report results in call order so
         the history the model sees is deterministic."""
-        for call in calls:
-            yield ToolStarted(call, self.registry.marker(call.name, call.arguments))
+        markers = [self.registry.marker(call.name, call.arguments) for call in calls]
+        for call, marker in zip(calls, markers, strict=True):
+            yield ToolStarted(call, marker)
         limit = asyncio.Semaphore(self.tool_concurrency)
 
-        async def one(call: ToolCall) -> ToolFinished:
+        async def one(call: ToolCall, marker: str) -> ToolFinished:
             async with limit:
                 start = time.perf_counter()
                 result = await self.registry.call(call.name, call.arguments, self.context)
-                return ToolFinished(call, result, (time.perf_counter() - start) * 1000)
+                return ToolFinished(call, result, (time.perf_counter() - start) * 1000, marker)
 
-        tasks = [asyncio.ensure_future(one(call)) for call in calls]
+        tasks = [asyncio.ensure_future(one(c, m)) for c, m in zip(calls, markers, strict=True)]
         try:
             for task in tasks:
                 yield await task

@@ -202,6 +202,7 @@ def import_(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="An archive made by `profile export`.")],
     name: Annotated[str | None, typer.Option(help="Name for the new profile.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to serve on (default: next free).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import a profile archive under a fresh port and key; the archive's exposure and trust
@@ -209,7 +210,7 @@ def import_(
     from hermes.profiles.archive import import_profile
 
     store = _state(ctx).store
-    imported = import_profile(store, file, name=name)
+    imported = import_profile(store, file, name=name, port=port)
     dropped = [dataclasses.asdict(d) for d in imported.dropped]
     sent_to = [dataclasses.asdict(d) for d in imported.endpoints]
     extra = {"dropped": dropped, "endpoints": sent_to}

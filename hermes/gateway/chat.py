@@ -151,6 +151,7 @@ async def _progress(
         else:
             payload.update(
                 status="done" if event.result.ok else "error",
+                marker=event.marker,
                 duration_ms=round(event.duration_ms, 1),
             )
         await out.send(sse_event(payload, event="hermes.tool.progress"))

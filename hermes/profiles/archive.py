@@ -77,7 +77,9 @@ def export_profile(store: ProfileStore, name: str, out: Path, *, workspace: bool
     return count
 
 
-def import_profile(store: ProfileStore, archive: Path, *, name: str | None = None) -> Imported:
+def import_profile(
+    store: ProfileStore, archive: Path, *, name: str | None = None, port: int | None = None
+) -> Imported:
     if name is not None:
         validate_name(name)  # before a byte is read
     with tempfile.TemporaryDirectory(prefix=".import-", dir=_scratch(store)) as tmpdir:
@@ -92,7 +94,8 @@ def import_profile(store: ProfileStore, archive: Path, *, name: str | None = Non
             sent_to = tuple(endpoints(root / "config.yaml"))
         except ConfigError as exc:  # named after the archive, not the scratch folder it is in
             raise ArchiveError(exc.message.replace(str(root), str(archive))) from None
-        return Imported(store.import_files(target, root, env), tuple(dropped), sent_to)
+        created = store.import_files(target, root, env, port=port)
+        return Imported(created, tuple(dropped), sent_to)
 
 
 def read_archive(archive: Path, dest: Path) -> tuple[Path, dict[str, Any]]:

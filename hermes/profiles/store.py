@@ -264,6 +264,8 @@ class ProfileStore:
                 _copy_tree(files_from / "workspace", tmp / "workspace")
             for sub in PROFILE_DIRS:
                 (tmp / sub).mkdir(exist_ok=True)
+            if description is None and clone_from is not None:
+                description = ""  # a clone is another agent: "Alice's research agent" is not bob
             if description is not None:
                 from hermes.config.editing import set_yaml_key
 
@@ -340,7 +342,9 @@ class ProfileStore:
                 with contextlib.suppress(FileNotFoundError):
                     self.active_file.unlink()
 
-    def import_files(self, name: str, files: Path, env: dict[str, str]) -> Created:
+    def import_files(
+        self, name: str, files: Path, env: dict[str, str], *, port: int | None = None
+    ) -> Created:
         """Create profile `name` from an unpacked export whose config.yaml and `env` were vetted
         (archive.import_profile, profiles/untrusted.py)."""
         validate_name(name)
@@ -348,7 +352,7 @@ class ProfileStore:
             if self.exists(name):
                 raise Conflict(f"profile {name!r} already exists; pass --name NEW", param="name")
             return self._create_locked(
-                name, clone_from=None, port=None, description=None, files_from=files, env_extra=env
+                name, clone_from=None, port=port, description=None, files_from=files, env_extra=env
             )
 
 

@@ -232,7 +232,10 @@ def test_tool_progress_event_mode_keeps_content_clean(home: Path, up: FakeOpenAI
     progress = [b for b in blocks if b.startswith("event: hermes.tool.progress")]
     assert len(progress) == 2
     started = json.loads(progress[0].split("data: ", 1)[1])
+    done = json.loads(progress[1].split("data: ", 1)[1])
     assert started["tool"] == "terminal" and started["marker"].startswith("💻")
+    assert done["status"] == "done" and done["marker"] == started["marker"]
+    assert done["call_id"] == started["call_id"]
     content = "".join(
         json.loads(b[6:])["choices"][0]["delta"].get("content") or ""
         for b in blocks

@@ -60,6 +60,19 @@ def test_export_import_round_trip(cli, home: Path, tmp_path: Path) -> None:
     assert int(env["API_SERVER_PORT"]) != int(envfile.read(root / ".env")["API_SERVER_PORT"])
 
 
+def test_import_takes_a_port(cli, home: Path, tmp_path: Path) -> None:
+    cli("profile", "create", "alice")
+    archive = tmp_path / "alice.tar.gz"
+    assert cli("profile", "export", "alice", "-o", str(archive)).exit_code == 0
+    result = cli("profile", "import", str(archive), "--name", "bob", "--port", "18777")
+    assert result.exit_code == 0, result.output
+    assert envfile.read(home / "profiles" / "bob" / ".env")["API_SERVER_PORT"] == "18777"
+    alice_port = envfile.read(home / "profiles" / "alice" / ".env")["API_SERVER_PORT"]
+    taken = cli("profile", "import", str(archive), "--name", "carol", "--port", alice_port)
+    assert taken.exit_code != 0 and alice_port in taken.output
+    assert not (home / "profiles" / "carol").exists()
+
+
 def _archive(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         manifest = json.dumps({"format": 1, "name": "evil"}).encode()

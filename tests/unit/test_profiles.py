@@ -155,6 +155,18 @@ def test_clone_copies_character_but_never_secrets_or_state(cli, home: Path) -> N
     assert bob_env["API_SERVER_PORT"] != src_env["API_SERVER_PORT"]
 
 
+def test_a_clone_starts_with_an_empty_description_unless_given_one(cli, home: Path) -> None:
+    cli("profile", "create", "alice", "--description", "Alice's research agent")
+    assert cli("profile", "create", "bob", "--clone-from", "alice").exit_code == 0
+    assert (
+        cli("profile", "create", "carol", "--clone-from", "alice", "--description", "C").exit_code
+        == 0
+    )
+    shown = listing(cli)
+    assert shown["alice"]["description"] == "Alice's research agent"
+    assert shown["bob"]["description"] == "" and shown["carol"]["description"] == "C"
+
+
 def test_clone_from_unknown_profile_fails_cleanly(cli, home: Path) -> None:
     result = cli("profile", "create", "bob", "--clone-from", "ghost")
     assert result.exit_code == 2 and "no profile named 'ghost'" in result.output
