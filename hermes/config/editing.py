@@ -165,13 +165,52 @@ def _remove(data: CommentedMap, parts: list[str]) -> bool:
         chain.append((node, part))
         node = node[part]
     parent, last = chain[-1]
+    trailing, prev = _trailing_comment(parent, last), _previous(parent, last)
     try:
         del parent[last]
     except KeyError:  # present only through a YAML merge key (`<<: *anchor`)
         return False
-    for parent, part in reversed(chain[:-1]):  # drop mappings the removal left empty
-        if isinstance(parent[part], dict) and not parent[part]:
-            del parent[part]
+    for above, part in reversed(chain[:-1]):  # drop mappings the removal left empty
+        if isinstance(above[part], dict) and not above[part]:
+            parent, prev = above, _previous(above, part)
+            del above[part]
         else:
             break
+    if trailing and prev is not None:
+        _append_comment(parent, prev, trailing)
     return True
+
+
+def _previous(mapping: Any, key: str) -> str | None:
+    keys = list(mapping)
+    index = keys.index(key)
+    return str(keys[index - 1]) if index > 0 else None
+
+
+def _trailing_comment(mapping: Any, key: str) -> str:
+    """The comment and blank lines after `key`'s value (not its own end-of-line comment):
+    ruamel keeps them on the key, and would drop them with it."""
+    value = mapping[key]
+    if isinstance(value, CommentedMap) and value:
+        return _trailing_comment(value, list(value)[-1])
+    token = mapping.ca.items.get(key, [None] * 4)[2] if isinstance(mapping, CommentedMap) else None
+    if token is None or "\n" not in token.value:
+        return ""
+    return str(token.value.split("\n", 1)[1])
+
+
+def _append_comment(mapping: Any, key: str, text: str) -> None:
+    """Put `text` back after `key`'s value (after its last leaf, if it holds a mapping)."""
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    while isinstance(mapping[key], CommentedMap) and mapping[key]:
+        mapping = mapping[key]
+        key = list(mapping)[-1]
+    if not isinstance(mapping, CommentedMap):
+        return
+    slot = mapping.ca.items.setdefault(key, [None, None, None, None])
+    if slot[2] is None:
+        slot[2] = CommentToken("\n" + text, CommentMark(0), None)
+    else:
+        slot[2].value = slot[2].value + text

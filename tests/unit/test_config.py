@@ -10,6 +10,7 @@ import pytest
 
 from hermes.config import envfile, load_config, mask
 from hermes.errors import ConfigError
+from hermes.profiles import ProfileStore
 
 
 def profile_dir(home: Path, name: str = "default") -> Path:
@@ -251,3 +252,43 @@ def test_config_cache_skips_what_json_cannot_hold(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         load_config(path, cache=cache)
     assert not cache.exists()
+
+
+CONFIG_WITH_COMMENTS = """\
+# top comment
+
+description: ""
+
+model:
+  # which provider
+  provider: openai
+  name: gpt-4o-mini   # end of line
+  # seconds of silence
+  timeout: 120
+  # base_url: https://example.invalid/v1
+
+agent:
+  max_iterations: 20
+
+# tools:
+#   enabled: [terminal]
+"""
+
+
+def test_config_set_and_unset_keep_every_comment_and_blank_line_where_it_was(
+    store: ProfileStore,
+) -> None:
+    """Every line a user wrote stays, in its place, but the lines of the keys removed."""
+    from hermes.config.editing import set_yaml_key, unset_yaml_key
+
+    path = store.get("default").config_path
+    path.write_text(CONFIG_WITH_COMMENTS)
+    set_yaml_key(path, "model.timeout", 30)
+    assert unset_yaml_key(path, "model.name")
+    assert unset_yaml_key(path, "agent.max_iterations")
+    expected = (
+        CONFIG_WITH_COMMENTS.replace("timeout: 120", "timeout: 30")
+        .replace("  name: gpt-4o-mini   # end of line\n", "")
+        .replace("agent:\n  max_iterations: 20\n", "")
+    )
+    assert path.read_text() == expected
