@@ -54,9 +54,8 @@ def build_system_prompt(
 
 def build_compact_prompt(profile: Profile) -> str:
     """Two sentences: who is talking (SOUL.md's first sentence, when it is a short one) and how
-    it answers. A 270M base model follows a short persona line; SOUL.md's instructions about
-    tools, memory and skills, or the tool guidance, only make it ramble (measured with
-    scripts/bench_local.py)."""
+    it answers. A 270M base model keeps to a short persona line; it cannot act on SOUL.md's
+    instructions about tools, memory and skills, nor on the tool guidance."""
     try:
         soul = profile.soul_path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:

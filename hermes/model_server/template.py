@@ -1,12 +1,12 @@
 """How a conversation becomes text for the bundled model, and how its reply is sampled.
 
-The GGUF is Gemma 3 270M *base*: it was never tuned on Gemma's turn markers and, given them,
-runs on for the whole token budget (measured: 0 of 20 replies ended). It continues a plain
-transcript well, though: a line of persona, a few example turns showing short helpful answers,
-the conversation as "User: …" / "Assistant: …" lines, then "Assistant:" for it to complete. It
-stops by itself at the blank line that ends a turn (20 of 20; scripts/bench_local.py measures
-it). What it writes is short and usually on the topic; its facts and arithmetic are often wrong.
-"""
+The GGUF is Gemma 3 270M *base*, not instruction-tuned: given Gemma's turn markers it never
+ends its turn and runs on to the token cap (0 of 10 replies ended, with or without example
+turns). It continues a plain transcript well, though: a line of persona, a few example turns
+showing short helpful answers, the conversation as "User: …" / "Assistant: …" lines, then
+"Assistant:" for it to complete. It stops by itself at the blank line that ends a turn (30 of 30
+through a gateway, scripts/bench_local_replies.py; the README's Performance section has the
+formats tried). What it writes is short and usually on the topic; its facts are often wrong."""
 
 from __future__ import annotations
 
