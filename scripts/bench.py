@@ -8,6 +8,10 @@ Not a test: nothing here gates CI on an absolute time. Sections:
             (scripts/bench_gateway.py).
   sandbox   `echo hi` through the terminal tool with and without the sandbox, interleaved, in
             this process and inside a confined gateway's view (scripts/bench_sandbox.py).
+  local     the bundled model's tokens/s and time to first token in-process, over HTTP and
+            through a gateway; memory (scripts/bench_local.py).
+  local-replies  ten everyday prompts through a fresh default profile's gateway: time to the
+            whole reply, finish_reason, loops (scripts/bench_local_replies.py).
 
 Run: make bench   (or: .venv/bin/python scripts/bench.py [--only cli|gateway] [--quick]
                    [--runs N] [--profiles N])
@@ -139,7 +143,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=("cli", "gateway", "responses", "supervisor", "local", "sandbox"),
+        choices=("cli", "gateway", "responses", "supervisor", "local", "local-replies", "sandbox"),
         default=None,
     )
     parser.add_argument("--quick", action="store_true", help="fewer gateway requests (smoke run)")
@@ -177,6 +181,11 @@ def main() -> None:
 
         results["local"] = bench_local(quick=args.quick)
         print_local(results["local"])
+    if args.only in (None, "local-replies"):
+        from bench_local_replies import bench_local_replies, print_local_replies
+
+        results["local_replies"] = bench_local_replies(quick=args.quick)
+        print_local_replies(results["local_replies"])
     write_results(args.out, results)
     print(f"\nwrote {args.out}")
 

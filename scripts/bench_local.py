@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Local model benchmark: tokens per second and time-to-first-token of the bundled model
 through the gateway (and its shared model server) vs llama-cpp-python called directly with the
-same prompt; and the memory of the one model server vs the N gateways that use it.
+same (compact) prompt; and the memory of the one model server vs the N gateways that use it.
 
 Used by scripts/bench.py (`--only local`); needs the `local` extra.
 """
@@ -112,12 +112,12 @@ async def measure(
     alike), each with the same question per run; the first round warms up and is not counted."""
     import aiohttp
 
-    from hermes.agent.prompt import build_system_prompt
+    from hermes.agent.prompt import build_compact_prompt
     from hermes.model_server.model import LocalModel, model_path
     from hermes.profiles import ProfileStore
-    from hermes.tools import ToolRegistry, default_tools
 
-    core = build_system_prompt(ProfileStore(home).get("p0"), ToolRegistry(default_tools()).names())
+    # What a gateway sends the local provider in front of the question.
+    core = build_compact_prompt(ProfileStore(home).get("p0"))
     model = LocalModel(model_path(home), threads=os.cpu_count() or 2)
     samples: dict[str, list[Sample]] = {"direct": [], "model_server": [], "gateway": []}
     timeout = aiohttp.ClientTimeout(total=300)

@@ -1,12 +1,14 @@
 """The profile's core system prompt: SOUL.md, memory, the skills index and tool guidance.
 
 It always comes first; system messages from a client are kept after it as further instructions,
-never replacing it."""
+never replacing it. A small chat-only model (the bundled `local` one) gets a compact prompt
+instead: a line of persona from SOUL.md and a request for short answers, nothing it cannot use."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterable, Sequence
 
 from hermes.memory import memory_sections
@@ -15,6 +17,9 @@ from hermes.profiles.paths import Profile
 from hermes.skills import list_skills
 
 FALLBACK_SOUL = "You are Hermes, a helpful assistant with tools."
+COMPACT_PERSONA = "You are Hermes, a helpful assistant."
+COMPACT_STYLE = "You answer in one or two short sentences."
+COMPACT_PERSONA_CHARS = 200  # a longer first sentence is not a persona line: use the default
 
 
 def build_system_prompt(
@@ -47,6 +52,31 @@ def build_system_prompt(
     return "\n\n".join(parts)
 
 
+def build_compact_prompt(profile: Profile) -> str:
+    """Two sentences: who is talking (SOUL.md's first sentence, when it is a short one) and how
+    it answers. A 270M base model keeps to a short persona line; it cannot act on SOUL.md's
+    instructions about tools, memory and skills, nor on the tool guidance."""
+    try:
+        soul = profile.soul_path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        soul = ""
+    return f"{_first_sentence(soul) or COMPACT_PERSONA} {COMPACT_STYLE}"
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of the first prose paragraph (headings, lists and quotes skipped)."""
+    for paragraph in text.split("\n\n"):
+        lines = [line for line in paragraph.splitlines() if line.strip()[:1] not in _MARKUP]
+        prose = " ".join(" ".join(lines).split())
+        if prose:
+            sentence = re.split(r"(?<=[.!?])\s", prose, maxsplit=1)[0]
+            return sentence if len(sentence) <= COMPACT_PERSONA_CHARS else ""
+    return ""
+
+
+_MARKUP = tuple("#-*>|`")
+
+
 class PromptCache:
     """The core prompt, rebuilt only when a file it reads changed: a handful of stat() calls per
     request instead of reading every file (a hand edit or the memory tool shows up at once).
@@ -55,10 +85,18 @@ class PromptCache:
     added or removed) and each SKILL.md seen at the last build. Paths are plain strings: pathlib
     costs more than the stat() calls themselves on this hot path."""
 
-    def __init__(self, profile: Profile, tool_names: Iterable[str], *, memory_chars: int) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        tool_names: Iterable[str],
+        *,
+        memory_chars: int,
+        compact: bool = False,
+    ) -> None:
         self.profile = profile
         self.tool_names = tuple(sorted(tool_names))
         self.memory_chars = memory_chars
+        self.compact = compact  # build_compact_prompt: for a small chat-only model
         self._skills_dir = str(profile.skills_dir)
         self._base = (
             str(profile.soul_path),
@@ -82,8 +120,10 @@ class PromptCache:
             skills = [f"{self._skills_dir}/{n}/SKILL.md" for n in os.listdir(self._skills_dir)]
         self._watched = (*self._base, *skills)
         self._signature = tuple(map(_stat, self._watched))  # before reading: a racing edit
-        self._prompt = build_system_prompt(  # makes the next get() rebuild again
-            self.profile, self.tool_names, memory_chars=self.memory_chars
+        self._prompt = (  # makes the next get() rebuild again
+            build_compact_prompt(self.profile)
+            if self.compact
+            else build_system_prompt(self.profile, self.tool_names, memory_chars=self.memory_chars)
         )
 
 

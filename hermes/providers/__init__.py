@@ -39,6 +39,9 @@ DEFAULT_KEY_ENV: dict[str, str] = {
 }
 # Servers that run without a key.
 KEYLESS = frozenset({"vllm", "lmstudio", "llamacpp", "ollama", "local"})
+# Models that only chat: too small to follow the agent's prompt or to call tools (the bundled
+# 270M base model), so a gateway gives them a compact prompt and no tools.
+CHAT_ONLY = frozenset({"local"})
 # The shared local model server (see hermes.model_server) listens here unless told otherwise.
 LOCAL_MODEL_PORT = 8640
 LOCAL_MODEL_NAME = "gemma-3-270m"
@@ -66,6 +69,11 @@ def context_length(config: Config) -> int:
         return config.model.context_length
     kind = choices(config)[0].kind
     return {"local": LOCAL_CONTEXT, "ollama": OLLAMA_CONTEXT}.get(kind, DEFAULT_CONTEXT)
+
+
+def chat_only(config: Config) -> bool:
+    """Whether the profile's primary provider is a chat-only model (see CHAT_ONLY)."""
+    return choices(config)[0].kind in CHAT_ONLY
 
 
 def known_kinds() -> list[str]:
@@ -223,6 +231,7 @@ __all__ = [
     "ModelParams",
     "Provider",
     "build_provider",
+    "chat_only",
     "choices",
     "context_length",
     "known_kinds",

@@ -3,6 +3,7 @@ no API key. Slow (it loads a real model); it runs in CI, where `make install` in
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -54,12 +55,13 @@ def test_a_fresh_profile_answers_from_the_local_model(home: Path) -> None:
                     chunks += 1
         assert chunks >= 3
 
-        # A session outgrows the model server's 4,096-token window within a few turns: older
-        # turns are condensed (by the same small model) and every turn still gets an answer.
+        # A session outgrows the model server's 4,096-token window within five turns of ~700
+        # tokens (the compact prompt and no tools leave the notes nearly all of it): older turns
+        # are condensed (by the same small model) and every turn still gets an answer.
         chat = f"http://127.0.0.1:{port}/api/v1/chat"
         sid = None
         for turn in range(5):
-            message = f"Note {turn}: " + "the quick brown fox jumps over the lazy dog. " * 35
+            message = f"Note {turn}: " + "the quick brown fox jumps over the lazy dog. " * 70
             payload = {"username": "u", "message": message, "stream": False}
             r = httpx.post(chat, headers=headers, json={**payload, "session_id": sid}, timeout=300)
             assert r.status_code == 200, r.text
@@ -70,3 +72,33 @@ def test_a_fresh_profile_answers_from_the_local_model(home: Path) -> None:
         assert read["message_count"] == 10
     log = (profile.logs_dir / "gateway.log").read_text()
     assert "context compacted" in log  # the window was outgrown, and handled
+
+
+def test_hello_from_a_fresh_profile_is_a_short_reply_that_stops(home: Path) -> None:
+    """The `make run` banner's curl, as a first run sends it (no max_tokens, no temperature): a
+    short reply that ends by itself, not the token cap's worth of markup. The 3 s target is
+    scripts/bench_local_replies.py's; this bound only catches a reply that runs to the cap."""
+    from hermes.profiles import ProfileStore
+    from hermes.profiles.settings import set_value
+
+    store = ProfileStore(home)
+    profile = store.get("default")
+    set_value(store, profile, "API_SERVER_PORT", str(free_port()))
+    env = envfile.read(profile.env_path)
+    with supervisor(home, env={"HERMES_MODEL_PORT": str(free_port())}) as sup:
+        states = wait_for(sup.settled, timeout=180)
+        assert states["@local-model"]["state"] == "running", states
+        start = time.monotonic()
+        r = httpx.post(
+            f"http://127.0.0.1:{env['API_SERVER_PORT']}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {env['API_SERVER_KEY']}"},
+            json={"model": "hermes-agent", "messages": [{"role": "user", "content": "Hello!"}]},
+            timeout=300,
+        )
+        took = time.monotonic() - start
+    assert r.status_code == 200, r.text
+    choice = r.json()["choices"][0]
+    reply = choice["message"]["content"]
+    assert choice["finish_reason"] == "stop", reply
+    assert 0 < len(reply.strip()) < 400 and reply.count("<") < 3, reply
+    assert took < 30, f"{took:.1f} s for {reply!r}"
