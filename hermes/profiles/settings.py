@@ -97,7 +97,22 @@ def get_value(profile: Profile, key: str) -> Setting:
     for part in key.split("."):
         value = getattr(value, part)
     source = "config.yaml" if _present(read_yaml(profile.config_path), key) else "default"
+    shadow = _env_shadow(key)
+    if shadow is not None:  # the value the gateway runs with: .env wins over config.yaml
+        env = envfile.read(profile.env_path)
+        if shadow in env:
+            shown = _effective(shadow, env[shadow])
+            return Setting(key, shown, f"{shadow} in .env", is_secret_name(key))
     return Setting(key, to_plain(value), source, is_secret_name(key))
+
+
+def _effective(env_key: str, raw: str) -> Any:
+    """An API_SERVER_* value as the gateway reads it; as written if it does not parse (the
+    gateway refuses to start then, and `profile list` names the error)."""
+    try:
+        return to_plain(parse_env_value(env_key, raw))
+    except (SchemaError, ConfigError):
+        return raw
 
 
 def list_values(profile: Profile) -> list[Setting]:
@@ -109,8 +124,8 @@ def list_values(profile: Profile) -> list[Setting]:
     for key, value in _leaves(to_plain(config), ""):
         source = "config.yaml" if _present(raw, key) else "default"
         shadow = _env_shadow(key)
-        if shadow in env:
-            source += f", overridden by {shadow} in .env"
+        if shadow is not None and shadow in env:  # shown as the gateway runs with it
+            value, source = _effective(shadow, env[shadow]), f"{shadow} in .env (over {source})"
         out.append(Setting(key, value, source, is_secret_name(key)))
     out += [Setting(k, v, ".env", is_secret_env(k)) for k, v in env.items()]
     return out

@@ -11,6 +11,7 @@ import pytest
 from hermes.config import envfile, load_config, mask
 from hermes.errors import ConfigError
 from hermes.profiles import ProfileStore
+from tests.conftest import Cli
 
 
 def profile_dir(home: Path, name: str = "default") -> Path:
@@ -178,7 +179,8 @@ def test_list_says_where_each_value_comes_from(cli) -> None:
     assert rows["model.temperature"]["source"] == "config.yaml"
     assert rows["model.context_length"]["source"] == "default"
     assert rows["API_SERVER_PORT"]["source"] == ".env"
-    assert "overridden by API_SERVER_PORT" in rows["api_server.port"]["source"]
+    assert rows["api_server.port"]["source"] == "API_SERVER_PORT in .env (over default)"
+    assert rows["api_server.port"]["value"] == int(rows["API_SERVER_PORT"]["value"])
     assert rows["API_SERVER_KEY"]["value"].startswith("hsk-…")
     revealed = {r["key"]: r for r in json.loads(cli("config", "list", "--json", "--reveal").stdout)}
     assert len(revealed["API_SERVER_KEY"]["value"]) >= 32
@@ -292,3 +294,19 @@ def test_config_set_and_unset_keep_every_comment_and_blank_line_where_it_was(
         .replace("agent:\n  max_iterations: 20\n", "")
     )
     assert path.read_text() == expected
+
+
+def test_config_get_and_list_show_the_value_the_gateway_runs_with(cli: Cli) -> None:
+    """`.env` wins over config.yaml for api_server keys: get and list say what is in effect
+    (they printed config.yaml's 8642 and false while the gateway ran on 18601, enabled)."""
+    import json
+
+    cli("profile", "list")
+    assert cli("config", "set", "api_server.port", "8650").exit_code == 0
+    assert cli("config", "set", "API_SERVER_PORT", "18601").exit_code == 0
+    assert cli("config", "set", "API_SERVER_ENABLED", "true").exit_code == 0
+    assert cli("config", "get", "api_server.port").output.strip() == "18601"
+    assert cli("config", "get", "api_server.enabled").output.strip() == "true"
+    listed = {s["key"]: s for s in json.loads(cli("config", "list", "--json").output)}
+    assert listed["api_server.port"]["value"] == 18601
+    assert "API_SERVER_PORT in .env" in listed["api_server.port"]["source"]
