@@ -148,6 +148,7 @@ class ProfileStore:
         """What `profile list` shows of one profile. A broken .env or config.yaml is its
         `error` (one line naming the file), never an exception: one broken profile must not
         break commands about the others."""
+        from hermes.config.api_env import apply_env
         from hermes.config.loader import load_config
         from hermes.config.schema import Config
 
@@ -162,19 +163,20 @@ class ProfileStore:
         except (ConfigError, OSError) as exc:
             config = Config()
             problems.append(_problem(exc))
+        # The gateway's own reading of API_SERVER_* (one parser: API_SERVER_ENABLED=1 is the
+        # error here that the gateway refuses to start with, not "enabled").
+        api, env_problems = apply_env(config.api_server, env)
+        problems += [f"{profile.env_path}: {p}" for p in env_problems]
         error = "; ".join(problems) or None
-        api = config.api_server
-        port = _int(env.get("API_SERVER_PORT"), api.port)
-        enabled = _bool(env.get("API_SERVER_ENABLED"), api.enabled)
         return ProfileInfo(
             name=profile.name,
             path=profile.root,
-            port=port,
-            host=env.get("API_SERVER_HOST") or api.host,
+            port=api.port,
+            host=api.host,
             provider=config.model.provider,
             model=config.model.name,
             description=config.description,
-            enabled=enabled,
+            enabled=api.enabled,
             active=profile.name == (active if active is not None else self.active_name()),
             error=error,
         )
@@ -424,19 +426,6 @@ def _problem(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.filename:
         return f"{exc.filename}: {exc.strerror or exc}"
     return str(exc)
-
-
-def _int(raw: str | None, default: int) -> int:
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        return default
-
-
-def _bool(raw: str | None, default: bool) -> bool:
-    if raw is None or raw == "":
-        return default
-    return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
 __all__ = ["Created", "HermesError", "ProfileInfo", "ProfileStore"]

@@ -37,3 +37,18 @@ def test_every_reader_spells_the_url_one_way(
     assert load(profile, {}).settings.url == url
     assert spec.url == url and spec.health_host == probe
     assert serving.base_url(host, 18601) == url
+
+
+def test_profile_list_reads_api_server_env_with_the_gateways_parser(store: ProfileStore) -> None:
+    """API_SERVER_ENABLED=1 was "enabled" in profile list and the plan while the gateway
+    refused it (`expected true/false, got 1`) and went fatal: now the profile shows the error."""
+    profile = store.get("default")
+    set_value(store, profile, "API_SERVER_PORT", "18602")
+    (profile.env_path).write_text(
+        profile.env_path.read_text().replace("API_SERVER_ENABLED=true", "API_SERVER_ENABLED=1")
+    )
+    info = store.info(profile)
+    assert info.error is not None and "API_SERVER_ENABLED" in info.error
+    assert info.port == 18602
+    with pytest.raises(Exception, match="API_SERVER_ENABLED"):
+        load(profile, {})
