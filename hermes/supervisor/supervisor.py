@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hermes.errors import Conflict, HermesError, NotFound
+from hermes.errors import ConfigError, Conflict, HermesError, NotFound
 from hermes.profiles import ProfileStore
 from hermes.supervisor.plan import GatewaySpec, plan
 from hermes.supervisor.process import Gateway, Policy, State
@@ -111,15 +111,18 @@ class Supervisor:
         return [g.status() for g in self.gateways.values()]
 
     async def start(self, name: str) -> dict[str, Any]:
+        """Start a stopped (or fatal) gateway with the config on disk now, not the one it was
+        started with before (a port changed while it was stopped is the one it comes back on)."""
         async with self._lock:
             gateway = self.gateways.get(name)
-            if gateway is None:
-                (spec,) = self._plan([name])
-                gateway = self._add(spec)
-            elif gateway.state in (State.RUNNING, State.STARTING, State.BACKOFF):
+            if gateway is not None and gateway.state in (
+                State.RUNNING,
+                State.STARTING,
+                State.BACKOFF,
+            ):
                 raise Conflict(f"{name} is already {gateway.state.value}")
-            else:
-                gateway.start()
+            (spec,) = self._plan([name])
+            gateway = self._add(spec)
         await gateway.settled.wait()
         return gateway.status()
 
@@ -130,10 +133,14 @@ class Supervisor:
             return gateway.status()
 
     async def restart(self, name: str) -> dict[str, Any]:
+        """Restart with the config on disk now; a config that cannot start leaves the running
+        gateway as it is and is the command's error."""
         async with self._lock:
             old = self._get(name)
-            await old.stop()
             (spec,) = self._plan([name])  # picks up config changes
+            if spec.error is not None and old.state == State.RUNNING:
+                raise ConfigError(f"{name} not restarted, it keeps running: {spec.error}")
+            await old.stop()
             gateway = self._add(spec)
         await gateway.settled.wait()
         return gateway.status()

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,7 @@ import pytest
 
 from hermes.config import envfile
 from tests.e2e.conftest import HERMES
-from tests.e2e.gateway_process import gateway_env
+from tests.e2e.gateway_process import free_port, gateway_env
 from tests.e2e.supervisor_process import (
     Running,
     add_profile,
@@ -192,6 +193,35 @@ def test_stop_start_restart_commands(home: Path) -> None:
         assert by_profile(home)["alice"]["pid"] not in (pid, new_pid)
         missing = hermes(home, "stop", "ghost")
         assert missing.returncode != 0 and "ghost" in missing.stderr
+
+
+def test_start_and_restart_use_the_config_on_disk_now(home: Path) -> None:
+    """stop, change the port, start: the gateway comes back on the new port (it came back on
+    the old one, while profile list showed the new); restart with a broken config keeps the
+    running gateway and says why."""
+    disable_default(home)
+    add_profile(home, "alice")
+    new_port = free_port()
+    with supervisor(home):
+        assert "alice: stopped" in hermes(home, "stop", "alice").stdout
+        assert (
+            hermes(
+                home, "-p", "alice", "config", "set", "API_SERVER_PORT", str(new_port)
+            ).returncode
+            == 0
+        )
+        assert "alice: running" in hermes(home, "start", "alice").stdout
+        alice = by_profile(home)["alice"]
+        assert alice["port"] == new_port and alice["url"].endswith(f":{new_port}/v1")
+        with urllib.request.urlopen(f"http://127.0.0.1:{new_port}/health", timeout=5) as r:
+            assert r.status == 200
+        pid = alice["pid"]
+        config = home / "profiles" / "alice" / "config.yaml"
+        config.write_text(config.read_text() + "\nagent: [not, a, mapping]\n")
+        refused = hermes(home, "restart", "alice")
+        assert refused.returncode != 0 and "keeps running" in refused.stderr
+        assert by_profile(home)["alice"]["state"] == "running"
+        assert by_profile(home)["alice"]["pid"] == pid
 
 
 def test_sigkill_of_the_supervisor_takes_the_gateways_down(home: Path) -> None:
