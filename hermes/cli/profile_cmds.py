@@ -155,9 +155,31 @@ def use(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
 def rename(
     ctx: typer.Context, old: Annotated[str, typer.Argument()], new: Annotated[str, typer.Argument()]
 ) -> None:
-    """Rename a profile, keeping its port and data."""
-    _state(ctx).store.rename(old, new)
+    """Rename a profile, keeping its port and data; a running gateway is restarted under the
+    new name (through the supervisor, when one runs)."""
+    store = _state(ctx).store
+    store.get(old)  # an unknown profile is an error before the supervisor is asked anything
+    running = _forget(ctx, old)
+    store.rename(old, new)
     echo(f"Renamed profile {old!r} to {new!r}")
+    if running:
+        from hermes.supervisor.client import ControlClient
+
+        result = ControlClient(store.home).action("start", new)
+        echo(f"{new}: {result.get('state')}")
+
+
+def _forget(ctx: typer.Context, name: str) -> bool:
+    """Have a running supervisor stop and drop `name`'s gateway; whether one was running."""
+    from hermes.supervisor.client import ControlClient, SupervisorNotRunning
+
+    try:
+        result = ControlClient(_state(ctx).store.home).action("forget", name)
+    except SupervisorNotRunning:
+        return False
+    if result.get("was_running"):
+        echo(f"{name}: stopped")
+    return bool(result.get("was_running"))
 
 
 @app.command("delete")
@@ -176,6 +198,7 @@ def delete(
         f"Delete profile {name!r} and everything in {profile.root}?", default=False
     ):
         raise typer.Abort()
+    _forget(ctx, name)  # its gateway stops before its files go
     store.delete(name, force=force)
     echo(f"Deleted profile {name!r}")
 

@@ -138,6 +138,7 @@ class ControlServer:
             "start": on_profile(sup.start),
             "stop": on_profile(sup.stop),
             "restart": on_profile(sup.restart),
+            "forget": on_profile(sup.forget),
         }
 
 

@@ -132,6 +132,17 @@ class Supervisor:
             await gateway.stop()
             return gateway.status()
 
+    async def forget(self, name: str) -> dict[str, Any]:
+        """Stop a gateway and drop it (its profile is being deleted or renamed); a profile the
+        supervisor does not run is no error: there is nothing to stop."""
+        async with self._lock:
+            gateway = self.gateways.pop(name, None)
+            if gateway is None:
+                return {"profile": name, "state": "absent", "was_running": False}
+            running = gateway.state in (State.RUNNING, State.STARTING, State.BACKOFF)
+            await gateway.stop()
+            return {"profile": name, "state": "removed", "was_running": running}
+
     async def restart(self, name: str) -> dict[str, Any]:
         """Restart with the config on disk now; a config that cannot start leaves the running
         gateway as it is and is the command's error."""

@@ -224,6 +224,26 @@ def test_start_and_restart_use_the_config_on_disk_now(home: Path) -> None:
         assert by_profile(home)["alice"]["pid"] == pid
 
 
+def test_delete_and_rename_of_a_running_profile_go_through_the_supervisor(home: Path) -> None:
+    """A deleted profile's gateway stops with it; a renamed one answers under its new name on
+    its port (both kept answering until the next reload)."""
+    disable_default(home)
+    carol_port = add_profile(home, "carol")
+    dan_port = add_profile(home, "dan")
+    with supervisor(home):
+        deleted = hermes(home, "profile", "delete", "carol", "--yes")
+        assert deleted.returncode == 0 and "carol: stopped" in deleted.stdout
+        assert "carol" not in by_profile(home)
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{carol_port}/health", timeout=2)
+        renamed = hermes(home, "profile", "rename", "dan", "erin")
+        assert renamed.returncode == 0 and "erin: running" in renamed.stdout
+        gateways = by_profile(home)
+        assert "dan" not in gateways and gateways["erin"]["port"] == dan_port
+        with urllib.request.urlopen(f"http://127.0.0.1:{dan_port}/health", timeout=5) as r:
+            assert json.loads(r.read())["profile"] == "erin"
+
+
 def test_sigkill_of_the_supervisor_takes_the_gateways_down(home: Path) -> None:
     disable_default(home)
     add_profile(home, "alice")
