@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -167,34 +168,40 @@ class Supervisor:
             for name in [n for n in self.gateways if n not in wanted]:
                 await self.gateways.pop(name).stop()
                 changes["stopped"].append(name)
+            errors: dict[str, str] = {}
             for spec in wanted.values():
-                kind = await self._reload_one(spec)
+                kind, error = await self._reload_one(spec)
                 if kind is not None:
                     changes[kind].append(spec.profile)
-            changes["errors"] = {s.profile: s.error for s in wanted.values() if s.error}
+                if error is not None:
+                    errors[spec.profile] = error
+            changes["errors"] = errors
         log.info("reload: %s", changes)
         await self.settled()
         self.notify("READY=1", f"STATUS={self.summary()}")
         return changes
 
-    async def _reload_one(self, spec: GatewaySpec) -> str | None:
-        """Bring one profile's gateway in line with its new spec; "started", "restarted",
-        "failed" (its files are broken) or None (unchanged)."""
+    async def _reload_one(self, spec: GatewaySpec) -> tuple[str | None, str | None]:
+        """Bring one profile's gateway in line with its new spec: "started", "restarted",
+        "failed" (its files are broken, or its new port is taken) or None (unchanged), and the
+        error that made it fail."""
         current = self.gateways.get(spec.profile)
         if current is not None and current.spec.fingerprint == spec.fingerprint:
             if (current.last_error or "").startswith(NOT_RELOADED):  # its files were put back
                 current.last_error = None
-            return "failed" if spec.error else None
+            return ("failed", spec.error) if spec.error else (None, None)
+        if spec.error is None and current is not None and _moves_to_a_taken_port(current, spec):
+            spec = dataclasses.replace(spec, error=f"port {spec.port} is already in use")
         if spec.error is not None and current is not None and current.state == State.RUNNING:
             # Stopping a working gateway would not help: it keeps the settings it started with.
             current.last_error = f"{NOT_RELOADED}: {spec.error}"
-            return "failed"
+            return "failed", spec.error
         if current is not None:
             await current.stop()
         self._add(spec)  # a broken profile's goes fatal at once, with its error
         if spec.error is not None:
-            return "failed"
-        return "started" if current is None else "restarted"
+            return "failed", spec.error
+        return ("started" if current is None else "restarted"), None
 
     async def _reload_logged(self) -> None:
         """SIGHUP's reload: nobody waits for its reply, so a refusal goes to the log."""
@@ -208,6 +215,14 @@ class Supervisor:
         if gateway is None:
             raise NotFound(f"the supervisor does not run profile {name!r}", param="profile")
         return gateway
+
+
+def _moves_to_a_taken_port(current: Gateway, spec: GatewaySpec) -> bool:
+    """The new spec's port differs and something already listens there: the new gateway could
+    not start, so the running one must not be stopped for it."""
+    from hermes.profiles.ports import port_in_use
+
+    return spec.port != current.spec.port and port_in_use(spec.port)
 
 
 def write_pid(path: Path) -> None:

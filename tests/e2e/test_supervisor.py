@@ -179,6 +179,26 @@ def test_reload_with_a_broken_profile_reloads_the_others(home: Path) -> None:
         assert by_profile(home)["bob"]["last_error"] is None
 
 
+def test_reload_to_a_taken_port_keeps_the_running_gateway(home: Path) -> None:
+    """A new port something else listens on: the running gateway is not stopped for a gateway
+    that could not start; reload names the port, exit 1."""
+    disable_default(home)
+    add_profile(home, "dan")
+    with socket.socket() as taken, supervisor(home) as sup:
+        port = free_port()
+        before = sup.gateway_pids()["dan"]
+        moved = hermes(home, "-p", "dan", "config", "set", "API_SERVER_PORT", str(port))
+        assert moved.returncode == 0, moved.stderr
+        taken.bind(("127.0.0.1", port))  # something else takes it before the reload
+        taken.listen()
+        result = hermes(home, "reload")
+        assert result.returncode == 1 and "failed: dan" in result.stdout
+        assert f"port {port} is already in use" in result.stderr
+        dan = by_profile(home)["dan"]
+        assert dan["state"] == "running" and dan["pid"] == before
+        assert "not reloaded" in dan["last_error"]
+
+
 def test_stop_start_restart_commands(home: Path) -> None:
     disable_default(home)
     add_profile(home, "alice")
