@@ -3,6 +3,7 @@ computed here, purely, before anything is spawned."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ class GatewaySpec:
     start_timeout: float | None = None  # None: the supervisor's policy
     profile_root: Path | None = None  # a profile's gateway (None: the model server)
     error: str | None = None  # the profile's .env or config.yaml is broken: it cannot start
+    needs: str | None = None  # another spec's gateway this one is not ready without
 
     @property
     def url(self) -> str:
@@ -112,8 +114,12 @@ def plan(
                 f"give one another port with `hermes -p {info.name} config set API_SERVER_PORT …`"
             )
         by_port[info.port] = info.name
+    local = {i.name for i in chosen if i.error is None and uses_local_model(store, i)}
     specs = [spec_for(store, info, environ, supervisor_pid) for info in chosen]
-    if any(uses_local_model(store, info) for info in chosen if info.error is None):
+    # A profile on the bundled model is not ready before the model server is: until then its
+    # first answers would be 502s (what the banner's curl of `make run` used to get).
+    specs = [dataclasses.replace(s, needs=MODEL_SERVER) if s.profile in local else s for s in specs]
+    if local:
         specs.append(model_server_spec(store, environ, supervisor_pid, taken=by_port))
     return specs
 

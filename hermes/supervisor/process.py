@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -52,9 +53,16 @@ class Policy:
 class Gateway:
     """The lifecycle of one profile's gateway, driven by its own task (`run`)."""
 
-    def __init__(self, spec: GatewaySpec, policy: Policy) -> None:
+    def __init__(
+        self,
+        spec: GatewaySpec,
+        policy: Policy,
+        *,
+        ready_gate: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.spec = spec
         self.policy = policy
+        self.ready_gate = ready_gate  # awaited before `running`: a server it cannot answer without
         self.state = State.STOPPED
         self.proc: asyncio.subprocess.Process | None = None
         self.started_at: float | None = None
@@ -187,6 +195,8 @@ class Gateway:
             exited.cancel()
             ready.cancel()
         if ready in done and await self._healthy():
+            if self.ready_gate is not None:
+                await self.ready_gate()  # still `starting` meanwhile
             return True
         if self.proc.returncode is not None:
             tail = self.last_lines.lines()[-1:] or ["(no output)"]

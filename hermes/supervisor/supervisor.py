@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +76,27 @@ class Supervisor:
         log.info("stopped")
         return 0
 
+    def _one(self, name: str) -> GatewaySpec:
+        """The spec of profile `name` as its files say now (a plan of one profile also holds
+        the model server's spec when the profile uses the bundled model)."""
+        return next(s for s in self._plan([name]) if s.profile == name)
+
+    def _ready_gate(self, spec: GatewaySpec) -> Callable[[], Awaitable[None]] | None:
+        """What a gateway's readiness waits for besides its own /health: the spec it needs
+        having settled (running, or fatal: then the gateway's own errors say so)."""
+        if spec.needs is None:
+            return None
+
+        async def gate() -> None:
+            while (needed := self.gateways.get(spec.needs or "")) is not None:
+                await needed.settled.wait()
+                if self.gateways.get(spec.needs or "") is needed:
+                    return
+
+        return gate
+
     def _add(self, spec: GatewaySpec) -> Gateway:
-        gateway = Gateway(spec, self.policy)
+        gateway = Gateway(spec, self.policy, ready_gate=self._ready_gate(spec))
         self.gateways[spec.profile] = gateway
         gateway.start()
         return gateway
@@ -122,8 +141,7 @@ class Supervisor:
                 State.BACKOFF,
             ):
                 raise Conflict(f"{name} is already {gateway.state.value}")
-            (spec,) = self._plan([name])
-            gateway = self._add(spec)
+            gateway = self._add(self._one(name))
         await gateway.settled.wait()
         return gateway.status()
 
@@ -149,7 +167,7 @@ class Supervisor:
         gateway as it is and is the command's error."""
         async with self._lock:
             old = self._get(name)
-            (spec,) = self._plan([name])  # picks up config changes
+            spec = self._one(name)  # picks up config changes
             if spec.error is not None and old.state == State.RUNNING:
                 raise ConfigError(f"{name} not restarted, it keeps running: {spec.error}")
             await old.stop()

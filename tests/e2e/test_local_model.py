@@ -11,7 +11,7 @@ import pytest
 
 from hermes.config import envfile
 from tests.e2e.gateway_process import free_port
-from tests.e2e.supervisor_process import supervisor, wait_for
+from tests.e2e.supervisor_process import by_profile, supervisor, wait_for
 
 pytest.importorskip("llama_cpp", reason="the local extra is not installed")
 
@@ -85,8 +85,15 @@ def test_hello_from_a_fresh_profile_is_a_short_reply_that_stops(home: Path) -> N
     profile = store.get("default")
     set_value(store, profile, "API_SERVER_PORT", str(free_port()))
     env = envfile.read(profile.env_path)
-    with supervisor(home, env={"HERMES_MODEL_PORT": str(free_port())}) as sup:
-        states = wait_for(sup.settled, timeout=180)
+    with supervisor(home, env={"HERMES_MODEL_PORT": str(free_port())}):
+        # The profile is `starting` until the model server is ready too: the moment it shows
+        # `running`, so does the model server, and the first request is answered (it was a
+        # 502 for the first seconds, what the banner's curl got).
+        states = wait_for(
+            lambda: (s := by_profile(home)).get("default", {}).get("state") == "running" and s,
+            timeout=180,
+            interval=0.02,
+        )
         assert states["@local-model"]["state"] == "running", states
         start = time.monotonic()
         r = httpx.post(

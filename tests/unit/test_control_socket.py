@@ -41,7 +41,7 @@ class FakeSupervisor:
         self.stopped.append(name)
         return {"profile": name}
 
-    start = restart = stop
+    start = restart = forget = stop
 
     async def reload(self) -> dict[str, list[str]]:
         if self.reload_fails is not None:
