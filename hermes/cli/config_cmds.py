@@ -44,13 +44,36 @@ def set_(
 
     state = _state(ctx)
     profile = state.profile()
+    before = _model(profile) if key == "model.provider" else None
     for line in set_value(state.store, profile, key, value):
         note(line)
+    if before is not None:
+        _stale_model_note(profile, before)
     in_env = is_env_key(key)
     secret = is_secret_env(key) if in_env else is_secret_name(key)
     shown = mask(value) if secret else value
     where = ".env" if in_env else "config.yaml"
     echo(f"{profile.name}: {key} = {shown}  ({where})")
+
+
+def _model(profile: Any) -> tuple[str, str]:
+    from hermes.profiles.settings import get_value
+
+    return (
+        str(get_value(profile, "model.provider").value),
+        str(get_value(profile, "model.name").value),
+    )
+
+
+def _stale_model_note(profile: Any, before: tuple[str, str]) -> None:
+    """A new provider with the previous one's model name (the template's gemma-3-270m sent to
+    OpenAI): say so, naming the stale name and the command that fixes it."""
+    provider, name = _model(profile)
+    if provider != before[0] and name == before[1]:
+        note(
+            f"model.name is still {name!r}, the model of provider {before[0]!r}; set one "
+            f"{provider!r} serves: `hermes -p {profile.name} config set model.name MODEL`"
+        )
 
 
 @app.command("get")

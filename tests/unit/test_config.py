@@ -310,3 +310,15 @@ def test_config_get_and_list_show_the_value_the_gateway_runs_with(cli: Cli) -> N
     listed = {s["key"]: s for s in json.loads(cli("config", "list", "--json").output)}
     assert listed["api_server.port"]["value"] == 18601
     assert "API_SERVER_PORT in .env" in listed["api_server.port"]["source"]
+
+
+def test_a_new_provider_with_the_old_model_name_is_named(cli: Cli) -> None:
+    cli("profile", "list")
+    cli("config", "set", "model.provider", "local")
+    cli("config", "set", "model.name", "gemma-3-270m")
+    result = cli("config", "set", "model.provider", "openai")
+    assert result.exit_code == 0
+    assert "model.name is still 'gemma-3-270m', the model of provider 'local'" in result.output
+    cli("config", "set", "model.name", "gpt-4o-mini")
+    quiet = cli("config", "set", "model.temperature", "0.3")
+    assert "model.name is still" not in quiet.output
