@@ -206,7 +206,7 @@ def test_normal_work_still_works(machine: Machine, up: FakeOpenAI) -> None:
             "seq 1 5 | awk '{s += $1} END {print s}'",
             "python3 -c 'import sys; print(6 * 7, sys.version_info[0])'",
             "pip --version",
-            "printf 'one\\ntwo\\n' > list.txt; wc -l < list.txt; cat notes/a.txt",
+            "printf 'one\\ntwo\\n' > list.txt; wc -l < list.txt",
             "(sleep 0.2; echo from-the-job > job.txt) & wait; cat job.txt",
         ],
     )
@@ -214,8 +214,11 @@ def test_normal_work_still_works(machine: Machine, up: FakeOpenAI) -> None:
     assert pipe == "15\n[exit code 0]"
     assert python == "42 3\n[exit code 0]"
     assert pip.startswith("pip ") and pip.endswith("[exit code 0]")
-    assert files == "2\nhello\n[exit code 0]"
+    assert files == "2\n[exit code 0]"
     assert job == "from-the-job\n[exit code 0]"
+    # The calls of one turn run concurrently: what one wrote is read back in the next turn.
+    (kept,) = run_commands(machine, up, "alice", ["cat notes/a.txt"])
+    assert kept == "hello\n[exit code 0]"
     up.queue_tool_call("read_file", {"path": "list.txt"})
     up.queue_text("done")
     assert machine.ask("alice") == "done"
