@@ -36,7 +36,7 @@ async def _interleaved(workspace: Path, calls: int) -> dict[str, Any]:
     contexts = {
         mode: ToolContext(
             workspace,
-            dataclasses.replace(ToolsConfig(), sandbox=SandboxConfig(mode=mode)),  # type: ignore[arg-type]
+            dataclasses.replace(ToolsConfig(), sandbox=SandboxConfig(mode=mode)),
             "bench",
             frozenset(),
             env,
