@@ -250,15 +250,10 @@ def _paths() -> dict[str, Any]:
                 "sessions",
                 parameters=[
                     _username(),
-                    _query(
-                        "page",
-                        {**s.POSITIVE, "maximum": MAX_PAGE},
-                        required=False,
-                        doc=f"1 to {MAX_PAGE}, default 1",
-                    ),
+                    _query("page", s.PAGE, required=False, doc=f"1 to {MAX_PAGE}, default 1"),
                     _query(
                         "page_size",
-                        {**s.POSITIVE, "maximum": MAX_PAGE_SIZE},
+                        s.PAGE_SIZE,
                         required=False,
                         doc=f"1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}",
                     ),

@@ -50,6 +50,8 @@ SOME_TEXT: Final[Schema] = {"type": "string", "pattern": r"\S"}
 NO_CONTROL: Final = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 BOOLEAN: Final[Schema] = {"type": "boolean"}
 POSITIVE: Final[Schema] = {"type": "integer", "minimum": 1}
+PAGE: Final[Schema] = {**POSITIVE, "maximum": MAX_PAGE}
+PAGE_SIZE: Final[Schema] = {**POSITIVE, "maximum": MAX_PAGE_SIZE}
 TOKENS: Final[Schema] = {"type": "integer", "minimum": 1, "maximum": MAX_TOKENS}
 # A name for a stored thing (a response id, a conversation): bounded, no control characters.
 STORED_NAME: Final[Schema] = {
@@ -197,49 +199,57 @@ CHAT_REQUEST: Final = obj(
     description="OpenAI's chat completion request. `tools` and `tool_choice` are checked but "
     "not acted on: the profile's own tools are what the agent runs.",
 )
+_INTEGER: Final[Schema] = {"type": "integer"}
 _USAGE: Final = obj(
-    {"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}}
-    | {"total_tokens": {"type": "integer"}},
+    {"prompt_tokens": _INTEGER, "completion_tokens": _INTEGER, "total_tokens": _INTEGER},
     "prompt_tokens",
     "completion_tokens",
     "total_tokens",
 )
-CHAT_COMPLETION: Final = obj(
-    {
-        "id": STRING,
-        "object": {"const": "chat.completion"},
-        "created": UNIX_TIME,
-        "model": STRING,
-        "choices": {
-            "type": "array",
-            "items": obj(
-                {
-                    "index": {"type": "integer"},
-                    "message": obj(
-                        {
-                            "role": {"const": "assistant"},
-                            "content": {"type": ["string", "null"]},
-                            "refusal": {"type": ["string", "null"]},
-                            "tool_calls": {"type": "array", "items": CHAT_TOOL_CALL},
-                        },
-                        "role",
-                        "content",
-                    ),
-                    "logprobs": {"type": "null"},
-                    "finish_reason": {"enum": ["stop", "length", "tool_calls", "content_filter"]},
-                },
-                "index",
-                "message",
-                "finish_reason",
-            ),
+FINISH_REASONS: Final = ("stop", "length", "tool_calls", "content_filter")
+
+
+def _chat_object(kind: str, choice: Schema) -> Schema:
+    """A `chat.completion` or `chat.completion.chunk`: the same envelope, its choices differ."""
+    return obj(
+        {
+            "id": STRING,
+            "object": {"const": kind},
+            "created": UNIX_TIME,
+            "model": STRING,
+            "choices": {"type": "array", "items": choice},
+            "usage": ref("Usage"),
         },
-        "usage": ref("Usage"),
-    },
-    "id",
-    "object",
-    "created",
-    "model",
-    "choices",
+        "id",
+        "object",
+        "created",
+        "model",
+        "choices",
+    )
+
+
+CHAT_COMPLETION: Final = _chat_object(
+    "chat.completion",
+    obj(
+        {
+            "index": _INTEGER,
+            "message": obj(
+                {
+                    "role": {"const": "assistant"},
+                    "content": {"type": ["string", "null"]},
+                    "refusal": {"type": ["string", "null"]},
+                    "tool_calls": {"type": "array", "items": CHAT_TOOL_CALL},
+                },
+                "role",
+                "content",
+            ),
+            "logprobs": {"type": "null"},
+            "finish_reason": {"enum": list(FINISH_REASONS)},
+        },
+        "index",
+        "message",
+        "finish_reason",
+    ),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -468,8 +478,8 @@ SESSION_INFO: Final = obj(
 SESSION_LIST: Final = obj(
     {
         "sessions": {"type": "array", "items": ref("SessionInfo")},
-        "page": {**POSITIVE, "maximum": MAX_PAGE},
-        "page_size": {**POSITIVE, "maximum": MAX_PAGE_SIZE},
+        "page": PAGE,
+        "page_size": PAGE_SIZE,
         "total": {"type": "integer", "minimum": 0},
     },
     "sessions",
@@ -551,33 +561,17 @@ def sse_event(data: Schema, *, done: bool = False) -> Schema:
     )
 
 
-CHAT_CHUNK: Final = obj(
-    {
-        "id": STRING,
-        "object": {"const": "chat.completion.chunk"},
-        "created": UNIX_TIME,
-        "model": STRING,
-        "choices": {
-            "type": "array",
-            "items": obj(
-                {
-                    "index": {"type": "integer"},
-                    "delta": {"type": "object"},
-                    "finish_reason": {
-                        "enum": ["stop", "length", "tool_calls", "content_filter", None]
-                    },
-                },
-                "index",
-                "delta",
-            ),
+CHAT_CHUNK: Final = _chat_object(
+    "chat.completion.chunk",
+    obj(
+        {
+            "index": _INTEGER,
+            "delta": {"type": "object"},
+            "finish_reason": {"enum": [*FINISH_REASONS, None]},
         },
-        "usage": ref("Usage"),
-    },
-    "id",
-    "object",
-    "created",
-    "model",
-    "choices",
+        "index",
+        "delta",
+    ),
 )
 CHAT_STREAM_EVENT: Final = sse_event({"anyOf": [CHAT_CHUNK, ref("Error")]}, done=True)
 RESPONSES_STREAM_EVENT: Final = sse_event(
