@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from hermes import __version__
 from hermes.cli.output import error
+from hermes.cli.state import State
 from hermes.errors import HermesError
-
-if TYPE_CHECKING:
-    from hermes.profiles import Profile, ProfileStore
 
 
 class HermesGroup(TyperGroup):
@@ -29,25 +26,6 @@ class HermesGroup(TyperGroup):
         except OSError as exc:
             error(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
             raise typer.Exit(1) from None
-
-
-@dataclass
-class State:
-    """Per-invocation state shared by the commands through ctx.obj."""
-
-    profile_name: str | None = None
-    _store: ProfileStore | None = field(default=None, repr=False)
-
-    @property
-    def store(self) -> ProfileStore:
-        if self._store is None:
-            from hermes.profiles import ProfileStore
-
-            self._store = ProfileStore()
-        return self._store
-
-    def profile(self) -> Profile:
-        return self.store.resolve(self.profile_name)
 
 
 app = typer.Typer(

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from hermes.cli.app import State
 from hermes.cli.output import echo, note, print_json, table
+from hermes.cli.state import State
 
 app = typer.Typer(no_args_is_help=True)
 

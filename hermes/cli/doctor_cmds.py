@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from hermes.cli.app import State
 from hermes.cli.output import echo, print_json, table
+from hermes.cli.state import State
 
 TOOLS_WITH_BWRAP = {True: "sandboxed", False: "refuse to run"}
 

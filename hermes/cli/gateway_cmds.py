@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hermes.cli.app import State
+from hermes.cli.state import State
 
 
 def gateway(

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hermes.cli.app import State
 from hermes.cli.output import echo, note, print_json, table
+from hermes.cli.state import State
 
 if TYPE_CHECKING:
     from hermes.stores.keys import ApiKey

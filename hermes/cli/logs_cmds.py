@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from hermes.cli.app import State
 from hermes.cli.output import note
+from hermes.cli.state import State
 
 SUPERVISOR = "supervisor"  # a reserved profile name, so it cannot hide a profile's log
 

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from hermes.cli.app import State
 from hermes.cli.output import echo, error, print_json
+from hermes.cli.state import State
 
 DETACH_TIMEOUT = 120.0
 
@@ -162,9 +162,13 @@ def _print_status(data: dict[str, Any], width: int | None = None) -> None:
         table.add_column("LAST ERROR", overflow="fold")
     for g in data["gateways"]:
         color = colors.get(g["state"], "white")
+        # Running on its old settings, its files broken: said in full where there is room, by
+        # a `*` before the error line under the table where there is not.
+        flag = " (config error)" if wide else "*"
+        shown = f"{g['state']}{flag}" if g.get("config_error") else g["state"]
         row = [
             g["profile"],
-            f"[{color}]{g['state']}[/]",
+            f"[{color}]{shown}[/]",
             _s(g["pid"]),
             g["url"] if wide else _s(g["port"]),
             _duration(g["uptime"]),
@@ -172,12 +176,12 @@ def _print_status(data: dict[str, Any], width: int | None = None) -> None:
             f"{g['rss'] / 2**20:.0f} MB" if g.get("rss") else "-",
             f"{g['cpu']:.0f}" if g.get("cpu") is not None else "-",
         ]
-        table.add_row(*row, *([g["last_error"] or ""] if wide else []))
+        table.add_row(*row, *([_error_of(g)] if wide else []))
     console.print(table)
     if not wide:
         for g in data["gateways"]:
-            if g["last_error"]:
-                console.print(f"{g['profile']}: {g['last_error']}", highlight=False)
+            if _error_of(g):
+                console.print(f"{g['profile']}: {_error_of(g)}", highlight=False)
     for g in data["gateways"]:
         for note in _sandbox_notes(g):
             console.print(f"[yellow]{g['profile']}[/]: {note}", highlight=False)
@@ -187,6 +191,13 @@ def _print_status(data: dict[str, Any], width: int | None = None) -> None:
                 f"[red]{g['profile']}[/] last log lines:\n  " + "\n  ".join(g["log_tail"]),
                 highlight=False,
             )
+
+
+def _error_of(g: dict[str, Any]) -> str:
+    """A config error the running gateway survived comes first: it is what to fix now."""
+    if g.get("config_error"):
+        return f"config error: {g['config_error']} (still running on its previous settings)"
+    return str(g["last_error"] or "")
 
 
 def _sandbox_notes(g: dict[str, Any]) -> list[str]:

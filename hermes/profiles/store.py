@@ -159,7 +159,8 @@ class ProfileStore:
             env = _salvage_env(profile.env_path)
             problems.append(_problem(exc))
         try:
-            config = load_config(profile.config_path)
+            # Parsed once on the way up: the plan and the gateway reuse this parse.
+            config = load_config(profile.config_path, cache=profile.config_cache_path)
         except (ConfigError, OSError) as exc:
             config = Config()
             problems.append(_problem(exc))

@@ -14,24 +14,34 @@ import logging
 import os
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hermes.errors import Forbidden, HermesError, InvalidRequest
-
-if TYPE_CHECKING:
-    from hermes.supervisor.supervisor import Supervisor
 
 log = logging.getLogger("hermes.supervisor")
 MAX_REQUEST = 64 * 1024
 PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
+# An action gets the request (a JSON object) and returns the reply's result.
+Action = Callable[[dict[str, Any]], Awaitable[Any]]
+
 
 class ControlServer:
-    def __init__(self, supervisor: Supervisor, path: Path) -> None:
-        self.supervisor = supervisor
+    """Serves `actions` by name. `process_groups` names the process groups whose members (the
+    gateways and everything their tools start) are refused, whatever their uid."""
+
+    def __init__(
+        self,
+        actions: Mapping[str, Action],
+        path: Path,
+        *,
+        process_groups: Callable[[], set[int]] = set,
+    ) -> None:
+        self.actions = actions
         self.path = path
+        self.process_groups = process_groups
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -82,7 +92,7 @@ class ControlServer:
         pid, uid, _gid = PEERCRED.unpack(raw)
         if uid != os.geteuid():
             return f"uid {uid} is not this supervisor's owner (uid {os.geteuid()})"
-        gateways = self.supervisor.process_groups()
+        gateways = self.process_groups()
         if gateways and _descends_from(pid, gateways):
             return f"pid {pid} was started by a gateway; a profile may not control hermes"
         return None
@@ -98,7 +108,7 @@ class ControlServer:
         # reading a profile's file, say) raised while acting is the action's failure.
         try:
             name = request.get("action")
-            action = self._actions().get(name) if isinstance(name, str) else None
+            action = self.actions.get(name) if isinstance(name, str) else None
             if action is None:
                 raise InvalidRequest(f"unknown action {name!r}")
             return {"ok": True, "result": await action(request)}
@@ -111,35 +121,6 @@ class ControlServer:
                 "status": 500,
                 **HermesError("internal error; see supervisor.log").to_openai(),
             }
-
-    def _actions(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
-        sup = self.supervisor
-
-        async def status(_: dict[str, Any]) -> dict[str, Any]:
-            return {"pid": os.getpid(), "summary": sup.summary(), "gateways": sup.status()}
-
-        async def down(_: dict[str, Any]) -> dict[str, Any]:
-            sup.stopping.set()
-            return {"stopping": True}
-
-        async def reload(_: dict[str, Any]) -> dict[str, Any]:
-            return await sup.reload()
-
-        def on_profile(method: Callable[[str], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-            async def act(request: dict[str, Any]) -> Any:
-                return await method(str(request.get("profile") or ""))
-
-            return act
-
-        return {
-            "status": status,
-            "down": down,
-            "reload": reload,
-            "start": on_profile(sup.start),
-            "stop": on_profile(sup.stop),
-            "restart": on_profile(sup.restart),
-            "forget": on_profile(sup.forget),
-        }
 
 
 def _descends_from(pid: int, ancestors: set[int]) -> bool:

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -136,21 +136,28 @@ class RotatingLog:
         return self._file
 
 
+async def chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """A pipe's bytes as they arrive, until EOF."""
+    while chunk := await reader.read(CHUNK):
+        yield chunk
+
+
 async def capture(
-    reader: asyncio.StreamReader,
+    output: AsyncIterable[bytes],
     log: RotatingLog,
     *,
     on_line: Callable[[bytes], None] | None = None,
 ) -> None:
-    """Copy a subprocess pipe into `log` until EOF, flushing after every chunk so followers see
-    output promptly. `on_line` gets each complete line with its b"\\n" (a last unterminated line
-    at EOF too). The log is left open: a restarted gateway appends to it.
+    """Copy a subprocess's output (its pipe's `chunks`) into `log` until EOF, flushing after
+    every chunk so followers see output promptly. `on_line` gets each complete line with its
+    b"\\n" (a last unterminated line at EOF too). The log is left open: a restarted gateway
+    appends to it.
 
     A failing disk never stops the copy: the pipe must keep draining, or the gateway would block
     on a full pipe. Output is dropped (and the failure logged once) until writes work again."""
     pending = b""
     failing = False
-    while chunk := await reader.read(CHUNK):
+    async for chunk in output:
         try:
             log.write(chunk)
             log.flush()

@@ -3,7 +3,6 @@ computed here, purely, before anything is spawned."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import sys
 from collections.abc import Mapping, Sequence
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from hermes.config import serving
 from hermes.errors import ConfigError, HermesError, InvalidRequest
-from hermes.profiles import ProfileInfo, ProfileStore
+from hermes.profiles import Profile, ProfileInfo, ProfileStore
 
 # The only variables a gateway inherits from the supervisor: a key set in one place never leaks
 # into every profile.
@@ -59,15 +58,26 @@ def fingerprint(info: ProfileInfo) -> str:
     return digest.hexdigest()[:16]
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """What the plan needs to know of one chosen profile, read from its files beforehand."""
+
+    info: ProfileInfo
+    fingerprint: str
+    root: Path  # the profile's directory, symlinks resolved (its cgroup is named after it)
+    uses_local_model: bool = False
+
+
 def spec_for(
-    store: ProfileStore, info: ProfileInfo, environ: Mapping[str, str], supervisor_pid: int
+    home: Path, candidate: Candidate, environ: Mapping[str, str], supervisor_pid: int
 ) -> GatewaySpec:
-    profile = store.path(info.name)
+    info = candidate.info
+    profile = Profile(info.name, home / "profiles" / info.name)
     # No value of the profile's .env: the gateway reads its own keys from its profile, so no
     # secret sits in /proc/<gateway>/environ for anything on the machine to read.
     env = {
         **base_env(environ),
-        "HERMES_HOME": str(store.home),
+        "HERMES_HOME": str(home),
         "HERMES_PROFILE": info.name,
         "HERMES_SUPERVISOR_PID": str(supervisor_pid),
         "PYTHONUNBUFFERED": "1",
@@ -75,7 +85,14 @@ def spec_for(
     if "HERMES_MODEL_PORT" in environ:  # where the shared local model server listens
         env["HERMES_MODEL_PORT"] = environ["HERMES_MODEL_PORT"]
     # -P: the supervisor's working directory is not an import path (nor bound into the view).
-    argv = (sys.executable, "-P", "-m", "hermes.gateway", "--profile", info.name)
+    # The address is the one this plan resolved (what `hermes status` shows and the health
+    # checks probe), handed over rather than resolved again from files that may have changed
+    # since; the key stays in the profile's .env, never in argv or environ, where any process
+    # of the machine could read it.
+    argv = (
+        *(sys.executable, "-P", "-m", "hermes.gateway", "--profile", info.name),
+        *("--host", info.host, "--port", str(info.port)),
+    )
     return GatewaySpec(
         profile=info.name,
         port=info.port,
@@ -83,10 +100,51 @@ def spec_for(
         argv=argv,
         env=env,
         log_path=profile.logs_dir / "gateway.log",
-        fingerprint=fingerprint(info),
-        profile_root=profile.root.resolve(),
+        fingerprint=candidate.fingerprint,
+        profile_root=candidate.root,
         error=info.error,
+        needs=MODEL_SERVER if candidate.uses_local_model and info.error is None else None,
     )
+
+
+def choose(infos: Sequence[ProfileInfo], names: Sequence[str] | None) -> list[ProfileInfo]:
+    """Every enabled profile, or exactly the ones named (each once, in the order named). Two
+    profiles on one port are refused before anything starts; a broken profile never binds its
+    port, so it takes part in no conflict."""
+    by_name = {i.name: i for i in infos}
+    if names:
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise InvalidRequest(f"no profile named {', '.join(map(repr, missing))}")
+        chosen = [by_name[n] for n in dict.fromkeys(names)]
+    else:
+        chosen = [i for i in infos if i.enabled]
+    by_port: dict[int, str] = {}
+    for info in [i for i in chosen if i.error is None]:
+        if info.port in by_port:
+            raise ConfigError(
+                f"profiles {by_port[info.port]!r} and {info.name!r} both use port {info.port}; "
+                f"give one another port with `hermes -p {info.name} config set API_SERVER_PORT …`"
+            )
+        by_port[info.port] = info.name
+    return chosen
+
+
+def specs(
+    home: Path,
+    candidates: Sequence[Candidate],
+    environ: Mapping[str, str],
+    supervisor_pid: int,
+) -> list[GatewaySpec]:
+    """The plan proper, a pure function of what was read: one spec per candidate, and the
+    shared model server's when one of them uses the bundled model. A profile on the bundled
+    model is not ready before the model server is: until then its first answers would be 502s
+    (what the banner's curl of `make run` used to get)."""
+    out = [spec_for(home, c, environ, supervisor_pid) for c in candidates]
+    if any(s.needs == MODEL_SERVER for s in out):
+        taken = {s.port: s.profile for s in out if s.error is None}
+        out.append(model_server_spec(home, environ, supervisor_pid, taken=taken))
+    return out
 
 
 def plan(
@@ -95,33 +153,20 @@ def plan(
     environ: Mapping[str, str],
     supervisor_pid: int,
 ) -> list[GatewaySpec]:
-    """The gateways to run: every enabled profile, or exactly the ones named. Two profiles on one
-    port are refused before anything starts. A profile whose .env or config.yaml is broken gets
-    a spec carrying the error: it is reported as unable to start, and the others start."""
-    infos = {i.name: i for i in store.infos()}
-    if names:
-        missing = [n for n in names if n not in infos]
-        if missing:
-            raise InvalidRequest(f"no profile named {', '.join(map(repr, missing))}")
-        chosen = [infos[n] for n in dict.fromkeys(names)]
-    else:
-        chosen = [i for i in infos.values() if i.enabled]
-    by_port: dict[int, str] = {}
-    for info in [i for i in chosen if i.error is None]:  # a broken profile never binds its port
-        if info.port in by_port:
-            raise ConfigError(
-                f"profiles {by_port[info.port]!r} and {info.name!r} both use port {info.port}; "
-                f"give one another port with `hermes -p {info.name} config set API_SERVER_PORT …`"
-            )
-        by_port[info.port] = info.name
-    local = {i.name for i in chosen if i.error is None and uses_local_model(store, i)}
-    specs = [spec_for(store, info, environ, supervisor_pid) for info in chosen]
-    # A profile on the bundled model is not ready before the model server is: until then its
-    # first answers would be 502s (what the banner's curl of `make run` used to get).
-    specs = [dataclasses.replace(s, needs=MODEL_SERVER) if s.profile in local else s for s in specs]
-    if local:
-        specs.append(model_server_spec(store, environ, supervisor_pid, taken=by_port))
-    return specs
+    """The gateways to run (see `choose`): the profiles' files are read here, once, and the
+    rest is `specs`. A profile whose .env or config.yaml is broken gets a spec carrying the
+    error: it is reported as unable to start, and the others start."""
+    chosen = choose(store.infos(), names)
+    candidates = [
+        Candidate(
+            info,
+            fingerprint(info),
+            info.path.resolve(),
+            uses_local_model=info.error is None and uses_local_model(store, info),
+        )
+        for info in chosen
+    ]
+    return specs(store.home, candidates, environ, supervisor_pid)
 
 
 MODEL_SERVER = "@local-model"  # not a valid profile name, so it never collides with one
@@ -141,7 +186,7 @@ def uses_local_model(store: ProfileStore, info: ProfileInfo) -> bool:
 
 
 def model_server_spec(
-    store: ProfileStore,
+    home: Path,
     environ: Mapping[str, str],
     supervisor_pid: int,
     *,
@@ -153,12 +198,12 @@ def model_server_spec(
     port = int(environ.get("HERMES_MODEL_PORT") or LOCAL_MODEL_PORT)
     if port in taken:
         raise ConfigError(
-            f"the local model server's port {port} is also profile "
-            f"{taken[port]!r}'s; set HERMES_MODEL_PORT to another port"
+            f"the local model server's port {port} is also the port of profile "
+            f"{taken[port]!r}; set HERMES_MODEL_PORT to another port"
         )
     env = {
         **base_env(environ),
-        "HERMES_HOME": str(store.home),
+        "HERMES_HOME": str(home),
         "HERMES_SUPERVISOR_PID": str(supervisor_pid),
         "HERMES_MODEL_PORT": str(port),
         "PYTHONUNBUFFERED": "1",
@@ -169,7 +214,7 @@ def model_server_spec(
         host="127.0.0.1",
         argv=(sys.executable, "-m", "hermes.model_server", "--port", str(port)),
         env=env,
-        log_path=store.home / "logs" / "model-server.log",
+        log_path=home / "logs" / "model-server.log",
         fingerprint="local-model",
         ready_mark=b"hermes model server ready",
         start_timeout=120.0,

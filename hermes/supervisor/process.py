@@ -2,24 +2,34 @@
 watch it (exit, or 3 failed health checks in a row), restart it with backoff, give up after 5
 failed starts, and stop it: SIGTERM to the group, SIGKILL after stop_timeout.
 
-States use Supervisor's vocabulary: stopped, starting, running, backoff, stopping, exited, fatal."""
+States use Supervisor's vocabulary: stopped, starting, running, backoff, stopping, exited, fatal.
+Every change of state goes through `Gateway._to`, which refuses one `TRANSITIONS` does not list.
+The machine is reached only through the seams in `launch` (process factory, health probe,
+clock), so the unit tests drive every transition with scripted ones in milliseconds."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import signal
-import time
+from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from hermes.procutil import group_alive, serving_pid
-from hermes.profiles.ports import port_holder, port_in_use
+from hermes.procutil import serving_pid
+from hermes.supervisor.launch import (
+    Child,
+    Clock,
+    HealthProbe,
+    Launcher,
+    MonotonicClock,
+    OsLauncher,
+    health_ok,
+)
 from hermes.supervisor.logs import LastLines, RotatingLog, capture
 from hermes.supervisor.plan import GatewaySpec
 
@@ -38,6 +48,25 @@ class State(StrEnum):
     FATAL = "fatal"
 
 
+# Where each state may go. A stop (`Gateway.stop`) may come at any moment and ends in STOPPED,
+# or leaves FATAL as it is so that `hermes status` still says why.
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.STOPPED: frozenset({State.STARTING, State.FATAL}),  # fatal: it cannot start at all
+    State.STARTING: frozenset(
+        {State.RUNNING, State.STOPPING, State.BACKOFF, State.FATAL, State.STOPPED}
+    ),
+    State.RUNNING: frozenset({State.EXITED, State.STOPPING}),
+    State.STOPPING: frozenset({State.STOPPED, State.EXITED, State.BACKOFF, State.FATAL}),
+    State.EXITED: frozenset({State.BACKOFF, State.STOPPED}),
+    State.BACKOFF: frozenset({State.STARTING, State.FATAL, State.STOPPED}),
+    State.FATAL: frozenset(),  # a new start is a new Gateway with the config on disk now
+}
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     start_timeout: float = 10.0
@@ -48,6 +77,16 @@ class Policy:
     backoff_first: float = 0.5
     backoff_max: float = 30.0
     backoff_reset_after: float = 60.0
+    group_poll: float = 0.05  # how often a stop looks whether the group is gone
+
+
+@dataclass(frozen=True, slots=True)
+class Seams:
+    """How a Gateway reaches the machine; the defaults are the real ones."""
+
+    launcher: Launcher = field(default_factory=OsLauncher)
+    probe: HealthProbe = health_ok
+    clock: Clock = field(default_factory=MonotonicClock)
 
 
 class Gateway:
@@ -59,16 +98,21 @@ class Gateway:
         policy: Policy,
         *,
         ready_gate: Callable[[], Awaitable[None]] | None = None,
+        seams: Seams | None = None,
     ) -> None:
         self.spec = spec
         self.policy = policy
         self.ready_gate = ready_gate  # awaited before `running`: a server it cannot answer without
+        self.seams = seams or Seams()
         self.state = State.STOPPED
-        self.proc: asyncio.subprocess.Process | None = None
+        self.history: deque[State] = deque([State.STOPPED], maxlen=64)
+        self.proc: Child | None = None
         self.started_at: float | None = None
         self.restarts = 0
         self.failed_starts = 0
         self.last_error: str | None = None
+        # Its files changed and are broken: it keeps running on the settings it started with.
+        self.config_error: str | None = None
         self.last_lines = LastLines(20)
         self.settled = asyncio.Event()  # set once running, fatal or stopped: `up` reports then
         self._task: asyncio.Task[None] | None = None
@@ -86,6 +130,18 @@ class Gateway:
             return None
         return self.served_by or self.proc.pid
 
+    def _to(self, state: State) -> None:
+        """The one place the state changes."""
+        if state == self.state:
+            return
+        if state not in TRANSITIONS[self.state]:
+            raise IllegalTransition(f"{self.spec.profile}: {self.state} → {state}")
+        log.debug("%s: %s → %s", self.spec.profile, self.state, state)
+        self.state = state
+        self.history.append(state)
+        if state in (State.RUNNING, State.FATAL, State.STOPPED):
+            self.settled.set()
+
     # -- control -------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -102,7 +158,7 @@ class Gateway:
                 await task
         await self._terminate()
         if self.state != State.FATAL:
-            self.state = State.STOPPED
+            self._to(State.STOPPED)
         self.settled.set()
         self._log.close()
 
@@ -125,9 +181,9 @@ class Gateway:
                 self.restarts += 1
                 if ran >= self.policy.backoff_reset_after:
                     delay = self.policy.backoff_first
-            self.state = State.BACKOFF
+            self._to(State.BACKOFF)
             log.info("%s: restarting in %.1fs", self.spec.profile, delay)
-            await asyncio.sleep(delay)
+            await self.seams.clock.sleep(delay)
             delay = min(delay * 2, self.policy.backoff_max)
 
     async def _start_once(self) -> bool | None:
@@ -136,35 +192,26 @@ class Gateway:
         if spec.error is not None:  # a broken .env or config.yaml: no start can succeed
             self._fatal(spec.error)
             return None
-        if port_in_use(spec.port):
-            holder = port_holder(spec.port) or "another process"
+        holder = self.seams.launcher.port_holder(spec.port)
+        if holder is not None:
             self._fatal(f"port {spec.port} is in use by {holder}")
             return None
-        self.state = State.STARTING
+        self._to(State.STARTING)
         self._ready.clear()
         self.served_by = None
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *spec.argv,
-                env=dict(spec.env),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stop() signals the whole group
-            )
+            self.proc = await self.seams.launcher.spawn(spec)
         except OSError as exc:
             self.last_error = f"cannot start: {exc}"
             return False
-        assert self.proc.stdout is not None
         self._pump = asyncio.create_task(
-            capture(self.proc.stdout, self._log, on_line=self._on_line)
+            capture(self.proc.output(), self._log, on_line=self._on_line)
         )
         log.info("%s: started pid %d on port %d", spec.profile, self.proc.pid, spec.port)
         if await self._wait_ready():
-            self.state = State.RUNNING
-            self.started_at = time.monotonic()
+            self._to(State.RUNNING)
+            self.started_at = self.seams.clock.now()
             self.last_error = None
-            self.settled.set()
             log.info("%s: running at %s", spec.profile, spec.url)
             return True
         await self._terminate()
@@ -183,18 +230,10 @@ class Gateway:
     async def _wait_ready(self) -> bool:
         """Running = the ready line was printed and /health answered 200, within start_timeout."""
         assert self.proc is not None
-        exited = asyncio.create_task(self.proc.wait())
-        ready = asyncio.create_task(self._ready.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {exited, ready},
-                timeout=self._start_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            exited.cancel()
-            ready.cancel()
-        if ready in done and await self._healthy():
+        in_time, ready = await self.seams.clock.within(
+            _ready_or_exit(self._ready, self.proc), self._start_timeout
+        )
+        if in_time and ready and await self._healthy():
             if self.ready_gate is not None:
                 await self.ready_gate()  # still `starting` meanwhile
             return True
@@ -211,26 +250,22 @@ class Gateway:
         assert self.proc is not None
         failures = 0
         while True:
-            try:
-                await asyncio.wait_for(
-                    asyncio.shield(self.proc.wait()), self.policy.health_interval
-                )
+            exited, _ = await self.seams.clock.within(self.proc.wait(), self.policy.health_interval)
+            if exited:
                 self.last_error = f"exited unexpectedly with code {self.proc.returncode}"
                 break
-            except TimeoutError:
-                pass
             failures = 0 if await self._healthy() else failures + 1
             if failures >= self.policy.health_failures:
                 self.last_error = f"{failures} failed health checks in a row (hung?)"
                 await self._terminate()
                 break
-        self.state = State.EXITED
+        self._to(State.EXITED)
         await self._group_gone(self.policy.stop_timeout)
         log.warning("%s: %s", self.spec.profile, self.last_error)
-        return time.monotonic() - (self.started_at or time.monotonic())
+        return self.seams.clock.now() - (self.started_at or self.seams.clock.now())
 
     async def _healthy(self) -> bool:
-        return await health_ok(self.spec.health_host, self.spec.port)
+        return await self.seams.probe(self.spec.health_host, self.spec.port)
 
     async def _terminate(self) -> None:
         """SIGTERM to the process group, SIGKILL to the group after stop_timeout; always reap.
@@ -241,45 +276,37 @@ class Gateway:
         proc = self.proc
         if proc is None or proc.returncode is not None:
             return
-        self.state = State.STOPPING
-        self._thaw()
-        _signal_group(proc.pid, signal.SIGTERM)
-        _signal_group(proc.pid, signal.SIGCONT)  # a stopped (SIGSTOP) process must see it too
-        deadline = time.monotonic() + self.policy.stop_timeout
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(proc.wait()), self.policy.stop_timeout)
-        if not await self._group_gone(max(0.0, deadline - time.monotonic())):
+        self._to(State.STOPPING)
+        clock = self.seams.clock
+        self.seams.launcher.thaw(self.spec)
+        proc.signal_group(signal.SIGTERM)
+        proc.signal_group(signal.SIGCONT)  # a stopped (SIGSTOP) process must see it too
+        deadline = clock.now() + self.policy.stop_timeout
+        await clock.within(proc.wait(), self.policy.stop_timeout)
+        if not await self._group_gone(max(0.0, deadline - clock.now())):
             log.warning(
                 "%s: no exit after %.0fs; SIGKILL", self.spec.profile, self.policy.stop_timeout
             )
         await proc.wait()
 
-    def _thaw(self) -> None:
-        """A gateway can freeze its own cgroup (it owns it): thaw it, or no signal lands."""
-        if self.spec.profile_root is not None:
-            from hermes.sandbox.cgroups import thaw
-
-            thaw(self.spec.profile_root)
-
     async def _group_gone(self, timeout: float) -> bool:
         """Wait until no process of the gateway's group is left; SIGKILL the rest after
         `timeout`. True if they all went on their own."""
-        if self.proc is None:
+        proc, clock = self.proc, self.seams.clock
+        if proc is None:
             return True
-        pgid = self.proc.pid
-        deadline = time.monotonic() + timeout
-        while group_alive(pgid):
-            if time.monotonic() >= deadline:
-                self._thaw()
-                _signal_group(pgid, signal.SIGKILL)
+        deadline = clock.now() + timeout
+        while proc.group_alive():
+            if clock.now() >= deadline:
+                self.seams.launcher.thaw(self.spec)
+                proc.signal_group(signal.SIGKILL)
                 return False
-            await asyncio.sleep(0.05)
+            await clock.sleep(self.policy.group_poll)
         return True
 
     def _fatal(self, reason: str) -> None:
-        self.state = State.FATAL
         self.last_error = reason
-        self.settled.set()
+        self._to(State.FATAL)
         log.error("%s: fatal: %s", self.spec.profile, reason)
 
     @property
@@ -305,7 +332,7 @@ class Gateway:
     def status(self) -> dict[str, Any]:
         spec = self.spec
         uptime = (
-            time.monotonic() - self.started_at
+            self.seams.clock.now() - self.started_at
             if self.state == State.RUNNING and self.started_at
             else None
         )
@@ -318,6 +345,7 @@ class Gateway:
             "uptime": uptime,
             "restarts": self.restarts,
             "last_error": self.last_error,
+            "config_error": self.config_error,
             "rss": None,
             "cpu": None,
         }
@@ -330,22 +358,12 @@ class Gateway:
         return out
 
 
-async def health_ok(host: str, port: int, timeout: float = 2.0) -> bool:
-    """GET /health answered 200. A plain HTTP/1.1 exchange on a stream keeps an HTTP client
-    library (and its memory) out of the supervisor: the gateway is ours and answers simply."""
-    writer = None
+async def _ready_or_exit(ready: asyncio.Event, proc: Child) -> bool:
+    """True once the ready line came, False if the process exited first."""
+    waits = {asyncio.ensure_future(ready.wait()), asyncio.ensure_future(proc.wait())}
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-        writer.write(f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-        status_line = await asyncio.wait_for(reader.readline(), timeout)
-        return status_line.split(b" ", 2)[1:2] == [b"200"]
-    except (OSError, TimeoutError):
-        return False
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if writer is not None:
-            writer.close()
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
+        for task in waits:
+            task.cancel()
+    return ready.is_set()

@@ -15,11 +15,11 @@ from typing import Any
 
 from hermes.errors import ConfigError, Conflict, HermesError, NotFound
 from hermes.profiles import ProfileStore
+from hermes.supervisor.control import Action, ControlServer
 from hermes.supervisor.plan import GatewaySpec, plan
-from hermes.supervisor.process import Gateway, Policy, State
+from hermes.supervisor.process import Gateway, Policy, Seams, State
 
 log = logging.getLogger("hermes.supervisor")
-NOT_RELOADED = "not reloaded, still on its previous settings"
 
 
 class Supervisor:
@@ -31,11 +31,13 @@ class Supervisor:
         environ: Mapping[str, str] | None = None,
         policy: Policy = Policy(),
         notify: Callable[..., bool] | None = None,
+        seams: Seams | None = None,
     ) -> None:
         self.store = store
         self.names = list(names)
         self.environ = dict(os.environ if environ is None else environ)
         self.policy = policy
+        self.seams = seams or Seams()
         self.notify = notify or (lambda *messages: False)
         self.gateways: dict[str, Gateway] = {}
         self.stopping = asyncio.Event()
@@ -53,10 +55,12 @@ class Supervisor:
     # -- the main sequence ---------------------------------------------------------------------
 
     async def run(self) -> int:
-        from hermes.supervisor.control import ControlServer
-
         specs = self._plan()  # refuses (raises) before anything starts
-        control = ControlServer(self, self.run_dir / "supervisor.sock")
+        control = ControlServer(
+            self.control_actions(),
+            self.run_dir / "supervisor.sock",
+            process_groups=self.process_groups,
+        )
         await control.start()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
@@ -96,7 +100,7 @@ class Supervisor:
         return gate
 
     def _add(self, spec: GatewaySpec) -> Gateway:
-        gateway = Gateway(spec, self.policy, ready_gate=self._ready_gate(spec))
+        gateway = Gateway(spec, self.policy, ready_gate=self._ready_gate(spec), seams=self.seams)
         self.gateways[spec.profile] = gateway
         gateway.start()
         return gateway
@@ -169,6 +173,7 @@ class Supervisor:
             old = self._get(name)
             spec = self._one(name)  # picks up config changes
             if spec.error is not None and old.state == State.RUNNING:
+                old.config_error = spec.error
                 raise ConfigError(f"{name} not restarted, it keeps running: {spec.error}")
             await old.stop()
             gateway = self._add(spec)
@@ -205,14 +210,13 @@ class Supervisor:
         error that made it fail."""
         current = self.gateways.get(spec.profile)
         if current is not None and current.spec.fingerprint == spec.fingerprint:
-            if (current.last_error or "").startswith(NOT_RELOADED):  # its files were put back
-                current.last_error = None
+            current.config_error = None  # its files were put back as they were
             return ("failed", spec.error) if spec.error else (None, None)
-        if spec.error is None and current is not None and _moves_to_a_taken_port(current, spec):
+        if spec.error is None and current is not None and self._taken_port(current, spec):
             spec = dataclasses.replace(spec, error=f"port {spec.port} is already in use")
         if spec.error is not None and current is not None and current.state == State.RUNNING:
             # Stopping a working gateway would not help: it keeps the settings it started with.
-            current.last_error = f"{NOT_RELOADED}: {spec.error}"
+            current.config_error = spec.error
             return "failed", spec.error
         if current is not None:
             await current.stop()
@@ -228,19 +232,47 @@ class Supervisor:
         except HermesError as exc:
             log.error("reload refused: %s", exc.message)
 
+    def _taken_port(self, current: Gateway, spec: GatewaySpec) -> bool:
+        """The new spec's port differs and something already listens there: the new gateway
+        could not start, so the running one must not be stopped for it."""
+        return spec.port != current.spec.port and (
+            self.seams.launcher.port_holder(spec.port) is not None
+        )
+
+    def control_actions(self) -> dict[str, Action]:
+        """What the control socket serves (`hermes status / start / stop / …` send these)."""
+
+        async def status(_: dict[str, Any]) -> dict[str, Any]:
+            return {"pid": os.getpid(), "summary": self.summary(), "gateways": self.status()}
+
+        async def down(_: dict[str, Any]) -> dict[str, Any]:
+            self.stopping.set()
+            return {"stopping": True}
+
+        async def reload(_: dict[str, Any]) -> dict[str, Any]:
+            return await self.reload()
+
+        def on_profile(method: Callable[[str], Awaitable[Any]]) -> Action:
+            async def act(request: dict[str, Any]) -> Any:
+                return await method(str(request.get("profile") or ""))
+
+            return act
+
+        return {
+            "status": status,
+            "down": down,
+            "reload": reload,
+            "start": on_profile(self.start),
+            "stop": on_profile(self.stop),
+            "restart": on_profile(self.restart),
+            "forget": on_profile(self.forget),
+        }
+
     def _get(self, name: str) -> Gateway:
         gateway = self.gateways.get(name)
         if gateway is None:
             raise NotFound(f"the supervisor does not run profile {name!r}", param="profile")
         return gateway
-
-
-def _moves_to_a_taken_port(current: Gateway, spec: GatewaySpec) -> bool:
-    """The new spec's port differs and something already listens there: the new gateway could
-    not start, so the running one must not be stopped for it."""
-    from hermes.profiles.ports import port_in_use
-
-    return spec.port != current.spec.port and port_in_use(spec.port)
 
 
 def write_pid(path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import time
@@ -19,6 +20,7 @@ from hermes.profiles import ProfileStore
 from hermes.profiles.settings import set_value
 from tests.e2e.conftest import HERMES
 from tests.e2e.gateway_process import free_port, gateway_env
+from tests.processes import alive
 
 UPSTREAM = "http://127.0.0.1:9/v1"  # never called: these tests only start and stop gateways
 
@@ -120,11 +122,8 @@ def supervisor(home: Path, *names: str, env: dict[str, str] | None = None) -> It
                 proc.kill()
                 proc.wait(10)
         log.close()
-        leftovers = [
-            p
-            for p in seen
-            if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-        ]
+        leftovers = [p for p in seen if alive(p)]
         for pid in leftovers:
-            psutil.Process(pid).kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         assert not leftovers, f"processes left behind: {leftovers}"

@@ -28,6 +28,7 @@ from tests.e2e.supervisor_process import (
     supervisor,
     wait_for,
 )
+from tests.processes import alive
 
 
 def models_of(port: int, home: Path, name: str) -> list[str]:
@@ -80,7 +81,7 @@ def test_two_profiles_up_restart_after_kill_9_and_down(home: Path) -> None:
         sup.proc.wait(30)
         assert sup.proc.returncode == 0
         time.sleep(0.2)
-        assert not [p for p in after.values() if psutil.pid_exists(p)]
+        assert not [p for p in after.values() if alive(p)]
 
 
 def test_broken_config_goes_fatal_while_the_other_runs(home: Path) -> None:
@@ -173,10 +174,14 @@ def test_reload_with_a_broken_profile_reloads_the_others(home: Path) -> None:
         after = wait_for(sup.settled)
         assert after["carol"]["state"] == "running" and after["alice"]["pid"] == before["alice"]
         assert after["bob"]["state"] == "running" and after["bob"]["pid"] == before["bob"]
-        assert "not reloaded" in after["bob"]["last_error"]
+        assert "UTF-8" in after["bob"]["config_error"]
+        assert "running (config error)" in hermes(home, "status", env={"COLUMNS": "200"}).stdout
+        narrow = hermes(home, "status", env={"COLUMNS": "80"}).stdout
+        assert "running*" in narrow and "bob: config error: " in narrow
+        assert "(still running on its previous settings)" in " ".join(narrow.split())
         env.write_bytes(good)  # put back: nothing to restart, and the note goes
         assert hermes(home, "reload").stdout.strip() == "nothing changed"
-        assert by_profile(home)["bob"]["last_error"] is None
+        assert by_profile(home)["bob"]["config_error"] is None
 
 
 def test_reload_to_a_taken_port_keeps_the_running_gateway(home: Path) -> None:
@@ -196,7 +201,7 @@ def test_reload_to_a_taken_port_keeps_the_running_gateway(home: Path) -> None:
         assert f"port {port} is already in use" in result.stderr
         dan = by_profile(home)["dan"]
         assert dan["state"] == "running" and dan["pid"] == before
-        assert "not reloaded" in dan["last_error"]
+        assert f"port {port} is already in use" in dan["config_error"]
 
 
 def test_stop_start_restart_commands(home: Path) -> None:
@@ -205,7 +210,7 @@ def test_stop_start_restart_commands(home: Path) -> None:
     with supervisor(home) as sup:
         pid = sup.gateway_pids()["alice"]
         assert "alice: stopped" in hermes(home, "stop", "alice").stdout
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+        assert not alive(pid)
         assert by_profile(home)["alice"]["state"] == "stopped"
         assert "alice: running" in hermes(home, "start", "alice").stdout
         new_pid = by_profile(home)["alice"]["pid"]
@@ -274,13 +279,7 @@ def test_sigkill_of_the_supervisor_takes_the_gateways_down(home: Path) -> None:
         sup.proc.send_signal(signal.SIGKILL)
         sup.proc.wait(10)
         wait_for(
-            lambda: (
-                not [
-                    p
-                    for p in pids
-                    if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
-                ]
-            ),
+            lambda: not [p for p in pids if alive(p)],
             timeout=3,
         )
 
@@ -312,8 +311,8 @@ def test_up_detach_returns_when_ready_and_reports_failures(home: Path) -> None:
         pid = int((home / "run" / "supervisor.pid").read_text())
         children = [c.pid for c in psutil.Process(pid).children(recursive=True)]
         assert hermes(home, "down").returncode == 0
-        wait_for(lambda: not psutil.pid_exists(pid), timeout=30)
-        assert not [c for c in children if psutil.pid_exists(c)]
+        wait_for(lambda: not alive(pid), timeout=30)
+        assert not [c for c in children if alive(c)]
 
 
 def test_systemd_notify_ready_once_every_gateway_is_ready(home: Path, tmp_path: Path) -> None:
@@ -356,7 +355,7 @@ def test_a_hung_gateway_is_restarted_after_3_failed_health_checks(home: Path) ->
             interval=0.5,
         )
         assert alice["restarts"] == 1
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+        assert not alive(pid)
         assert "failed health checks" in hermes(home, "logs", "supervisor").stdout
 
 

@@ -19,31 +19,18 @@ from hermes.errors import ConfigError
 from hermes.supervisor.control import ControlServer
 
 
-class FakeSupervisor:
-    """What the control server asks of a supervisor: its actions, and whose groups it runs."""
+class Actions:
+    """Actions that record what they were asked; `reload` raises what a test tells it to."""
 
-    def __init__(self, groups: set[int]) -> None:
-        self.groups = groups
+    def __init__(self) -> None:
         self.stopped: list[str] = []
-        self.stopping = asyncio.Event()
         self.reload_fails: Exception | None = None
 
-    def process_groups(self) -> set[int]:
-        return self.groups
+    async def stop(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.stopped.append(str(request.get("profile")))
+        return {"profile": request.get("profile")}
 
-    def summary(self) -> str:
-        return "0 running"
-
-    def status(self) -> list[dict[str, Any]]:
-        return []
-
-    async def stop(self, name: str) -> dict[str, Any]:
-        self.stopped.append(name)
-        return {"profile": name}
-
-    start = restart = forget = stop
-
-    async def reload(self) -> dict[str, list[str]]:
+    async def reload(self, _: dict[str, Any]) -> dict[str, list[str]]:
         if self.reload_fails is not None:
             raise self.reload_fails
         return {}
@@ -58,9 +45,13 @@ async def ask(path: Path, request: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(reply))
 
 
-async def serve(tmp_path: Path, groups: set[int]) -> tuple[ControlServer, FakeSupervisor]:
-    fake = FakeSupervisor(groups)
-    server = ControlServer(fake, tmp_path / "run" / "supervisor.sock")  # type: ignore[arg-type]
+async def serve(tmp_path: Path, groups: set[int]) -> tuple[ControlServer, Actions]:
+    fake = Actions()
+    server = ControlServer(
+        {"stop": fake.stop, "reload": fake.reload},
+        tmp_path / "run" / "supervisor.sock",
+        process_groups=lambda: groups,
+    )
     await server.start()
     return server, fake
 

@@ -146,8 +146,11 @@ def test_clone_copies_character_but_never_secrets_or_state(cli, home: Path) -> N
     assert (dst / "SOUL.md").read_text() == "I am the original.\n"
     assert (dst / "skills" / "mine" / "SKILL.md").exists()
     assert "likes tea" in (dst / "memory" / "MEMORY.md").read_text()
+    # Only bob's own parse of his config.yaml (cached by reading it), none of default's state.
+    assert {p.name for p in (dst / "state").iterdir()} <= {"config-cache.json"}
+    assert not any((dst / "logs").iterdir())
+    assert "private" not in "".join(p.read_text() for p in (dst / "state").iterdir())
     assert listing(cli)["bob"]["model"] == "gpt-4.1"
-    assert not any((dst / "state").iterdir()) and not any((dst / "logs").iterdir())
     assert not (dst / "workspace" / "notes.txt").exists()
     bob_env, src_env = env_of(home, "bob"), env_of(home, "default")
     assert "OPENAI_API_KEY" not in bob_env

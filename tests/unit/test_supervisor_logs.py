@@ -16,11 +16,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hermes.cli.app import HermesGroup, State
+from hermes.cli.app import HermesGroup
 from hermes.cli.logs_cmds import logs
+from hermes.cli.state import State
 from hermes.profiles import ProfileStore
 from hermes.supervisor import logs as logfiles
-from hermes.supervisor.logs import LastLines, RotatingLog, capture, follow, tail
+from hermes.supervisor.logs import LastLines, RotatingLog, capture, chunks, follow, tail
 
 
 def read(path: Path) -> bytes:
@@ -148,7 +149,7 @@ async def test_capture_from_a_real_subprocess(tmp_path: Path) -> None:
     seen: list[bytes] = []
     log = RotatingLog(path, max_bytes=32 * 1024, backups=5)
     try:
-        await asyncio.wait_for(capture(proc.stdout, log, on_line=seen.append), 10)
+        await asyncio.wait_for(capture(chunks(proc.stdout), log, on_line=seen.append), 10)
     finally:
         log.close()
         if proc.returncode is None:
@@ -170,7 +171,7 @@ async def test_capture_joins_lines_split_across_chunks(tmp_path: Path) -> None:
     reader.feed_eof()
     last = LastLines(3)
     with RotatingLog(tmp_path / "gateway.log") as log:
-        await capture(reader, log, on_line=last.add)
+        await capture(chunks(reader), log, on_line=last.add)
     assert last.lines() == ["world", "", "caf\u00e9"]
     assert read(tmp_path / "gateway.log") == "hello\nworld\n\ncaf\u00e9\n".encode()
 
@@ -182,7 +183,7 @@ async def test_capture_keeps_draining_when_the_log_cannot_be_written(tmp_path: P
     reader.feed_data(b"a\nb\n")
     reader.feed_eof()
     seen: list[bytes] = []
-    await capture(reader, RotatingLog(blocker / "gateway.log"), on_line=seen.append)
+    await capture(chunks(reader), RotatingLog(blocker / "gateway.log"), on_line=seen.append)
     assert seen == [b"a\n", b"b\n"]
 
 
