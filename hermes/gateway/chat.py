@@ -20,7 +20,7 @@ from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
 from hermes.messages import Message, ProviderNote, TextDelta, Usage
 from hermes.providers.base import ModelParams
-from hermes.wire.openai_chat import chunk, completion_response, usage_chunk
+from hermes.wire.openai_chat import choiceless_chunk, chunk, completion_response, usage_chunk
 from hermes.wire.openai_chat_request import ChatRequest, parse_chat_request
 from hermes.wire.sse import SSE_DONE, sse_event
 
@@ -139,7 +139,9 @@ async def _progress(
     ids: tuple[str, int, str],
     after_text: bool,
 ) -> bool:
-    """Tell the client a tool is running: inline in the content, as its own SSE event, or not."""
+    """Tell the client a tool is running: inline in the content, in a chunk of its own with no
+    choices (`hermes_tool_progress`), or not at all. A named SSE event with a body of another
+    shape (what `event` mode sent before) broke the openai SDKs, `llm` and the AI SDK."""
     if mode == "inline" and isinstance(event, ToolStarted):
         text = inline_marker(event.marker, after_text)
         await out.send(sse_event(chunk(*ids, {"content": text})))
@@ -154,5 +156,5 @@ async def _progress(
                 marker=event.marker,
                 duration_ms=round(event.duration_ms, 1),
             )
-        await out.send(sse_event(payload, event="hermes.tool.progress"))
+        await out.send(sse_event(choiceless_chunk(*ids, hermes_tool_progress=payload)))
     return after_text

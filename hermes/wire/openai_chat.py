@@ -125,13 +125,19 @@ def chunk(
 
 def usage_chunk(id: str, created: int, model: str, usage: Usage) -> dict[str, Any]:
     """The final chunk sent when the client asked for stream_options.include_usage."""
+    return {**choiceless_chunk(id, created, model), "usage": usage_dict(usage)}
+
+
+def choiceless_chunk(id: str, created: int, model: str, **extra: Any) -> dict[str, Any]:
+    """A chunk with `choices: []`: the envelope every client already reads (OpenAI's own usage
+    chunk has it), so an extension field in it (`hermes_tool_progress`) trips none of them."""
     return {
         "id": id,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
         "choices": [],
-        "usage": usage_dict(usage),
+        **extra,
     }
 
 

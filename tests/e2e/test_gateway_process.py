@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 
 from hermes.profiles import ProfileStore
@@ -226,13 +227,25 @@ def test_tool_progress_event_mode_keeps_content_clean(home: Path, up: FakeOpenAI
     make_profile(home, "alice", up.base_url, API_SERVER_TOOL_PROGRESS="event")
     up.queue_tool_call("terminal", {"command": "echo hi"})
     up.queue_text("done")
+    up.queue_tool_call("terminal", {"command": "echo again"})
+    up.queue_text("done again")
     with run_gateway(home, "alice") as gw:
         r = post(gw, {**USER, "stream": True})
+        # The official SDK reads the same stream without tripping on the progress chunks.
+        client = openai.OpenAI(base_url=gw.base_url, api_key=gw.key, max_retries=0, timeout=20)
+        stream = client.chat.completions.create(
+            model="alice", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        said = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert said == "done again"
     blocks = [b for b in r.text.split("\n\n") if b]
-    progress = [b for b in blocks if b.startswith("event: hermes.tool.progress")]
-    assert len(progress) == 2
-    started = json.loads(progress[0].split("data: ", 1)[1])
-    done = json.loads(progress[1].split("data: ", 1)[1])
+    assert all(b.startswith(("data: ", ": ")) for b in blocks)  # no named events
+    chunks = [json.loads(b[6:]) for b in blocks if b.startswith("data: {")]
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+    progress = [c for c in chunks if "hermes_tool_progress" in c]
+    assert len(progress) == 2 and all(c["choices"] == [] for c in progress)
+    assert {c["id"] for c in chunks} == {chunks[0]["id"]}
+    started, done = (c["hermes_tool_progress"] for c in progress)
     assert started["tool"] == "terminal" and started["marker"].startswith("💻")
     assert done["status"] == "done" and done["marker"] == started["marker"]
     assert done["call_id"] == started["call_id"]
