@@ -300,6 +300,22 @@ RESPONSES_INPUT_ITEM: Final[Schema] = {
             "output",
         ),
         obj(
+            {
+                "type": {"const": "mcp_call"},
+                "id": NON_EMPTY,
+                "name": NON_EMPTY,
+                "arguments": _ARGUMENTS,
+                "server_label": STRING,
+                "output": nullable(STRING),
+                "error": {"anyOf": [STRING, {"type": "object"}, {"type": "null"}]},
+            },
+            "type",
+            "id",
+            "name",
+            "arguments",
+            description="a tool the gateway ran, as its response gave it",
+        ),
+        obj(
             {"type": {"const": "item_reference"}},
             "type",
             description="history the gateway resolves from previous_response_id / conversation",
@@ -346,11 +362,14 @@ RESPONSES_REQUEST: Final = obj(
 _OUTPUT_ITEM: Final = obj(
     {
         "id": STRING,
-        "type": {"enum": ["message", "function_call", "function_call_output"]},
-        "status": {"enum": ["in_progress", "completed", "incomplete"]},
+        "type": {"enum": ["message", "mcp_call"]},
+        "status": {"enum": ["in_progress", "completed", "incomplete", "failed"]},
     },
     "id",
     "type",
+    description="`message`: the agent's text; `mcp_call` (`server_label: hermes`, `name`, "
+    "`arguments`, `output`, `error`): a tool the gateway ran itself, which the client shows "
+    "and does not run.",
 )
 RESPONSE: Final = obj(
     {

@@ -29,8 +29,7 @@ from hermes.wire.openai_responses import (
     EventSequence,
     ResponsesRequest,
     ResponseStatus,
-    function_call_item,
-    function_call_output_item,
+    mcp_call_item,
     message_item,
     new_id,
     parse_responses_request,
@@ -136,24 +135,58 @@ async def _prepare(rt: Runtime, req: ResponsesRequest) -> Turn:
 @dataclass
 class Output:
     """Builds the response's output items from agent events, and the stream events that tell a
-    client about them as they happen: each model turn's text is a message item; each tool call
-    is a function_call item when it starts and a function_call_output item when it returns."""
+    client about them as they happen: each model turn's text is a message item; each tool the
+    gateway runs is one `mcp_call` item, added when it starts and done when it returns (the
+    calls of one turn run concurrently, so they may finish in any order)."""
 
     seq: EventSequence | None = None
     items: list[dict[str, Any]] = field(default_factory=list)
     _message: int | None = None  # index of the message item being written
     _text: list[str] = field(default_factory=list)
+    _calls: dict[str, int] = field(default_factory=dict)  # call id → index of its item
 
     def feed(self, event: AgentEvent) -> list[dict[str, Any]]:
         if isinstance(event, TextDelta):
             return self._text_delta(event.text) if event.text else []
         if isinstance(event, ToolStarted):
-            item = function_call_item(new_id("fc_"), event.call)
-            return [*self._close_message(), *self._add(item)]
+            return [*self._close_message(), *self._call_started(event)]
         if isinstance(event, ToolFinished):
-            item = function_call_output_item(new_id("fco_"), event.call.id, event.result.output)
-            return self._add(item)
+            return self._call_finished(event)
         return []
+
+    def _call_started(self, event: ToolStarted) -> list[dict[str, Any]]:
+        item = mcp_call_item(new_id("mcp_"), event.call)
+        self.items.append(item)
+        index = self._calls[event.call.id] = len(self.items) - 1
+        if self.seq is None:
+            return []
+        item_id, arguments = item["id"], event.call.arguments
+        return [
+            self.seq.output_item_added(index, item),
+            self.seq.mcp_call_in_progress(item_id, index),
+            self.seq.mcp_call_arguments_delta(item_id, index, arguments),
+            self.seq.mcp_call_arguments_done(item_id, index, arguments),
+        ]
+
+    def _call_finished(self, event: ToolFinished) -> list[dict[str, Any]]:
+        index = self._calls.pop(event.call.id, None)
+        if index is None:
+            return []
+        ok, text = event.result.ok, event.result.output
+        item = mcp_call_item(
+            self.items[index]["id"],
+            event.call,
+            status="completed" if ok else "failed",
+            output=text if ok else None,
+            error=None if ok else text,
+        )
+        self.items[index] = item
+        if self.seq is None:
+            return []
+        return [
+            self.seq.mcp_call_finished(item["id"], index, ok),
+            self.seq.output_item_done(index, item),
+        ]
 
     def finish(self) -> list[dict[str, Any]]:
         """Close the last message; a response always ends with one."""
@@ -161,16 +194,6 @@ class Output:
         if self._message is None and (not self.items or self.items[-1]["type"] != "message"):
             events += self._open_message()
         return events + self._close_message()
-
-    def _add(self, item: dict[str, Any]) -> list[dict[str, Any]]:
-        self.items.append(item)
-        if self.seq is None:
-            return []
-        index = len(self.items) - 1
-        return [
-            self.seq.output_item_added(index, {**item, "status": "in_progress"}),
-            self.seq.output_item_done(index, item),
-        ]
 
     def _open_message(self) -> list[dict[str, Any]]:
         item = message_item(new_id("msg_"), None, status="in_progress")

@@ -27,7 +27,7 @@ __all__ = [
     "ResponseStatus",
     "ResponsesRequest",
     "function_call_item",
-    "function_call_output_item",
+    "mcp_call_item",
     "message_item",
     "new_id",
     "output_text_part",
@@ -44,7 +44,7 @@ ResponseStatus: TypeAlias = Literal[
 
 
 def new_id(prefix: str) -> str:
-    """An OpenAI-looking id: "resp_", "msg_", "fc_", "fco_" ... then 24 random hex digits."""
+    """An OpenAI-looking id: "resp_", "msg_", "fc_", "mcp_" ... then 24 random hex digits."""
     return prefix + os.urandom(12).hex()
 
 
@@ -84,17 +84,42 @@ def function_call_item(
     }
 
 
-def function_call_output_item(
-    item_id: str, call_id: str, output: str, status: ItemStatus = "completed"
+# The `server_label` of the tools a gateway runs itself, in `mcp_call` items.
+SERVER_LABEL = "hermes"
+
+
+def mcp_call_item(
+    item_id: str,
+    call: ToolCall,
+    *,
+    status: Literal["in_progress", "completed", "failed"] = "in_progress",
+    output: str | None = None,
+    error: str | None = None,
 ) -> dict[str, Any]:
-    """A tool's result. OpenAI only shows these as input items; hermes runs the tools itself, so
-    its responses carry them as output for the client to see what happened."""
+    """A tool the gateway ran itself. OpenAI's item for a tool its server ran (a hosted MCP
+    call) rather than one the caller must run: clients show it and move on. A `function_call`
+    item would tell them to run `terminal` themselves and send back its output, which the
+    openai Agents SDK, pydantic-ai, LangChain and the AI SDK all tried (and failed) to do."""
     return {
         "id": item_id,
-        "type": "function_call_output",
-        "call_id": call_id,
+        "type": "mcp_call",
+        "server_label": SERVER_LABEL,
+        "name": call.name,
+        "arguments": call.arguments,
         "output": output,
+        "error": None if error is None else execution_error(error),
         "status": status,
+        "approval_request_id": None,
+    }
+
+
+def execution_error(message: str) -> dict[str, Any]:
+    """A failed tool's error in OpenAI's shape (`mcp_tool_execution_error` with MCP content
+    blocks), with the text as `message` too for clients that read that."""
+    return {
+        "type": "mcp_tool_execution_error",
+        "content": [{"type": "text", "text": message}],
+        "message": message,
     }
 
 
@@ -278,6 +303,35 @@ class EventSequence:
             arguments=arguments,
             name=name,
         )
+
+    def mcp_call_in_progress(self, item_id: str, output_index: int) -> dict[str, Any]:
+        return self._event(
+            "response.mcp_call.in_progress", item_id=item_id, output_index=output_index
+        )
+
+    def mcp_call_arguments_delta(
+        self, item_id: str, output_index: int, delta: str
+    ) -> dict[str, Any]:
+        return self._event(
+            "response.mcp_call_arguments.delta",
+            item_id=item_id,
+            output_index=output_index,
+            delta=delta,
+        )
+
+    def mcp_call_arguments_done(
+        self, item_id: str, output_index: int, arguments: str
+    ) -> dict[str, Any]:
+        return self._event(
+            "response.mcp_call_arguments.done",
+            item_id=item_id,
+            output_index=output_index,
+            arguments=arguments,
+        )
+
+    def mcp_call_finished(self, item_id: str, output_index: int, ok: bool) -> dict[str, Any]:
+        kind = "response.mcp_call.completed" if ok else "response.mcp_call.failed"
+        return self._event(kind, item_id=item_id, output_index=output_index)
 
 
 def sse(event: Mapping[str, Any]) -> bytes:

@@ -116,12 +116,23 @@ def _parse_input(raw: Any) -> tuple[Message, ...]:
             call_id = _req_str(item, "call_id", f"{where}.call_id")
             output = _parse_content(item.get("output"), f"{where}.output")
             out.append(Message("tool", output, tool_call_id=call_id))
+        elif kind == "mcp_call":
+            # A tool the server ran, sent back by a client that keeps the history itself: the
+            # call and its result, as the model saw them.
+            call, result = _parse_mcp_call(item, where)
+            turn = _calling_turn(out)
+            if turn is not None:  # another call of the same model turn
+                out[turn] = replace(out[turn], tool_calls=(*out[turn].tool_calls, call))
+            else:
+                out.append(Message("assistant", None, (call,)))
+            out.append(Message("tool", result, tool_call_id=call.id))
         elif kind == "item_reference":
             continue  # history the caller resolves through previous_response_id / conversation
         else:
             raise InvalidRequest(
                 f"Invalid value for '{where}.type': {preview(kind)!r}. Supported values are: "
-                "'message', 'function_call', 'function_call_output' and 'item_reference'.",
+                "'message', 'function_call', 'function_call_output', 'mcp_call' and "
+                "'item_reference'.",
                 param=f"{where}.type",
             )
     return tuple(out)
@@ -164,17 +175,50 @@ def _parse_content(raw: Any, where: str) -> str:
     return "\n".join(texts)
 
 
-def _parse_function_call(item: Mapping[str, Any], where: str) -> ToolCall:
+def _parse_function_call(item: Mapping[str, Any], where: str, id_key: str = "call_id") -> ToolCall:
     arguments = item.get("arguments")
     if isinstance(arguments, dict):  # a few clients send parsed arguments
         arguments = arguments_text(arguments, f"{where}.arguments")
     if not isinstance(arguments, str):
         raise InvalidRequest(f"'{where}.arguments' must be a string.", param=f"{where}.arguments")
     return ToolCall(
-        id=_req_str(item, "call_id", f"{where}.call_id"),
+        id=_req_str(item, id_key, f"{where}.{id_key}"),
         name=_req_str(item, "name", f"{where}.name"),
         arguments=arguments,
     )
+
+
+def _calling_turn(out: list[Message]) -> int | None:
+    """The index of the assistant message the history ends in, past only the results of its
+    calls (so one turn's calls stay one message, as the model made them); None if none."""
+    k = len(out) - 1
+    while k >= 0 and out[k].role == "tool":
+        k -= 1
+    if k >= 0 and out[k].role == "assistant" and (out[k].tool_calls or k == len(out) - 1):
+        return k
+    return None
+
+
+def _parse_mcp_call(item: Mapping[str, Any], where: str) -> tuple[ToolCall, str]:
+    call = _parse_function_call(item, where, id_key="id")
+    output, error = item.get("output"), item.get("error")
+    if output is not None and not isinstance(output, str):
+        raise InvalidRequest(f"'{where}.output' must be a string.", param=f"{where}.output")
+    if error is not None and not isinstance(error, str | dict):
+        raise InvalidRequest(
+            f"'{where}.error' must be a string or an object.", param=f"{where}.error"
+        )
+    if output is not None:
+        return call, output
+    if isinstance(error, dict):  # OpenAI's error object: its message, else its text blocks
+        content = error.get("content")
+        blocks: list[Any] = content if isinstance(content, list) else []
+        texts = [
+            b["text"] for b in blocks if isinstance(b, dict) and isinstance(b.get("text"), str)
+        ]
+        message = error.get("message")
+        error = message if isinstance(message, str) else "\n".join(texts)
+    return call, f"error: {error or 'no output'}"
 
 
 def _parse_conversation(raw: Any) -> str | None:

@@ -3,6 +3,7 @@ store (LRU, persistence across kill -9), streaming in both SDK styles, and error
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -53,10 +54,13 @@ def test_chain_by_previous_response_id_with_tools_and_instructions(
     up.queue_tool_call("terminal", {"command": "echo chained-42"})
     up.queue_text("It printed chained-42.")
     first = client.responses.create(model="x", input="run it", instructions="Be terse.")
-    assert [o.type for o in first.output] == ["function_call", "function_call_output", "message"]
-    call, result = first.output[0], first.output[1]
-    assert call.name == "terminal" and call.call_id == result.call_id
-    assert "chained-42" in result.output
+    # A tool the gateway ran is one mcp_call item, not a function_call for the client to run.
+    assert [o.type for o in first.output] == ["mcp_call", "message"]
+    call = first.output[0]
+    assert call.type == "mcp_call" and call.name == "terminal" and call.server_label == "hermes"
+    assert call.status == "completed" and call.error is None
+    assert call.output is not None and "chained-42" in call.output
+    assert json.loads(call.arguments) == {"command": "echo chained-42"}
 
     up.queue_text("Second.")
     second = client.responses.create(model="x", input="and now?", previous_response_id=first.id)
@@ -176,7 +180,15 @@ def test_stream_helper_with_a_tool_call(client: openai.OpenAI, up: FakeOpenAI) -
         seen = [event.type for event in stream]
         final = stream.get_final_response()
     assert "response.output_item.added" in seen and seen[-1] == "response.completed"
-    assert [o.type for o in final.output] == ["function_call", "function_call_output", "message"]
+    assert [o.type for o in final.output] == ["mcp_call", "message"]
+    tool_events = [t for t in seen if "mcp_call" in t]
+    assert tool_events == [
+        "response.mcp_call.in_progress",
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.completed",
+    ]
+    assert not [t for t in seen if "function_call" in t]
     assert final.output_text == "done streaming"
     stored = client.responses.retrieve(final.id)
     assert stored.output_text == "done streaming"
@@ -244,3 +256,38 @@ def test_lru_eviction_and_persistence_across_kill_9(tmp_path: Path, upstream: Fa
         assert contents == ["q0", "r0", "q1", "r1", "q2", "r2", "q3", "r3", "q4"]
         with pytest.raises(openai.NotFoundError):
             c.responses.retrieve(ids[2])  # evicted by the new one (ids[1] was used later)
+
+
+def test_output_items_sent_back_as_input_rebuild_the_history(
+    client: openai.OpenAI, up: FakeOpenAI
+) -> None:
+    """A client that keeps the history itself (store=false) sends the output items back as
+    input: the mcp_call becomes the call and its result, as the model first saw them."""
+    up.queue_tool_call("terminal", {"command": "echo kept-7"})
+    up.queue_text("It printed kept-7.")
+    first = client.responses.create(model="x", input="run it", store=False)
+    up.queue_text("Yes.")
+    items = [o.model_dump(exclude_none=True) for o in first.output]
+    client.responses.create(
+        model="x",
+        input=[{"role": "user", "content": "run it"}, *items, {"role": "user", "content": "ok?"}],
+        store=False,
+    )
+    history = sent_messages(up)
+    assert history[0] == {"role": "user", "content": "run it"}
+    assert history[1]["tool_calls"][0]["function"]["name"] == "terminal"
+    assert history[1]["tool_calls"][0]["id"] == history[2]["tool_call_id"] == first.output[0].id
+    assert history[2]["role"] == "tool" and "kept-7" in history[2]["content"]
+    assert history[3]["content"] == "It printed kept-7." and history[4]["content"] == "ok?"
+
+
+def test_a_failed_tool_is_a_failed_mcp_call_with_its_error(
+    client: openai.OpenAI, up: FakeOpenAI
+) -> None:
+    up.queue_tool_call("no_such_tool", {})
+    up.queue_text("That tool does not exist.")
+    r = client.responses.create(model="x", input="try it")
+    call = r.output[0]
+    assert call.type == "mcp_call" and call.status == "failed" and call.output is None
+    assert call.error is not None and call.error.type == "mcp_tool_execution_error"
+    assert "no_such_tool" in json.dumps(call.error.model_dump())

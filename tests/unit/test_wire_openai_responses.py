@@ -19,7 +19,7 @@ from hermes.wire.openai_responses import (
     EventSequence,
     ResponsesRequest,
     function_call_item,
-    function_call_output_item,
+    mcp_call_item,
     message_item,
     new_id,
     output_text_part,
@@ -236,16 +236,28 @@ def test_item_shapes() -> None:
         "arguments": "{}",
         "status": "completed",
     }
-    assert function_call_output_item("fco_1", "c1", "ok") == {
-        "id": "fco_1",
-        "type": "function_call_output",
-        "call_id": "c1",
+    ran = mcp_call_item("mcp_1", ToolCall("c1", "ls", "{}"), status="completed", output="ok")
+    assert ran == {
+        "id": "mcp_1",
+        "type": "mcp_call",
+        "server_label": "hermes",
+        "name": "ls",
+        "arguments": "{}",
         "output": "ok",
+        "error": None,
         "status": "completed",
+        "approval_request_id": None,
+    }
+    failed = mcp_call_item("mcp_2", ToolCall("c2", "ls", "{"), status="failed", error="bad")
+    assert failed["error"] == {
+        "type": "mcp_tool_execution_error",
+        "content": [{"type": "text", "text": "bad"}],
+        "message": "bad",
     }
     sdk.ResponseOutputMessage.model_validate(message_item("m", "hi"))
     sdk.ResponseFunctionToolCall.model_validate(function_call_item("f", ToolCall("c", "n", "")))
-    sdk.ResponseFunctionToolCallOutputItem.model_validate(function_call_output_item("o", "c", ""))
+    for item in (ran, failed, mcp_call_item("mcp_3", ToolCall("c", "n", ""))):
+        assert sdk.response_output_item.McpCall.model_validate(item).type == "mcp_call"
 
 
 def test_usage_dict() -> None:
@@ -258,7 +270,9 @@ def test_usage_dict() -> None:
 
 OUTPUT = [
     function_call_item("fc_1", ToolCall("call_1", "ls", '{"path": "."}')),
-    function_call_output_item("fco_1", "call_1", "a.txt\nb.txt"),
+    mcp_call_item(
+        "mcp_1", ToolCall("call_2", "terminal", "{}"), status="completed", output="a.txt\nb.txt"
+    ),
     message_item("msg_1", "Two files."),
 ]
 
@@ -290,7 +304,7 @@ def test_completed_response_validates_against_the_sdk() -> None:
     assert parsed.output_text == "Two files."
     assert [item.type for item in parsed.output] == [
         "function_call",
-        "function_call_output",
+        "mcp_call",
         "message",
     ]
     assert parsed.usage is not None and parsed.usage.total_tokens == 15
@@ -350,6 +364,11 @@ EVENT_CLASSES: dict[str, type[BaseModel]] = {
     "response.output_text.done": sdk.ResponseTextDoneEvent,
     "response.function_call_arguments.delta": sdk.ResponseFunctionCallArgumentsDeltaEvent,
     "response.function_call_arguments.done": sdk.ResponseFunctionCallArgumentsDoneEvent,
+    "response.mcp_call.in_progress": sdk.ResponseMcpCallInProgressEvent,
+    "response.mcp_call_arguments.delta": sdk.ResponseMcpCallArgumentsDeltaEvent,
+    "response.mcp_call_arguments.done": sdk.ResponseMcpCallArgumentsDoneEvent,
+    "response.mcp_call.completed": sdk.ResponseMcpCallCompletedEvent,
+    "response.mcp_call.failed": sdk.ResponseMcpCallFailedEvent,
 }
 
 
@@ -364,9 +383,10 @@ def _ladder_events() -> list[dict[str, Any]]:
     call = ToolCall("call_1", "ls", '{"path": "."}')
     pending_call = ToolCall(call.id, call.name, "")
     text = ["Two ", "files."]
+    ran = ToolCall("call_2", "terminal", '{"command": "ls"}')
     final = [
         function_call_item("fc_1", call),
-        function_call_output_item("fco_1", call.id, "a.txt\nb.txt"),
+        mcp_call_item("mcp_1", ran, status="completed", output="a.txt\nb.txt"),
         message_item("msg_1", "".join(text)),
     ]
     events = [
@@ -377,7 +397,11 @@ def _ladder_events() -> list[dict[str, Any]]:
         seq.function_call_arguments_delta("fc_1", 0, call.arguments[5:]),
         seq.function_call_arguments_done("fc_1", 0, call.arguments, call.name),
         seq.output_item_done(0, final[0]),
-        seq.output_item_added(1, final[1]),
+        seq.output_item_added(1, mcp_call_item("mcp_1", ran)),
+        seq.mcp_call_in_progress("mcp_1", 1),
+        seq.mcp_call_arguments_delta("mcp_1", 1, ran.arguments),
+        seq.mcp_call_arguments_done("mcp_1", 1, ran.arguments),
+        seq.mcp_call_finished("mcp_1", 1, ok=True),
         seq.output_item_done(1, final[1]),
         seq.output_item_added(2, message_item("msg_1", None, "in_progress")),
         seq.content_part_added("msg_1", 2, 0, output_text_part("")),
@@ -448,9 +472,34 @@ def test_the_sdk_accumulator_rebuilds_the_response_from_the_stream() -> None:
     assert response.output_text == "Two files."
     assert [item.type for item in response.output] == [
         "function_call",
-        "function_call_output",
+        "mcp_call",
         "message",
     ]
     assert response.output[0].arguments == '{"path": "."}'
     assert response.output[1].output == "a.txt\nb.txt"
     assert response.usage.total_tokens == 15
+
+
+def test_mcp_call_input_items_become_the_call_and_its_result() -> None:
+    ran = mcp_call_item("mcp_1", ToolCall("x", "terminal", '{"command": "ls"}'), output="a.txt")
+    failed = mcp_call_item("mcp_2", ToolCall("y", "terminal", "{}"), status="failed", error="no")
+    req = parse_responses_request({"input": [{"role": "user", "content": "go"}, ran, failed]})
+    assert req.input == (
+        Message("user", "go"),
+        Message(
+            "assistant",
+            None,
+            (
+                ToolCall("mcp_1", "terminal", '{"command": "ls"}'),
+                ToolCall("mcp_2", "terminal", "{}"),
+            ),
+        ),
+        Message("tool", "a.txt", tool_call_id="mcp_1"),
+        Message("tool", "error: no", tool_call_id="mcp_2"),
+    )
+    with pytest.raises(InvalidRequest) as bad:
+        parse_responses_request({"input": [{**ran, "output": 5}]})
+    assert bad.value.param == "input[0].output"
+    with pytest.raises(InvalidRequest) as missing:
+        parse_responses_request({"input": [{"type": "mcp_call", "name": "t", "arguments": "{}"}]})
+    assert missing.value.param == "input[0].id"
