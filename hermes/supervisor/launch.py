@@ -76,10 +76,21 @@ class MonotonicClock:
         await asyncio.sleep(seconds)
 
     async def within(self, awaitable: Awaitable[T], seconds: float) -> tuple[bool, T | None]:
+        # Not asyncio.wait_for: on Python 3.11 it can return the result and swallow a
+        # cancellation that came in the same moment (a stop as the ready line arrived), and the
+        # stop then waited forever for a gateway that went on running.
+        task = asyncio.ensure_future(awaitable)
         try:
-            return True, await asyncio.wait_for(awaitable, max(0.0, seconds))
-        except TimeoutError:
-            return False, None
+            done, _ = await asyncio.wait({task}, timeout=max(0.0, seconds))
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task in done:
+            return True, task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False, None
 
 
 class OsChild:
@@ -140,9 +151,12 @@ async def health_ok(host: str, port: int, timeout: float = 2.0) -> bool:
     library (and its memory) out of the supervisor: the gateway is ours and answers simply."""
     writer = None
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-        writer.write(f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-        status_line = await asyncio.wait_for(reader.readline(), timeout)
+        async with asyncio.timeout(timeout):  # (not wait_for: see MonotonicClock.within)
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(
+                f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+            )
+            status_line = await reader.readline()
         return status_line.split(b" ", 2)[1:2] == [b"200"]
     except (OSError, TimeoutError):
         return False

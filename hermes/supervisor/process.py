@@ -10,7 +10,6 @@ clock), so the unit tests drive every transition with scripted ones in milliseco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import signal
@@ -152,10 +151,13 @@ class Gateway:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
+        # Cancelled until it is done: a cancellation lost in a library (asyncio.wait_for on
+        # Python 3.11 can swallow one) must not leave a stop waiting forever.
+        while task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=1.0)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.error("%s: its task failed: %r", self.spec.profile, task.exception())
         await self._terminate()
         if self.state != State.FATAL:
             self._to(State.STOPPED)
