@@ -7,17 +7,19 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
-from hermes.agent import Agent, RunFinished, ToolFinished, ToolStarted, layer
+from hermes.agent import AgentEvent, RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError
 from hermes.gateway.middleware import RunSlot, json_response
 from hermes.gateway.progress import inline_marker, strip_markers
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
+from hermes.gateway.tasks import answer_directly, is_background_task
 from hermes.messages import Message, ProviderNote, TextDelta, Usage
 from hermes.providers.base import ModelParams
 from hermes.wire.openai_chat import choiceless_chunk, chunk, completion_response, usage_chunk
@@ -37,13 +39,20 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def _respond(
     request: web.Request, rt: Runtime, chat: ChatRequest, recorder: Recorder | None
 ) -> web.StreamResponse:
+    params = ModelParams(chat.max_tokens, chat.temperature, chat.top_p, chat.stop)
+    if is_background_task(chat.messages):  # Open WebUI's title, tags, follow-ups: no agent
+        messages = [_clean(m) for m in chat.messages]
+        if chat.stream:
+            events = answer_directly(rt.provider, messages, params, incremental=True)
+            return await _stream(request, rt, events, chat, recorder)
+        events = answer_directly(rt.provider, messages, params, incremental=False)
+        return await _complete(rt, events)
     with RunSlot(request):
         agent = rt.agent()
         messages = layer(rt.prompt.get(), [_clean(m) for m in chat.messages])
-        params = ModelParams(chat.max_tokens, chat.temperature, chat.top_p, chat.stop)
         if chat.stream:
-            return await _stream(request, rt, agent, messages, params, chat, recorder)
-        return await _complete(rt, agent, messages, params)
+            return await _stream(request, rt, agent.run(messages, params), chat, recorder)
+        return await _complete(rt, agent.run(messages, params, incremental=False))
 
 
 def _clean(message: Message) -> Message:
@@ -56,13 +65,11 @@ def _completion_id() -> str:
     return "chatcmpl-" + os.urandom(12).hex()
 
 
-async def _complete(
-    rt: Runtime, agent: Agent, messages: list[Message], params: ModelParams
-) -> web.Response:
+async def _complete(rt: Runtime, events: AsyncIterator[AgentEvent]) -> web.Response:
     text: list[str] = []
     finished = RunFinished("stop", Usage())
     answered_by = rt.provider.label
-    async for event in agent.run(messages, params, incremental=False):
+    async for event in events:
         if isinstance(event, TextDelta):
             text.append(event.text)
         elif isinstance(event, RunFinished):
@@ -83,9 +90,7 @@ async def _complete(
 async def _stream(
     request: web.Request,
     rt: Runtime,
-    agent: Agent,
-    messages: list[Message],
-    params: ModelParams,
+    events: AsyncIterator[AgentEvent],
     chat: ChatRequest,
     recorder: Recorder | None,
 ) -> web.StreamResponse:
@@ -94,7 +99,6 @@ async def _stream(
     progress = rt.settings.tool_progress
     role_sent = after_text = False
     try:
-        events = agent.run(messages, params)
         async for event in with_keepalive(events, rt.settings.keepalive_seconds):
             if event is None:
                 await out.send(b": keep-alive\n\n")

@@ -174,6 +174,45 @@ def test_max_concurrent_runs_gives_429(home: Path, up: FakeOpenAI) -> None:
         assert first["r"].status_code == 200
 
 
+# Open WebUI's title prompt (its DEFAULT_TITLE_GENERATION_PROMPT_TEMPLATE, abridged).
+TITLE_TASK = (
+    "### Task:\nGenerate a concise, 3-5 word title with an emoji summarizing the chat history."
+    '\n### Output:\nJSON format: { "title": "your concise title here" }\n### Chat History:\n'
+    "<chat_history>\nUSER: how do I list files?\nASSISTANT: Use ls.\n</chat_history>"
+)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_open_webui_title_requests_bypass_the_agent_and_the_run_limit(
+    home: Path, up: FakeOpenAI, stream: bool
+) -> None:
+    make_profile(home, "alice", up.base_url, API_SERVER_MAX_CONCURRENT_RUNS="1")
+    up.queue_stall(3)  # a user's agent run holds the only run slot
+    up.queue_text('{"title": "📁 Listing files"}')
+    with run_gateway(home, "alice") as gw:
+        busy = threading.Thread(target=lambda: post(gw, USER))
+        busy.start()
+        deadline = time.monotonic() + 5
+        while not up.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        task = {"messages": [{"role": "user", "content": TITLE_TASK}], "stream": stream}
+        r = post(gw, task)
+        busy.join(20)
+    assert r.status_code == 200
+    if stream:
+        chunks = [json.loads(b[6:]) for b in r.text.split("\n\n") if b.startswith("data: {")]
+        said = "".join(
+            c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]
+        )
+    else:
+        said = r.json()["choices"][0]["message"]["content"]
+    assert said == '{"title": "📁 Listing files"}'
+    sent, _ = up.requests[1]
+    # The model saw Open WebUI's prompt alone: no agent prompt, no tools offered.
+    assert sent["messages"] == [{"role": "user", "content": TITLE_TASK}]
+    assert "tools" not in sent
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_a_silent_upstream_is_a_504_after_model_timeout(
     home: Path, up: FakeOpenAI, stream: bool
