@@ -7,6 +7,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -29,9 +30,9 @@ def client(gw: Gateway) -> Iterator[openai.OpenAI]:
         yield c
 
 
-def sent_messages(up: FakeOpenAI, n: int = -1) -> list[dict]:
+def sent_messages(up: FakeOpenAI, n: int = -1) -> list[dict[str, Any]]:
     """The conversation the upstream received in request n, without the core system prompt."""
-    messages = up.requests[n][0]["messages"]
+    messages: list[dict[str, Any]] = up.requests[n][0]["messages"]
     assert messages[0]["role"] == "system" and "Hermes" in messages[0]["content"]
     return messages[1:]
 
@@ -55,8 +56,9 @@ def test_chain_by_previous_response_id_with_tools_and_instructions(
     first = client.responses.create(model="x", input="run it", instructions="Be terse.")
     assert [o.type for o in first.output] == ["function_call", "function_call_output", "message"]
     call, result = first.output[0], first.output[1]
+    assert call.type == "function_call" and result.type == "function_call_output"
     assert call.name == "terminal" and call.call_id == result.call_id
-    assert "chained-42" in result.output
+    assert isinstance(result.output, str) and "chained-42" in result.output
 
     up.queue_text("Second.")
     second = client.responses.create(model="x", input="and now?", previous_response_id=first.id)
@@ -165,7 +167,9 @@ def test_stream_create_true_event_ladder(client: openai.OpenAI, up: FakeOpenAI) 
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert deltas == "streamed words here"
-    completed = events[-1].response
+    last = events[-1]
+    assert last.type == "response.completed"
+    completed = last.response
     assert completed.output_text == "streamed words here" and completed.status == "completed"
 
 
@@ -186,7 +190,8 @@ def test_stream_failure_is_response_failed(client: openai.OpenAI, up: FakeOpenAI
     up.queue_error(401, "bad key")
     events = list(client.responses.create(model="x", input="hi", stream=True))
     assert events[-1].type == "response.failed"
-    assert "upstream rejected the credentials" in events[-1].response.error.message
+    error = events[-1].response.error
+    assert error is not None and "upstream rejected the credentials" in error.message
 
 
 def test_same_conversation_requests_are_serialized(gw: Gateway, up: FakeOpenAI) -> None:
