@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from hermes.cli.app import app
 from hermes.profiles import ProfileStore
@@ -34,7 +34,7 @@ class Cli:
     def __init__(self) -> None:
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+    def __call__(self, *args: str, input: str | None = None) -> Result:
         return self.runner.invoke(app, list(args), input=input)
 
 

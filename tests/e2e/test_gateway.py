@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
 import pytest
+from openai import Stream
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from tests.e2e.gateway_process import Gateway, alice_gateway
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -28,10 +31,20 @@ def client(gw: Gateway) -> openai.OpenAI:
     return openai.OpenAI(base_url=gw.base_url, api_key=gw.key, max_retries=0, timeout=20)
 
 
-def chat(client: openai.OpenAI, text: str = "hi", **kw):  # type: ignore[no-untyped-def]
-    return client.chat.completions.create(
+# With `**kw` mypy cannot pick one of create's overloads and calls the result Any: the
+# typed local says which one it is.
+def chat(client: openai.OpenAI, text: str = "hi", **kw: Any) -> ChatCompletion:
+    reply: ChatCompletion = client.chat.completions.create(
         model="anything", messages=[{"role": "user", "content": text}], **kw
     )
+    return reply
+
+
+def chat_stream(client: openai.OpenAI, text: str = "hi", **kw: Any) -> Stream[ChatCompletionChunk]:
+    stream: Stream[ChatCompletionChunk] = client.chat.completions.create(
+        model="anything", messages=[{"role": "user", "content": text}], stream=True, **kw
+    )
+    return stream
 
 
 def test_ready_line_health_and_models(gw: Gateway, client: openai.OpenAI) -> None:
@@ -62,7 +75,7 @@ def test_chat_completion_non_streaming(client: openai.OpenAI, up: FakeOpenAI) ->
 
 def test_streaming_forwards_deltas_and_usage(client: openai.OpenAI, up: FakeOpenAI) -> None:
     up.queue_text("one two three", chunks=["one ", "two ", "three"])
-    stream = chat(client, stream=True, stream_options={"include_usage": True})
+    stream = chat_stream(client, stream_options={"include_usage": True})
     chunks = list(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -70,7 +83,8 @@ def test_streaming_forwards_deltas_and_usage(client: openai.OpenAI, up: FakeOpen
     assert len({c.id for c in chunks}) == 1 and all(c.model == "alice" for c in chunks)
     finals = [c for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finals[-1].choices[0].finish_reason == "stop"
-    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens > 0
+    usage = chunks[-1].usage
+    assert chunks[-1].choices == [] and usage is not None and usage.total_tokens > 0
 
 
 def test_sse_framing_and_headers(gw: Gateway, up: FakeOpenAI) -> None:
@@ -98,7 +112,7 @@ def test_two_step_tool_loop_really_runs_terminal(
 ) -> None:
     up.queue_tool_call("terminal", {"command": "echo hermes-$((6*7)) && pwd"})
     up.queue_text("The answer is 42.")
-    stream = chat(client, "run it", stream=True)
+    stream = chat_stream(client, "run it")
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert "`💻 echo hermes-$((6*7)) && pwd`" in text
     assert text.endswith("The answer is 42.")
@@ -153,7 +167,7 @@ def test_upstream_errors_map_to_openai_errors(
     client: openai.OpenAI,
     up: FakeOpenAI,
     status: int,
-    expected_cls: type,
+    expected_cls: type[openai.APIStatusError],
     expected_status: int,
     text: str,
 ) -> None:
@@ -188,7 +202,7 @@ def test_streaming_upstream_failure_before_output_is_an_http_error(
 ) -> None:
     up.queue_error(401, "bad key")
     with pytest.raises(openai.APIStatusError) as info:
-        list(chat(client, stream=True))
+        list(chat_stream(client))
     assert info.value.status_code == 502
 
 
@@ -233,7 +247,7 @@ def test_auth(gw: Gateway) -> None:
         ({"messages": [{"role": "user", "content": "x"}], "max_tokens": -1}, "max_tokens"),
     ],
 )
-def test_bad_requests_name_the_param(gw: Gateway, body: dict, param: str) -> None:
+def test_bad_requests_name_the_param(gw: Gateway, body: dict[str, Any], param: str) -> None:
     r = httpx.post(f"{gw.base_url}/chat/completions", headers=gw.headers(), json=body)
     assert r.status_code == 400
     assert r.json()["error"]["param"] == param

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -21,7 +22,7 @@ import pytest
 from hermes.profiles import ProfileStore
 from hermes.profiles.settings import set_value
 from tests.e2e.conftest import HERMES
-from tests.e2e.gateway_process import free_port, gateway_env, make_profile, run_gateway
+from tests.e2e.gateway_process import Gateway, free_port, gateway_env, make_profile, run_gateway
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.processes import alive
 
@@ -32,7 +33,7 @@ def up() -> Iterator[FakeOpenAI]:
         yield fake
 
 
-def post(gw, body: dict, **kw) -> httpx.Response:  # type: ignore[no-untyped-def]
+def post(gw: Gateway, body: dict[str, Any], **kw: Any) -> httpx.Response:
     return httpx.post(
         f"{gw.base_url}/chat/completions", headers=gw.headers(), json=body, timeout=30, **kw
     )
@@ -329,7 +330,7 @@ def test_tool_calls_of_one_turn_run_concurrently(home: Path, up: FakeOpenAI) -> 
     assert tool_msgs[2]["content"].startswith("error")  # unknown tool: a result, not a failure
 
 
-def raw_exchange(gw, request: bytes) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+def raw_exchange(gw: Gateway, request: bytes) -> tuple[int, bytes]:
     port = int(gw.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(request)

@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -30,9 +31,9 @@ def client(gw: Gateway) -> Iterator[openai.OpenAI]:
         yield c
 
 
-def sent_messages(up: FakeOpenAI, n: int = -1) -> list[dict]:
+def sent_messages(up: FakeOpenAI, n: int = -1) -> list[dict[str, Any]]:
     """The conversation the upstream received in request n, without the core system prompt."""
-    messages = up.requests[n][0]["messages"]
+    messages: list[dict[str, Any]] = up.requests[n][0]["messages"]
     assert messages[0]["role"] == "system" and "Hermes" in messages[0]["content"]
     return messages[1:]
 
@@ -169,7 +170,9 @@ def test_stream_create_true_event_ladder(client: openai.OpenAI, up: FakeOpenAI) 
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert deltas == "streamed words here"
-    completed = events[-1].response
+    last = events[-1]
+    assert last.type == "response.completed"
+    completed = last.response
     assert completed.output_text == "streamed words here" and completed.status == "completed"
 
 
@@ -198,7 +201,8 @@ def test_stream_failure_is_response_failed(client: openai.OpenAI, up: FakeOpenAI
     up.queue_error(401, "bad key")
     events = list(client.responses.create(model="x", input="hi", stream=True))
     assert events[-1].type == "response.failed"
-    assert "upstream rejected the credentials" in events[-1].response.error.message
+    error = events[-1].response.error
+    assert error is not None and "upstream rejected the credentials" in error.message
 
 
 def test_same_conversation_requests_are_serialized(gw: Gateway, up: FakeOpenAI) -> None:
@@ -268,11 +272,13 @@ def test_output_items_sent_back_as_input_rebuild_the_history(
     first = client.responses.create(model="x", input="run it", store=False)
     up.queue_text("Yes.")
     items = [o.model_dump(exclude_none=True) for o in first.output]
-    client.responses.create(
-        model="x",
-        input=[{"role": "user", "content": "run it"}, *items, {"role": "user", "content": "ok?"}],
-        store=False,
-    )
+    # Output items as plain dicts, the way a client keeping its own history resends them.
+    resent: Any = [
+        {"role": "user", "content": "run it"},
+        *items,
+        {"role": "user", "content": "ok?"},
+    ]
+    client.responses.create(model="x", input=resent, store=False)
     history = sent_messages(up)
     assert history[0] == {"role": "user", "content": "run it"}
     assert history[1]["tool_calls"][0]["function"]["name"] == "terminal"

@@ -52,7 +52,7 @@ def turn(http: httpx.Client, username: str, message: str, **extra: Any) -> list[
 
 def sent(up: FakeOpenAI, n: int = -1) -> list[dict[str, Any]]:
     """What the upstream received in request n, without the core system prompt."""
-    messages = up.requests[n][0]["messages"]
+    messages: list[dict[str, Any]] = up.requests[n][0]["messages"]
     assert messages[0]["role"] == "system"
     return messages[1:]
 

@@ -172,6 +172,7 @@ async def test_older_turns_are_summarized_and_the_last_turns_kept() -> None:
     assert (
         'assistant called lookup({"q": "item 2"})' in text and "result of lookup: result 2" in text
     )
+    assert CORE.content is not None
     assert "question 4" not in text and CORE.content not in text
 
 

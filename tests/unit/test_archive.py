@@ -17,11 +17,19 @@ from hermes.gateway.settings import load
 from hermes.profiles import ProfileStore
 from hermes.profiles.archive import ArchiveError, export_profile, import_profile
 from hermes.providers import build_provider
+from tests.conftest import Cli
 from tests.races import swapping
 from tests.tarballs import Member, archive_bytes, manifest
 
 
-def test_export_import_round_trip(cli, home: Path, tmp_path: Path) -> None:
+def member_bytes(tar: tarfile.TarFile, member: str | tarfile.TarInfo) -> bytes:
+    """A regular file's content from an archive (extractfile gives None only for other kinds)."""
+    f = tar.extractfile(member)
+    assert f is not None, member
+    return f.read()
+
+
+def test_export_import_round_trip(cli: Cli, home: Path, tmp_path: Path) -> None:
     cli("profile", "create", "alice", "--description", "exported")
     root = home / "profiles" / "alice"
     cli("-p", "alice", "config", "set", "OPENAI_API_KEY", "sk-secret-abcdefghijkl")
@@ -37,7 +45,7 @@ def test_export_import_round_trip(cli, home: Path, tmp_path: Path) -> None:
 
     with tarfile.open(archive) as tar:
         names = tar.getnames()
-        data = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
+        data = b"".join(member_bytes(tar, m) for m in tar.getmembers() if m.isfile())
     assert "alice/SOUL.md" in names and "alice/workspace/w.txt" in names
     assert not any(n.endswith(".env") or "/state/" in n or "/logs/" in n for n in names)
     assert "alice/workspace/link" not in names
@@ -60,7 +68,7 @@ def test_export_import_round_trip(cli, home: Path, tmp_path: Path) -> None:
     assert int(env["API_SERVER_PORT"]) != int(envfile.read(root / ".env")["API_SERVER_PORT"])
 
 
-def test_import_takes_a_port(cli, home: Path, tmp_path: Path) -> None:
+def test_import_takes_a_port(cli: Cli, home: Path, tmp_path: Path) -> None:
     cli("profile", "create", "alice")
     archive = tmp_path / "alice.tar.gz"
     assert cli("profile", "export", "alice", "-o", str(archive)).exit_code == 0
@@ -107,7 +115,7 @@ def _member(
     ],
 )
 def test_hostile_archives_are_refused(
-    cli, home: Path, tmp_path: Path, member: tuple[tarfile.TarInfo, bytes], expected: str
+    cli: Cli, home: Path, tmp_path: Path, member: tuple[tarfile.TarInfo, bytes], expected: str
 ) -> None:
     cli("profile", "list")
     before = sorted(p.name for p in (home / "profiles").iterdir())
@@ -118,7 +126,7 @@ def test_hostile_archives_are_refused(
     assert not (tmp_path.parent / "escape").exists()
 
 
-def test_import_of_garbage_is_a_clear_error(cli, tmp_path: Path) -> None:
+def test_import_of_garbage_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(b"not a tarball")
     result = cli("profile", "import", str(junk))
@@ -147,7 +155,7 @@ MALFORMED = {
 
 @pytest.mark.parametrize("case", MALFORMED)
 def test_a_malformed_archive_is_one_error_and_leaves_nothing(
-    cli, home: Path, tmp_path: Path, case: str
+    cli: Cli, home: Path, tmp_path: Path, case: str
 ) -> None:
     members, expected = MALFORMED[case]
     cli("profile", "list")
@@ -328,7 +336,9 @@ def test_a_setting_the_editor_cannot_remove_refuses_the_import(
     assert not store.exists("evil")
 
 
-def test_export_leaves_exposure_and_trust_settings_out(cli, home: Path, tmp_path: Path) -> None:
+def test_export_leaves_exposure_and_trust_settings_out(
+    cli: Cli, home: Path, tmp_path: Path
+) -> None:
     cli("profile", "create", "alice")
     root = home / "profiles" / "alice"
     config = (root / "config.yaml").read_text()
@@ -341,8 +351,8 @@ def test_export_leaves_exposure_and_trust_settings_out(cli, home: Path, tmp_path
     archive = tmp_path / "alice.tar.gz"
     assert cli("profile", "export", "alice", "-o", str(archive)).exit_code == 0
     with tarfile.open(archive) as tar:
-        exported = tar.extractfile("alice/config.yaml").read().decode()
-        manifest = json.loads(tar.extractfile("alice/hermes-profile.json").read())
+        exported = member_bytes(tar, "alice/config.yaml").decode()
+        manifest = json.loads(member_bytes(tar, "alice/hermes-profile.json"))
     assert "0.0.0.0" not in exported and "ui.example" not in exported
     assert "allow_private" not in exported and "tool_progress: event" in exported
     assert set(manifest["env"]) == {"API_SERVER_ENABLED"}

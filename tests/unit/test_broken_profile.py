@@ -15,6 +15,7 @@ from hermes.profiles import ProfileStore
 from hermes.supervisor.plan import plan
 from hermes.supervisor.process import Gateway, Policy, State
 from hermes.supervisor.supervisor import Supervisor
+from tests.conftest import Cli
 
 
 def break_env(home: Path, name: str) -> Path:
@@ -40,7 +41,7 @@ def test_an_env_that_is_not_utf8_is_an_error_naming_file_line_and_byte(
     assert b"OTHER" not in path.read_bytes()
 
 
-def test_a_broken_env_breaks_only_its_own_profile(cli, home: Path) -> None:
+def test_a_broken_env_breaks_only_its_own_profile(cli: Cli, home: Path) -> None:
     assert cli("profile", "create", "alice").exit_code == 0
     port = envfile.read(home / "profiles" / "alice" / ".env")["API_SERVER_PORT"]
     path = break_env(home, "alice")
@@ -72,7 +73,7 @@ def test_a_broken_env_breaks_only_its_own_profile(cli, home: Path) -> None:
     assert created.exit_code == 0 and json.loads(created.stdout)["port"] != int(port)
 
 
-def test_a_config_yaml_that_is_not_utf8_is_named_like_a_yaml_error(cli, home: Path) -> None:
+def test_a_config_yaml_that_is_not_utf8_is_named_like_a_yaml_error(cli: Cli, home: Path) -> None:
     cli("profile", "list")
     path = home / "profiles" / "default" / "config.yaml"
     path.write_bytes(b"model:\n  name: caf\xe9\n")

@@ -18,7 +18,7 @@ def profile_dir(home: Path, name: str = "default") -> Path:
     return home / "profiles" / name
 
 
-def test_env_keys_go_to_env_keeping_other_lines(cli, home: Path) -> None:
+def test_env_keys_go_to_env_keeping_other_lines(cli: Cli, home: Path) -> None:
     cli("profile", "list")
     env_path = profile_dir(home) / ".env"
     env_path.write_text(env_path.read_text() + "# my comment\nCUSTOM=1\n")
@@ -31,7 +31,7 @@ def test_env_keys_go_to_env_keeping_other_lines(cli, home: Path) -> None:
 
 
 @pytest.mark.parametrize("value", ["a\nb", "a\rb", "a\x00b"])
-def test_env_values_with_newline_or_nul_are_refused(cli, home: Path, value: str) -> None:
+def test_env_values_with_newline_or_nul_are_refused(cli: Cli, home: Path, value: str) -> None:
     cli("profile", "list")
     before = (profile_dir(home) / ".env").read_text()
     result = cli("config", "set", "TOKEN", value)
@@ -45,7 +45,7 @@ SPLITLINES_BREAKS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "
 
 @pytest.mark.parametrize("brk", SPLITLINES_BREAKS)
 def test_env_values_with_other_line_breaks_round_trip_through_the_next_set(
-    cli, home: Path, brk: str
+    cli: Cli, home: Path, brk: str
 ) -> None:
     cli("profile", "list")
     env_path = profile_dir(home) / ".env"
@@ -59,7 +59,7 @@ def test_env_values_with_other_line_breaks_round_trip_through_the_next_set(
     assert cli("config", "get", "TOKEN", "--reveal").stdout == value + "\n"
 
 
-def test_env_value_that_is_not_utf8_text_is_refused(cli, home: Path) -> None:
+def test_env_value_that_is_not_utf8_text_is_refused(cli: Cli, home: Path) -> None:
     cli("profile", "list")
     before = (profile_dir(home) / ".env").read_bytes()
     result = cli("config", "set", "TOKEN", "caf\udce9")  # how argv carries a byte 0xe9
@@ -68,7 +68,9 @@ def test_env_value_that_is_not_utf8_text_is_refused(cli, home: Path) -> None:
 
 
 @pytest.mark.parametrize("key", ["FOO\n", "FOO\r", "model.name\n", "FOO\x1b[2J"])
-def test_a_key_with_a_control_character_is_refused_in_one_line(cli, home: Path, key: str) -> None:
+def test_a_key_with_a_control_character_is_refused_in_one_line(
+    cli: Cli, home: Path, key: str
+) -> None:
     cli("profile", "list")
     before = [(profile_dir(home) / f).read_bytes() for f in (".env", "config.yaml")]
     result = cli("config", "set", key, "bar")
@@ -83,7 +85,7 @@ def test_env_reader_splits_lines_at_newline_only(tmp_path: Path) -> None:
     assert envfile.read(path) == {"A": "x\u2028B=2", "C": "3\x85D=4"}
 
 
-def test_yaml_keys_are_typed_the_yaml_way(cli, home: Path) -> None:
+def test_yaml_keys_are_typed_the_yaml_way(cli: Cli, home: Path) -> None:
     assert cli("config", "set", "model.temperature", "0.5").exit_code == 0
     assert cli("config", "set", "api_server.cors_origins", "[https://a.example]").exit_code == 0
     assert cli("config", "set", "tools.web_fetch.allow_private", "true").exit_code == 0
@@ -112,7 +114,7 @@ def test_yaml_keys_are_typed_the_yaml_way(cli, home: Path) -> None:
     ],
 )
 def test_bad_keys_and_values_are_refused_with_choices(
-    cli, home: Path, key: str, value: str, expected: str
+    cli: Cli, home: Path, key: str, value: str, expected: str
 ) -> None:
     cli("profile", "list")
     before = (profile_dir(home) / "config.yaml").read_text()
@@ -122,14 +124,14 @@ def test_bad_keys_and_values_are_refused_with_choices(
     assert (profile_dir(home) / "config.yaml").read_text() == before
 
 
-def test_set_keeps_comments_in_config_yaml(cli, home: Path) -> None:
+def test_set_keeps_comments_in_config_yaml(cli: Cli, home: Path) -> None:
     assert cli("config", "set", "model.provider", "anthropic").exit_code == 0
     text = (profile_dir(home) / "config.yaml").read_text()
     assert "# hermes profile configuration" in text and "provider: anthropic" in text
     assert "# openai (any OpenAI-compatible API)" in text
 
 
-def test_every_env_value_is_masked_whatever_its_name(cli) -> None:
+def test_every_env_value_is_masked_whatever_its_name(cli: Cli) -> None:
     """.env is where secrets live: a DATABASE_URL or GITHUB_PAT is masked like an API key;
     only the API server's plain settings show as they are."""
     url = "postgres://app:hunter2-secret@db.internal/app"
@@ -142,7 +144,7 @@ def test_every_env_value_is_masked_whatever_its_name(cli) -> None:
     assert cli("config", "get", "API_SERVER_PORT").stdout.strip().isdigit()
 
 
-def test_get_masks_secrets_unless_reveal(cli) -> None:
+def test_get_masks_secrets_unless_reveal(cli: Cli) -> None:
     cli("config", "set", "OPENAI_API_KEY", "sk-proj-0123456789abcdef")
     assert cli("config", "get", "OPENAI_API_KEY").stdout.strip() == "sk-…cdef"
     assert (
@@ -155,14 +157,14 @@ def test_get_masks_secrets_unless_reveal(cli) -> None:
     assert "zzzzzzzz" not in set_out
 
 
-def test_get_reports_defaults_and_missing_env_keys(cli) -> None:
+def test_get_reports_defaults_and_missing_env_keys(cli: Cli) -> None:
     assert cli("config", "get", "agent.max_iterations").stdout.strip() == "20"
     assert json.loads(cli("config", "get", "model").stdout)["provider"] == "local"
     missing = cli("config", "get", "NOPE_KEY")
     assert missing.exit_code == 2 and "not set" in missing.output
 
 
-def test_unset_returns_to_default(cli) -> None:
+def test_unset_returns_to_default(cli: Cli) -> None:
     cli("config", "set", "agent.max_iterations", "3")
     assert cli("config", "get", "agent.max_iterations").stdout.strip() == "3"
     assert cli("config", "unset", "agent.max_iterations").exit_code == 0
@@ -173,7 +175,7 @@ def test_unset_returns_to_default(cli) -> None:
     assert cli("config", "unset", "model.nope").exit_code != 0
 
 
-def test_list_says_where_each_value_comes_from(cli) -> None:
+def test_list_says_where_each_value_comes_from(cli: Cli) -> None:
     cli("config", "set", "model.temperature", "0.2")
     rows = {r["key"]: r for r in json.loads(cli("config", "list", "--json").stdout)}
     assert rows["model.temperature"]["source"] == "config.yaml"
@@ -186,14 +188,14 @@ def test_list_says_where_each_value_comes_from(cli) -> None:
     assert len(revealed["API_SERVER_KEY"]["value"]) >= 32
 
 
-def test_setting_a_port_of_another_profile_is_refused(cli) -> None:
+def test_setting_a_port_of_another_profile_is_refused(cli: Cli) -> None:
     cli("profile", "create", "alice")
     result = cli("-p", "alice", "config", "set", "API_SERVER_PORT", "8642")
     assert result.exit_code != 0 and "profile 'default'" in result.output
     assert cli("-p", "alice", "config", "set", "API_SERVER_PORT", "9311").exit_code == 0
 
 
-def test_config_path(cli, home: Path) -> None:
+def test_config_path(cli: Cli, home: Path) -> None:
     assert cli("config", "path").stdout.strip() == str(profile_dir(home) / "config.yaml")
     assert cli("config", "path", "--env").stdout.strip() == str(profile_dir(home) / ".env")
 
@@ -207,7 +209,7 @@ def test_config_path(cli, home: Path) -> None:
         ("- just\n- a list\n", "config.yaml:1"),
     ],
 )
-def test_broken_config_names_file_and_line(cli, home: Path, text: str, where: str) -> None:
+def test_broken_config_names_file_and_line(cli: Cli, home: Path, text: str, where: str) -> None:
     cli("profile", "list")
     (profile_dir(home) / "config.yaml").write_text(text)
     with pytest.raises(ConfigError, match=where):

@@ -15,6 +15,7 @@ from hermes.config.known import PROVIDER_TYPES, TOOL_NAMES
 from hermes.config.schema import MIN_BYTES, Config
 from hermes.config.validate import hints
 from hermes.errors import ConfigError
+from tests.conftest import Cli
 
 
 def files(home: Path) -> tuple[bytes, bytes]:
@@ -57,7 +58,7 @@ REFUSED = [
 
 @pytest.mark.parametrize(("key", "value", "expected"), REFUSED)
 def test_a_value_outside_what_the_schema_declares_is_refused(
-    cli, home: Path, key: str, value: str, expected: str
+    cli: Cli, home: Path, key: str, value: str, expected: str
 ) -> None:
     cli("profile", "list")
     before = files(home)
@@ -83,7 +84,7 @@ def test_a_value_outside_what_the_schema_declares_is_refused(
     ],
 )
 def test_values_that_look_like_options_or_sit_on_a_bound_are_taken(
-    cli, key: str, value: str
+    cli: Cli, key: str, value: str
 ) -> None:
     result = cli("config", "set", key, value)
     assert result.exit_code == 0, result.output
@@ -97,7 +98,7 @@ def test_values_that_look_like_options_or_sit_on_a_bound_are_taken(
 TEXT_KEYS = ("model.name", "CUSTOM_OFFSET", "model.provider")
 
 
-def test_a_provider_entry_may_be_named_once_it_exists(cli, home: Path) -> None:
+def test_a_provider_entry_may_be_named_once_it_exists(cli: Cli, home: Path) -> None:
     assert cli("config", "set", "providers", "[{name: spare, model: m}]").exit_code == 0
     assert cli("config", "set", "model.fallbacks", "[spare]").exit_code == 0
     assert cli("config", "set", "model.provider", "spare").exit_code == 0
@@ -119,7 +120,7 @@ def test_a_provider_entry_may_be_named_once_it_exists(cli, home: Path) -> None:
     ],
 )
 def test_loading_a_config_that_breaks_a_rule_names_path_key_and_rule(
-    cli, home: Path, text: str, expected: str
+    cli: Cli, home: Path, text: str, expected: str
 ) -> None:
     cli("profile", "list")
     path = home / "profiles" / "default" / "config.yaml"
@@ -133,7 +134,9 @@ def test_loading_a_config_that_breaks_a_rule_names_path_key_and_rule(
     assert listed.exit_code == 0 and f"{path}{expected}" in listed.stderr
 
 
-def test_the_key_that_breaks_a_rule_can_be_set_right_and_only_that_one(cli, home: Path) -> None:
+def test_the_key_that_breaks_a_rule_can_be_set_right_and_only_that_one(
+    cli: Cli, home: Path
+) -> None:
     cli("profile", "list")
     path = home / "profiles" / "default" / "config.yaml"
     path.write_text("# mine\nmodel:\n  timeout: 0\n")
@@ -153,10 +156,10 @@ def test_every_number_and_name_list_in_the_schema_declares_its_rule() -> None:
 
     def walk(cls: type, prefix: str = "") -> list[tuple[str, object, dict[str, object]]]:
         out = []
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls):
             hint = hints(cls)[f.name]
-            if dataclasses.is_dataclass(hint):
-                out += walk(hint, f"{prefix}{f.name}.")  # type: ignore[arg-type]
+            if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+                out += walk(hint, f"{prefix}{f.name}.")
             else:
                 out.append((f"{prefix}{f.name}", hint, dict(f.metadata)))
         return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import pytest
 from aiohttp import web
@@ -17,6 +17,9 @@ from hermes.messages import Finish, Message, StreamEvent, TextDelta
 from hermes.profiles import ProfileStore
 from hermes.profiles.settings import set_value
 from hermes.providers.base import ModelParams
+
+# A client of the gateway app served by a test server (aiohttp's TestClient is generic).
+GatewayClient: TypeAlias = TestClient[web.Request, web.Application]
 
 
 class Exploding:
@@ -56,14 +59,14 @@ class GatewayTestServer(TestServer):
 
 async def client_for(
     aiohttp_client: Any, store: ProfileStore, provider: Any, **settings: str
-) -> TestClient:
+) -> GatewayClient:
     profile = store.get("default")
     for key, value in settings.items():
         set_value(store, profile, key, value)
     loaded = load(profile, {})
     app = create_app(profile, loaded.config, loaded.settings, provider=provider, environ={})
     server: BaseTestServer = GatewayTestServer(app)
-    client: TestClient = await aiohttp_client(server)
+    client: GatewayClient = await aiohttp_client(server)
     return client
 
 

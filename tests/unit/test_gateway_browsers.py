@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from aiohttp import FormData
-from aiohttp.test_utils import TestClient
 
 from hermes.errors import ConfigError
 from hermes.gateway.hosts import HostPolicy, host_of
@@ -19,7 +18,7 @@ from hermes.gateway.settings import GatewaySettings, load
 from hermes.messages import Finish, Message, StreamEvent, TextDelta
 from hermes.profiles import ProfileStore
 from hermes.stores.keys import KeyStore
-from tests.unit.test_gateway_app import Echo, client_for
+from tests.unit.test_gateway_app import Echo, GatewayClient, client_for
 
 JSON = {"Content-Type": "application/json"}
 CHAT = b'{"messages": [{"role": "user", "content": "hi"}]}'
@@ -48,7 +47,7 @@ class Counting(Echo):
 
 
 @pytest.fixture
-async def keyless(aiohttp_client: Any, store: ProfileStore) -> tuple[TestClient, Counting]:
+async def keyless(aiohttp_client: Any, store: ProfileStore) -> tuple[GatewayClient, Counting]:
     provider = Counting()
     return await client_for(aiohttp_client, store, provider, API_SERVER_KEY=""), provider
 
@@ -68,7 +67,7 @@ def assert_error(body: dict[str, Any], code: str, kind: str = "invalid_request_e
 )
 @pytest.mark.parametrize(("path", "body"), POST_ROUTES)
 async def test_a_body_that_is_not_declared_json_is_415_and_runs_nothing(
-    keyless: tuple[TestClient, Counting], path: str, body: bytes, content_type: str
+    keyless: tuple[GatewayClient, Counting], path: str, body: bytes, content_type: str
 ) -> None:
     client, provider = keyless
     r = await client.post(path, data=body, headers={"Content-Type": content_type})
@@ -79,7 +78,7 @@ async def test_a_body_that_is_not_declared_json_is_415_and_runs_nothing(
 
 
 async def test_multipart_and_a_missing_content_type_are_415(
-    keyless: tuple[TestClient, Counting],
+    keyless: tuple[GatewayClient, Counting],
 ) -> None:
     client, provider = keyless
     form = FormData()
@@ -96,7 +95,7 @@ async def test_multipart_and_a_missing_content_type_are_415(
     ["application/json", "application/json; charset=utf-8", "Application/JSON; Charset=UTF-8"],
 )
 async def test_json_with_or_without_a_utf8_charset_is_served(
-    keyless: tuple[TestClient, Counting], content_type: str
+    keyless: tuple[GatewayClient, Counting], content_type: str
 ) -> None:
     client, provider = keyless
     r = await client.post("/v1/chat/completions", data=CHAT, headers={"Content-Type": content_type})
@@ -104,7 +103,7 @@ async def test_json_with_or_without_a_utf8_charset_is_served(
     assert provider.calls == 1
 
 
-async def test_json_in_another_charset_is_415(keyless: tuple[TestClient, Counting]) -> None:
+async def test_json_in_another_charset_is_415(keyless: tuple[GatewayClient, Counting]) -> None:
     client, provider = keyless
     headers = {"Content-Type": "application/json; charset=latin-1"}
     r = await client.post("/v1/chat/completions", data=CHAT, headers=headers)
@@ -112,7 +111,7 @@ async def test_json_in_another_charset_is_415(keyless: tuple[TestClient, Countin
 
 
 async def test_no_body_and_unknown_routes_keep_their_own_errors(
-    keyless: tuple[TestClient, Counting],
+    keyless: tuple[GatewayClient, Counting],
 ) -> None:
     client, _ = keyless
     r = await client.post("/v1/chat/completions", skip_auto_headers=["Content-Type"])
@@ -203,7 +202,7 @@ def test_a_star_allows_any_host() -> None:
 
 
 async def test_a_foreign_host_is_403_everywhere_with_the_setting_named(
-    keyless: tuple[TestClient, Counting],
+    keyless: tuple[GatewayClient, Counting],
 ) -> None:
     client, provider = keyless
     evil = {"Host": "evil.example:8642"}
@@ -244,7 +243,7 @@ def test_an_allowed_host_that_could_never_match_is_refused_at_start(
         load(store.get("default"), {"API_SERVER_ALLOWED_HOSTS": entry})
 
 
-async def raw_request(client: TestClient, request: bytes) -> bytes:
+async def raw_request(client: GatewayClient, request: bytes) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
     writer.write(request)
     await writer.drain()
@@ -255,7 +254,7 @@ async def raw_request(client: TestClient, request: bytes) -> bytes:
 
 
 async def test_without_a_host_header_only_health_answers(
-    keyless: tuple[TestClient, Counting],
+    keyless: tuple[GatewayClient, Counting],
 ) -> None:
     client, _ = keyless
     health = await raw_request(client, b"GET /health HTTP/1.0\r\n\r\n")
@@ -271,7 +270,7 @@ EVIL = {"Origin": "http://evil.example"}
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:8642"])
 async def test_a_keyless_gateway_refuses_other_origins(
-    keyless: tuple[TestClient, Counting], origin: str
+    keyless: tuple[GatewayClient, Counting], origin: str
 ) -> None:
     client, provider = keyless
     headers = {"Origin": origin, **JSON}
@@ -285,7 +284,7 @@ async def test_a_keyless_gateway_refuses_other_origins(
 
 
 async def test_health_and_preflights_on_a_keyless_gateway_are_as_before(
-    keyless: tuple[TestClient, Counting],
+    keyless: tuple[GatewayClient, Counting],
 ) -> None:
     client, _ = keyless
     assert (await client.get("/health", headers=EVIL)).status == 200

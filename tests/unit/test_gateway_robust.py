@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from hermes.profiles import ProfileStore
-from tests.unit.test_gateway_app import client_for
+from tests.unit.test_gateway_app import GatewayClient, client_for
 from tests.unit.test_gateway_browsers import Counting
 
 KEY = "Zq8#rT2!vL5@pW9$mN4^bX7&"
@@ -30,7 +29,7 @@ Reply = tuple[int, dict[str, str], bytes]
 
 
 @pytest.fixture
-async def keyed(aiohttp_client: Any, store: ProfileStore) -> tuple[TestClient, Counting]:
+async def keyed(aiohttp_client: Any, store: ProfileStore) -> tuple[GatewayClient, Counting]:
     provider = Counting()
     return await client_for(aiohttp_client, store, provider, API_SERVER_KEY=KEY), provider
 
@@ -45,7 +44,7 @@ def log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
 
 
 async def send(
-    client: TestClient,
+    client: GatewayClient,
     method: bytes,
     path: bytes,
     headers: list[bytes],
@@ -60,7 +59,7 @@ async def send(
     return await exchange(client, b"\r\n".join([*lines, *headers]) + b"\r\n\r\n" + body)
 
 
-async def exchange(client: TestClient, request: bytes) -> Reply:
+async def exchange(client: GatewayClient, request: bytes) -> Reply:
     """`request`, bytes as they are, on a connection of its own; the reply read to its end."""
     reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
     writer.write(request)
@@ -99,7 +98,7 @@ def chat_post(headers: list[bytes]) -> tuple[bytes, bytes, list[bytes]]:
 
 @pytest.mark.parametrize("header", [b"Authorization: Bearer ", b"X-API-Key: "])
 async def test_a_latin1_key_is_401_not_a_500(
-    keyed: tuple[TestClient, Counting], log: pytest.LogCaptureFixture, header: bytes
+    keyed: tuple[GatewayClient, Counting], log: pytest.LogCaptureFixture, header: bytes
 ) -> None:
     client, _ = keyed
     for _ in range(3):  # every request, not just the first
@@ -127,7 +126,7 @@ async def test_a_utf8_server_key_matches_its_bytes_and_only_those(
     ],
 )
 async def test_odd_bytes_in_the_headers_a_post_reads_are_4xx(
-    keyed: tuple[TestClient, Counting],
+    keyed: tuple[GatewayClient, Counting],
     log: pytest.LogCaptureFixture,
     header: bytes,
     status: int,
@@ -179,14 +178,14 @@ async def test_odd_bytes_in_host_origin_content_type_and_request_id(
     ],
 )
 async def test_out_of_range_page_numbers_are_400_naming_them(
-    keyed: tuple[TestClient, Counting], log: pytest.LogCaptureFixture, query: bytes, param: str
+    keyed: tuple[GatewayClient, Counting], log: pytest.LogCaptureFixture, query: bytes, param: str
 ) -> None:
     client, _ = keyed
     reply = await send(client, b"GET", b"/api/v1/chat/sessions?username=u&" + query, [AUTH])
     assert param in openai_error(reply, 400, param)["message"]
 
 
-async def test_the_largest_page_is_served(keyed: tuple[TestClient, Counting]) -> None:
+async def test_the_largest_page_is_served(keyed: tuple[GatewayClient, Counting]) -> None:
     client, _ = keyed
     path = b"/api/v1/chat/sessions?username=u&page=1000000&page_size=100"
     code, _, body = await send(client, b"GET", path, [AUTH])
@@ -194,7 +193,7 @@ async def test_the_largest_page_is_served(keyed: tuple[TestClient, Counting]) ->
 
 
 async def test_odd_usernames_in_the_query(
-    keyed: tuple[TestClient, Counting], log: pytest.LogCaptureFixture
+    keyed: tuple[GatewayClient, Counting], log: pytest.LogCaptureFixture
 ) -> None:
     """A percent-escape that is not UTF-8 stays as written (yarl), so nothing odd reaches SQLite;
     a control character is refused."""
@@ -212,7 +211,7 @@ async def test_odd_usernames_in_the_query(
     ("encoding", "compress"), [(b"gzip", gzip.compress), (b"deflate", zlib.compress)]
 )
 async def test_gzip_and_deflate_bodies_are_read(
-    keyed: tuple[TestClient, Counting], encoding: bytes, compress: Any
+    keyed: tuple[GatewayClient, Counting], encoding: bytes, compress: Any
 ) -> None:
     client, provider = keyed
     method, path, headers = chat_post([AUTH, b"Content-Encoding: " + encoding])
@@ -223,7 +222,7 @@ async def test_gzip_and_deflate_bodies_are_read(
 
 @pytest.mark.parametrize("encoding", [b"gzip", b"deflate"])
 async def test_a_body_that_is_not_what_its_encoding_says_is_400(
-    keyed: tuple[TestClient, Counting], log: pytest.LogCaptureFixture, encoding: bytes
+    keyed: tuple[GatewayClient, Counting], log: pytest.LogCaptureFixture, encoding: bytes
 ) -> None:
     client, provider = keyed
     method, path, headers = chat_post([AUTH, b"Content-Encoding: " + encoding])
@@ -240,7 +239,7 @@ async def test_a_body_that_is_not_what_its_encoding_says_is_400(
 
 @pytest.mark.parametrize("encoding", [b"br", b"zstd", b"x-gzip", b"gzip, gzip", b"compress"])
 async def test_other_encodings_are_415_listing_the_ones_read(
-    keyed: tuple[TestClient, Counting], log: pytest.LogCaptureFixture, encoding: bytes
+    keyed: tuple[GatewayClient, Counting], log: pytest.LogCaptureFixture, encoding: bytes
 ) -> None:
     client, provider = keyed
     method, path, headers = chat_post([AUTH, b"Content-Encoding: " + encoding])
@@ -313,7 +312,7 @@ async def test_a_decompression_bomb_is_413_counted_after_decompression(
     ],
 )
 async def test_what_the_http_parser_refuses_gets_the_openai_shape(
-    keyed: tuple[TestClient, Counting],
+    keyed: tuple[GatewayClient, Counting],
     log: pytest.LogCaptureFixture,
     request_bytes: bytes,
     status: int,
@@ -381,7 +380,7 @@ REFUSED: list[tuple[bytes, dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("path", "body", "param"), REFUSED)
 async def test_malformed_fields_are_400_naming_them(
-    keyed: tuple[TestClient, Counting],
+    keyed: tuple[GatewayClient, Counting],
     log: pytest.LogCaptureFixture,
     path: bytes,
     body: dict[str, Any],
@@ -415,7 +414,7 @@ ACCEPTED: list[tuple[bytes, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("path", "body"), ACCEPTED)
 async def test_well_formed_fields_are_still_served(
-    keyed: tuple[TestClient, Counting], path: bytes, body: dict[str, Any]
+    keyed: tuple[GatewayClient, Counting], path: bytes, body: dict[str, Any]
 ) -> None:
     client, provider = keyed
     headers = [AUTH, b"Content-Type: application/json"]
@@ -428,7 +427,7 @@ async def test_well_formed_fields_are_still_served(
 
 
 async def test_a_retry_spelled_differently_is_replayed_not_a_conflict(
-    keyed: tuple[TestClient, Counting],
+    keyed: tuple[GatewayClient, Counting],
 ) -> None:
     client, provider = keyed
     headers = {"Authorization": f"Bearer {KEY}", "Idempotency-Key": "retry-1"}

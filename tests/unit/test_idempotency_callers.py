@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient
 
 from hermes.gateway.runtime import RUNTIME
 from hermes.messages import Finish, Message, StreamEvent, TextDelta
 from hermes.profiles import ProfileStore
 from hermes.stores.keys import KeyStore
-from tests.unit.test_gateway_app import Echo, client_for
+from tests.unit.test_gateway_app import Echo, GatewayClient, client_for
 
 SERVER_KEY = "Zq8#rT2!vL5@pW9$mN4^bX7&"
 BODY = {"messages": [{"role": "user", "content": "what is the plan?"}]}
@@ -35,7 +34,7 @@ class Scripted(Echo):
 
 
 async def ask(
-    client: TestClient, key: str, path: str = "/v1/chat/completions", **body: Any
+    client: GatewayClient, key: str, path: str = "/v1/chat/completions", **body: Any
 ) -> ClientResponse:
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "retry-1"}
     r = await client.post(path, json=body or BODY, headers=headers)
@@ -48,7 +47,7 @@ def text(body: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-async def two_keys(aiohttp_client: Any, store: ProfileStore) -> tuple[TestClient, str, str]:
+async def two_keys(aiohttp_client: Any, store: ProfileStore) -> tuple[GatewayClient, str, str]:
     client = await client_for(
         aiohttp_client, store, Scripted("for alice", "for bob", "third"), API_SERVER_KEY=SERVER_KEY
     )
@@ -59,7 +58,7 @@ async def two_keys(aiohttp_client: Any, store: ProfileStore) -> tuple[TestClient
 
 
 async def test_two_named_keys_with_one_idempotency_key_each_get_their_own_answer(
-    two_keys: tuple[TestClient, str, str],
+    two_keys: tuple[GatewayClient, str, str],
 ) -> None:
     client, alice, bob = two_keys
     first = await ask(client, alice)
@@ -73,7 +72,7 @@ async def test_two_named_keys_with_one_idempotency_key_each_get_their_own_answer
 
 
 async def test_another_callers_body_under_the_same_key_is_not_a_conflict(
-    two_keys: tuple[TestClient, str, str],
+    two_keys: tuple[GatewayClient, str, str],
 ) -> None:
     client, alice, bob = two_keys
     await ask(client, alice)
@@ -82,7 +81,7 @@ async def test_another_callers_body_under_the_same_key_is_not_a_conflict(
 
 
 async def test_api_server_key_and_a_named_key_are_two_callers(
-    two_keys: tuple[TestClient, str, str],
+    two_keys: tuple[GatewayClient, str, str],
 ) -> None:
     client, alice, _ = two_keys
     assert text(await (await ask(client, SERVER_KEY)).json()) == "for alice"
@@ -91,7 +90,7 @@ async def test_api_server_key_and_a_named_key_are_two_callers(
 
 
 async def test_the_same_caller_on_another_route_runs_its_own_request(
-    two_keys: tuple[TestClient, str, str],
+    two_keys: tuple[GatewayClient, str, str],
 ) -> None:
     client, alice, _ = two_keys
     chat = await ask(client, alice)
@@ -102,7 +101,7 @@ async def test_the_same_caller_on_another_route_runs_its_own_request(
 
 
 async def test_no_key_material_is_kept_in_the_cache(
-    two_keys: tuple[TestClient, str, str],
+    two_keys: tuple[GatewayClient, str, str],
 ) -> None:
     client, alice, bob = two_keys
     for key in (alice, bob, SERVER_KEY):

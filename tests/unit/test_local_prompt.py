@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from hermes.agent.prompt import COMPACT_PERSONA, COMPACT_STYLE, build_compact_prompt
@@ -45,7 +46,7 @@ async def _hello(aiohttp_client: Any, store: ProfileStore, **settings: str) -> R
     loaded = load(profile, {})
     provider = Recording()
     app = create_app(profile, loaded.config, loaded.settings, provider=provider, environ={})
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     body = {"messages": [{"role": "user", "content": "Hello!"}]}  # the banner's curl
     r = await client.post("/v1/chat/completions", json=body)
     assert r.status == 200, await r.text()

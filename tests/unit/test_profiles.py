@@ -7,24 +7,26 @@ import os
 import socket
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hermes.config import envfile
 from hermes.profiles import ProfileStore
+from tests.conftest import Cli
 
 
 def env_of(home: Path, name: str) -> dict[str, str]:
     return envfile.read(home / "profiles" / name / ".env")
 
 
-def listing(cli) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+def listing(cli: Cli) -> dict[str, dict[str, Any]]:
     result = cli("profile", "list", "--json")
     assert result.exit_code == 0, result.output
     return {p["name"]: p for p in json.loads(result.stdout)}
 
 
-def test_default_profile_is_created_on_first_use(cli, home: Path) -> None:
+def test_default_profile_is_created_on_first_use(cli: Cli, home: Path) -> None:
     profiles = listing(cli)
     assert list(profiles) == ["default"]
     assert profiles["default"]["port"] == 8642
@@ -44,7 +46,7 @@ def test_default_profile_is_created_on_first_use(cli, home: Path) -> None:
         assert (root / part).exists(), part
 
 
-def test_create_writes_a_private_env_and_prints_url_and_key_once(cli, home: Path) -> None:
+def test_create_writes_a_private_env_and_prints_url_and_key_once(cli: Cli, home: Path) -> None:
     result = cli("profile", "create", "alice", "--description", "Alice's agent")
     assert result.exit_code == 0, result.output
     env_path = home / "profiles" / "alice" / ".env"
@@ -66,7 +68,7 @@ BAD_NAMES += ["abc\n", "abc\r", "\nabc", "abc\n\n", "a\u2028", ".", "..", "ab\x0
 
 
 @pytest.mark.parametrize("bad", BAD_NAMES)
-def test_bad_names_are_refused_and_nothing_is_written(cli, home: Path, bad: str) -> None:
+def test_bad_names_are_refused_and_nothing_is_written(cli: Cli, home: Path, bad: str) -> None:
     cli("profile", "list")  # default exists
     before = sorted(p.name for p in (home / "profiles").iterdir())
     result = cli("profile", "create", "--", bad)
@@ -78,7 +80,7 @@ def test_bad_names_are_refused_and_nothing_is_written(cli, home: Path, bad: str)
 
 @pytest.mark.parametrize("bad", ["abc\n", "Alice", "..", "x" * 33])
 def test_every_way_a_name_comes_in_follows_the_one_rule(
-    cli, home: Path, bad: str, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, home: Path, bad: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """create, --clone-from, rename, -p and HERMES_PROFILE: one line naming the rule, exit 2,
     and no folder made or renamed."""
@@ -104,14 +106,14 @@ def test_every_way_a_name_comes_in_follows_the_one_rule(
     assert via_env.exit_code == 2 and "invalid profile name" in via_env.output
 
 
-def test_a_folder_named_against_the_rule_is_never_listed(cli, home: Path) -> None:
+def test_a_folder_named_against_the_rule_is_never_listed(cli: Cli, home: Path) -> None:
     cli("profile", "list")
     (home / "profiles" / "abc\n").mkdir()
     (home / "profiles" / "Upper").mkdir()
     assert list(listing(cli)) == ["default"]
 
 
-def test_ports_are_unique_and_skip_ports_in_use(cli, home: Path) -> None:
+def test_ports_are_unique_and_skip_ports_in_use(cli: Cli, home: Path) -> None:
     cli("profile", "list")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 8643))
@@ -128,7 +130,7 @@ def test_ports_are_unique_and_skip_ports_in_use(cli, home: Path) -> None:
     assert len({p["port"] for p in listing(cli).values()}) == 3
 
 
-def test_clone_copies_character_but_never_secrets_or_state(cli, home: Path) -> None:
+def test_clone_copies_character_but_never_secrets_or_state(cli: Cli, home: Path) -> None:
     src = home / "profiles" / "default"
     cli("profile", "list")
     assert cli("config", "set", "OPENAI_API_KEY", "sk-secret-value-1234567890").exit_code == 0
@@ -158,7 +160,7 @@ def test_clone_copies_character_but_never_secrets_or_state(cli, home: Path) -> N
     assert bob_env["API_SERVER_PORT"] != src_env["API_SERVER_PORT"]
 
 
-def test_a_clone_starts_with_an_empty_description_unless_given_one(cli, home: Path) -> None:
+def test_a_clone_starts_with_an_empty_description_unless_given_one(cli: Cli, home: Path) -> None:
     cli("profile", "create", "alice", "--description", "Alice's research agent")
     assert cli("profile", "create", "bob", "--clone-from", "alice").exit_code == 0
     assert (
@@ -170,27 +172,29 @@ def test_a_clone_starts_with_an_empty_description_unless_given_one(cli, home: Pa
     assert shown["bob"]["description"] == "" and shown["carol"]["description"] == "C"
 
 
-def test_clone_from_unknown_profile_fails_cleanly(cli, home: Path) -> None:
+def test_clone_from_unknown_profile_fails_cleanly(cli: Cli, home: Path) -> None:
     result = cli("profile", "create", "bob", "--clone-from", "ghost")
     assert result.exit_code == 2 and "no profile named 'ghost'" in result.output
     assert not (home / "profiles" / "bob").exists()
 
 
-def test_create_existing_name_is_refused(cli) -> None:
+def test_create_existing_name_is_refused(cli: Cli) -> None:
     assert cli("profile", "create", "alice").exit_code == 0
     again = cli("profile", "create", "alice")
     assert again.exit_code != 0 and "already exists" in again.output
 
 
-def test_use_and_profile_precedence(cli, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_use_and_profile_precedence(cli: Cli, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("alice", "bob", "carol"):
         assert cli("profile", "create", name).exit_code == 0
 
     def current() -> str:
-        return json.loads(cli("profile", "show", "--json").stdout)["name"]
+        name: str = json.loads(cli("profile", "show", "--json").stdout)["name"]
+        return name
 
     def via_p() -> str:
-        return json.loads(cli("-p", "carol", "profile", "show", "--json").stdout)["name"]
+        name: str = json.loads(cli("-p", "carol", "profile", "show", "--json").stdout)["name"]
+        return name
 
     assert current() == "default"
     assert cli("profile", "use", "alice").exit_code == 0
@@ -202,14 +206,14 @@ def test_use_and_profile_precedence(cli, home: Path, monkeypatch: pytest.MonkeyP
     assert listing(cli)["alice"]["active"] is True
 
 
-def test_unknown_profile_is_one_line_and_exit_2(cli) -> None:
+def test_unknown_profile_is_one_line_and_exit_2(cli: Cli) -> None:
     result = cli("-p", "ghost", "config", "list")
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0
     assert "no profile named 'ghost'" in result.output
 
 
-def test_rename_keeps_port_and_data_and_follows_active(cli, home: Path) -> None:
+def test_rename_keeps_port_and_data_and_follows_active(cli: Cli, home: Path) -> None:
     cli("profile", "create", "alice")
     cli("profile", "use", "alice")
     port = listing(cli)["alice"]["port"]
@@ -224,7 +228,7 @@ def test_rename_keeps_port_and_data_and_follows_active(cli, home: Path) -> None:
     assert cli("profile", "rename", "alicia", "Bad Name").exit_code == 2
 
 
-def test_delete_asks_unless_yes_and_protects_default(cli, home: Path) -> None:
+def test_delete_asks_unless_yes_and_protects_default(cli: Cli, home: Path) -> None:
     cli("profile", "create", "alice")
     declined = cli("profile", "delete", "alice", input="n\n")
     assert declined.exit_code != 0 and (home / "profiles" / "alice").exists()
@@ -240,14 +244,14 @@ def test_delete_asks_unless_yes_and_protects_default(cli, home: Path) -> None:
     assert cli("profile", "delete", "ghost", "--yes").exit_code == 2
 
 
-def test_deleting_the_active_profile_falls_back_to_default(cli, home: Path) -> None:
+def test_deleting_the_active_profile_falls_back_to_default(cli: Cli, home: Path) -> None:
     cli("profile", "create", "alice")
     cli("profile", "use", "alice")
     cli("profile", "delete", "alice", "--yes")
     assert json.loads(cli("profile", "show", "--json").stdout)["name"] == "default"
 
 
-def test_list_table_and_show(cli) -> None:
+def test_list_table_and_show(cli: Cli) -> None:
     cli("profile", "create", "alice", "--description", "research")
     out = cli("profile", "list").stdout
     assert "NAME" in out and "alice" in out and "research" in out and "local/gemma-3-270m" in out
@@ -275,7 +279,7 @@ def test_concurrent_creates_get_distinct_ports(home: Path) -> None:
     assert not [p for p in os.listdir(home / "profiles") if p.startswith(".")]
 
 
-def test_list_reflects_hand_edits_despite_its_index(cli, home: Path) -> None:
+def test_list_reflects_hand_edits_despite_its_index(cli: Cli, home: Path) -> None:
     cli("profile", "create", "alice")
     assert listing(cli)["alice"]["model"] == "gemma-3-270m"
     assert (home / "run" / "profile-index.json").exists()

@@ -99,7 +99,7 @@ def event_scripts(draw: st.DrawFn) -> list[tuple[str, str]]:
 def tool_use(partial_json: str) -> list[tuple[str, str]]:
     """A script streaming one tool_use block whose input is `partial_json`."""
     delta = {"type": "input_json_delta", "partial_json": partial_json}
-    events = [
+    events: list[dict[str, Any]] = [
         {"type": "content_block_start", "index": 0, "content_block": TOOL_HEAD},
         {"type": "content_block_delta", "index": 0, "delta": delta},
         {"type": "message_stop"},

@@ -169,7 +169,9 @@ def test_good_streams_decode_the_same_at_any_chunking(
 ) -> None:
     """Framed as Google frames it (CRLF line ends), text chunk by chunk, the calls whole in the
     last chunk with the finishReason and the usage."""
-    frames = [{"candidates": [{"content": {"parts": [{"text": p}]}}]} for p in pieces]
+    frames: list[dict[str, Any]] = [
+        {"candidates": [{"content": {"parts": [{"text": p}]}}]} for p in pieces
+    ]
     last = [{"functionCall": {"name": "f", "args": a}} for a in calls]
     frames.append(
         {

@@ -57,7 +57,7 @@ def test_any_bytes_any_chunks_decode_as_the_whole(data: st.DataObject, body: byt
 
 
 sse_lines = st.lists(
-    st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=12)
+    st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=["Cs"]), max_size=12)
     | st.sampled_from(("data: x", "data:", "data", "event: e", "event:", ": c", "", "id: 1")),
     max_size=12,
 )

@@ -4,6 +4,7 @@ with scripted processes (tests/unit/machine.py): what each does to a running gat
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def machine() -> Machine:
 
 
 @pytest.fixture
-async def sup(store: ProfileStore, home: Path, machine: Machine) -> Supervisor:
+async def sup(store: ProfileStore, home: Path, machine: Machine) -> AsyncIterator[Supervisor]:
     store.ensure_default()
     envfile.update(home / "profiles" / "default" / ".env", {"API_SERVER_ENABLED": "false"})
     store.create("alice")

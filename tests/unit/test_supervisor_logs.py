@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from hermes.cli.app import HermesGroup
 from hermes.cli.logs_cmds import logs
@@ -233,7 +233,7 @@ def test_tail_reads_a_large_file_backwards(tmp_path: Path, monkeypatch: pytest.M
         read_bytes += len(data)
         return data
 
-    monkeypatch.setattr(logfiles.os, "pread", counting_pread)
+    monkeypatch.setattr(os, "pread", counting_pread)  # the os module logs.py reads with
     started = time.perf_counter()
     last = tail(path, 50)
     elapsed = time.perf_counter() - started
@@ -388,7 +388,7 @@ def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def run_logs(*args: str):  # type: ignore[no-untyped-def]
+def run_logs(*args: str) -> Result:
     app = typer.Typer(cls=HermesGroup, add_completion=False, pretty_exceptions_enable=False)
 
     @app.callback()
