@@ -23,6 +23,16 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolChoice:
+    """Which tools the model may call in its next answer (OpenAI's `tool_choice`): any or none
+    at its discretion ("auto"), none at all ("none"), at least one ("required"), or the one
+    function `name` ("function")."""
+
+    mode: Literal["auto", "none", "required", "function"] = "auto"
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     content: str | None
@@ -150,6 +160,7 @@ __all__ = [
     "TextDelta",
     "ToolCall",
     "ToolCallsReady",
+    "ToolChoice",
     "Usage",
     "UsageReport",
     "message_from_dict",

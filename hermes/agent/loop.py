@@ -4,6 +4,7 @@ the results back, and stop at a final answer or at max_iterations."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -43,7 +44,7 @@ class ToolFinished:
 
 @dataclass(frozen=True, slots=True)
 class RunFinished:
-    reason: str  # "stop", "length", "content_filter"
+    reason: str  # "stop", "length", "content_filter", "tool_calls" (with `client_calls`)
     usage: Usage
     # The messages the run added to the conversation, in order: assistant tool-call messages,
     # tool results, and the final assistant message. What a server-side store keeps.
@@ -51,6 +52,9 @@ class RunFinished:
     # The working history at the end: the caller's messages (its leading ones included, for it to
     # strip) plus the transcript, or the compacted form of them when the context was compressed.
     context: tuple[Message, ...] = ()
+    # Calls of the client's own tools, which the client runs: the run ends with them (after the
+    # profile's tools of the same answer ran) and resumes when the client sends their results.
+    client_calls: tuple[ToolCall, ...] = ()
 
 
 AgentEvent = TextDelta | ToolStarted | ToolFinished | RunFinished | ProviderNote
@@ -80,9 +84,13 @@ class Agent:
         params: ModelParams = ModelParams(),
         *,
         incremental: bool = True,
+        client_tools: Sequence[Mapping[str, Any]] = (),
     ) -> AsyncIterator[AgentEvent]:
         """Yield text as it arrives, tool progress, then exactly one RunFinished. With
-        `incremental=False` (nobody watches tokens arrive) each model answer is fetched whole."""
+        `incremental=False` (nobody watches tokens arrive) each model answer is fetched whole.
+        `client_tools` (function specs) are offered beside the profile's tools; a call of one
+        ends the run (see RunFinished.client_calls). A `tool_choice` that forces a call holds
+        for the first model answer only: after the profile's tools ran, the model may answer."""
         history = list(messages)
         # Kept apart from `history`, which compaction may rewrite mid-run.
         added: list[Message] = []
@@ -91,7 +99,8 @@ class Agent:
             history.append(message)
             added.append(message)
 
-        tools = self.registry.schemas()
+        tools = [*self.registry.schemas(), *client_tools]
+        theirs = frozenset(spec["name"] for spec in client_tools)
         usage = Usage()
         for _ in range(self.max_iterations):
             text: list[str] = []
@@ -120,10 +129,16 @@ class Agent:
                 yield RunFinished(final, usage, tuple(added), tuple(history))
                 return
             add(Message("assistant", "".join(text) or None, tool_calls=calls))
-            async for tool_event in self._run_tools(calls):
+            ours = tuple(c for c in calls if c.name not in theirs)
+            async for tool_event in self._run_tools(ours):
                 if isinstance(tool_event, ToolFinished):
                     add(Message("tool", tool_event.result.output, tool_call_id=tool_event.call.id))
                 yield tool_event
+            if len(ours) < len(calls):
+                handed = tuple(c for c in calls if c.name in theirs)
+                yield RunFinished("tool_calls", usage, tuple(added), tuple(history), handed)
+                return
+            params = _after_tools(params)
         note = (
             f"[Stopped: the agent used its {self.max_iterations} model calls "
             "(agent.max_iterations) without reaching a final answer.]"
@@ -173,3 +188,12 @@ class Agent:
         finally:
             for task in tasks:
                 task.cancel()
+
+
+def _after_tools(params: ModelParams) -> ModelParams:
+    """A forced tool choice ("required" or one named function) was met by the calls just run;
+    held on, it would make the model call tools until max_iterations."""
+    choice = params.tool_choice
+    if choice is None or choice.mode in ("auto", "none"):
+        return params
+    return dataclasses.replace(params, tool_choice=None)

@@ -78,6 +78,7 @@ def create_app(
         sessions,
         keys=keys,
         hosts=HostPolicy.for_settings(settings),
+        chat_only=small,
     )
     app.cleanup_ctx.append(_provider_lifetime)
     app.cleanup_ctx.append(_keys_lifetime)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from hermes.agent import AgentEvent, RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError
-from hermes.gateway.middleware import RunSlot, json_response
+from hermes.gateway.middleware import CALLER, RunSlot, json_response
 from hermes.gateway.progress import inline_marker, strip_markers
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
@@ -22,7 +22,13 @@ from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
 from hermes.gateway.tasks import answer_directly, is_background_task
 from hermes.messages import Message, ProviderNote, TextDelta, Usage
 from hermes.providers.base import ModelParams
-from hermes.wire.openai_chat import choiceless_chunk, chunk, completion_response, usage_chunk
+from hermes.wire.openai_chat import (
+    choiceless_chunk,
+    chunk,
+    completion_response,
+    tool_call_delta,
+    usage_chunk,
+)
 from hermes.wire.openai_chat_request import ChatRequest, parse_chat_request
 from hermes.wire.sse import SSE_DONE, sse_event
 
@@ -39,7 +45,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def _respond(
     request: web.Request, rt: Runtime, chat: ChatRequest, recorder: Recorder | None
 ) -> web.StreamResponse:
-    params = ModelParams(chat.max_tokens, chat.temperature, chat.top_p, chat.stop)
+    choice, parallel = chat.tools.choice, chat.tools.parallel
+    params = ModelParams(chat.max_tokens, chat.temperature, chat.top_p, chat.stop, choice, parallel)
     if is_background_task(chat.messages):  # Open WebUI's title, tags, follow-ups: no agent
         messages = [_clean(m) for m in chat.messages]
         if chat.stream:
@@ -47,12 +54,30 @@ async def _respond(
             return await _stream(request, rt, events, chat, recorder)
         events = answer_directly(rt.provider, messages, params, incremental=False)
         return await _complete(rt, events)
+    theirs = rt.client_tools(chat.tools, "chat")
+    caller = request[CALLER]
     with RunSlot(request):
         agent = rt.agent()
-        messages = layer(rt.prompt.get(), [_clean(m) for m in chat.messages])
+        history = rt.handed.restore(caller, [_clean(m) for m in chat.messages])
+        messages = layer(rt.prompt.get(), history)
+        events = _remembering(
+            rt,
+            caller,
+            agent.run(messages, params, incremental=chat.stream, client_tools=theirs),
+        )
         if chat.stream:
-            return await _stream(request, rt, agent.run(messages, params), chat, recorder)
-        return await _complete(rt, agent.run(messages, params, incremental=False))
+            return await _stream(request, rt, events, chat, recorder)
+        return await _complete(rt, events)
+
+
+async def _remembering(
+    rt: Runtime, caller: str, events: AsyncIterator[AgentEvent]
+) -> AsyncIterator[AgentEvent]:
+    """`events`, keeping what the client will not see of a turn that ends in its tools."""
+    async for event in events:
+        if isinstance(event, RunFinished) and event.client_calls:
+            rt.handed.remember(caller, event.transcript, event.client_calls)
+        yield event
 
 
 def _clean(message: Message) -> Message:
@@ -76,13 +101,15 @@ async def _complete(rt: Runtime, events: AsyncIterator[AgentEvent]) -> web.Respo
             finished = event
         elif isinstance(event, ProviderNote):
             answered_by = event.label
+    calls = finished.client_calls
     body = completion_response(
         _completion_id(),
         int(time.time()),
         rt.settings.model_name,
-        "".join(text),
+        "".join(text) or (None if calls else ""),
         finished.reason,
         finished.usage,
+        tool_calls=calls,
     )
     return json_response(body, headers={"X-Hermes-Provider": answered_by})
 
@@ -120,6 +147,9 @@ async def _stream(
                     out, progress, event, (cid, created, model), after_text
                 )
             elif isinstance(event, RunFinished):
+                for i, call in enumerate(event.client_calls):
+                    delta = {"tool_calls": [tool_call_delta(i, call)]}
+                    await out.send(sse_event(chunk(cid, created, model, delta)))
                 await out.send(sse_event(chunk(cid, created, model, {}, event.reason)))
                 if chat.include_usage:
                     await out.send(sse_event(usage_chunk(cid, created, model, event.usage)))

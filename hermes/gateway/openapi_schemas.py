@@ -11,6 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from hermes.gateway.openapi_tools import (
+    CHAT_TOOL_CHOICE,
+    CHAT_TOOLS,
+    PARALLEL_TOOL_CALLS,
+    RESPONSES_TOOL_CHOICE,
+    RESPONSES_TOOLS,
+)
 from hermes.gateway.sessions import MAX_PAGE, MAX_PAGE_SIZE
 from hermes.stores.sessions import MAX_USERNAME
 from hermes.wire.openai_chat_request import _MAX_STOP
@@ -20,7 +27,7 @@ from hermes.wire.openai_responses_request import (
     _MAX_METADATA_KEY,
     _MAX_METADATA_VALUE,
 )
-from hermes.wire.request_fields import MAX_TOKENS, TOOL_CHOICES
+from hermes.wire.request_fields import MAX_TOKENS
 
 Schema = dict[str, Any]
 
@@ -60,17 +67,6 @@ STORED_NAME: Final[Schema] = {
     "maxLength": _MAX_ID,
     "pattern": NO_CONTROL,
 }
-TOOLS: Final[Schema] = nullable(
-    {
-        "type": "array",
-        "items": obj({"type": STRING}, "type"),
-        "description": "accepted and checked, not offered to the model: the agent runs the "
-        "profile's own tools",
-    }
-)
-TOOL_CHOICE: Final[Schema] = nullable(
-    {"anyOf": [{"enum": list(TOOL_CHOICES)}, obj({"type": STRING}, "type")]}
-)
 UNIX_TIME: Final[Schema] = {"type": "integer", "description": "seconds since the epoch"}
 
 
@@ -182,8 +178,9 @@ CHAT_REQUEST: Final = obj(
         "stream": nullable(BOOLEAN),
         "stream_options": nullable(obj({"include_usage": nullable(BOOLEAN)})),
         "n": {**nullable({"const": 1}), "description": "one choice: the agent answers once"},
-        "tools": TOOLS,
-        "tool_choice": TOOL_CHOICE,
+        "tools": CHAT_TOOLS,
+        "tool_choice": CHAT_TOOL_CHOICE,
+        "parallel_tool_calls": PARALLEL_TOOL_CALLS,
         "max_tokens": nullable(TOKENS),
         "max_completion_tokens": {
             **nullable(TOKENS),
@@ -196,8 +193,8 @@ CHAT_REQUEST: Final = obj(
         ),
     },
     "messages",
-    description="OpenAI's chat completion request. `tools` and `tool_choice` are checked but "
-    "not acted on: the profile's own tools are what the agent runs.",
+    description="OpenAI's chat completion request. The profile's own tools run in the gateway; "
+    "`tools` are the client's, which end the turn with `finish_reason: tool_calls`.",
 )
 _INTEGER: Final[Schema] = {"type": "integer"}
 _USAGE: Final = obj(
@@ -344,8 +341,9 @@ RESPONSES_REQUEST: Final = obj(
         "conversation": nullable(
             {"anyOf": [STORED_NAME, obj({"id": STORED_NAME}, "id")]},
         ),
-        "tools": TOOLS,
-        "tool_choice": TOOL_CHOICE,
+        "tools": RESPONSES_TOOLS,
+        "tool_choice": RESPONSES_TOOL_CHOICE,
+        "parallel_tool_calls": PARALLEL_TOOL_CALLS,
         "store": nullable(BOOLEAN),
         "stream": nullable(BOOLEAN),
         "max_output_tokens": nullable(TOKENS),
@@ -355,21 +353,22 @@ RESPONSES_REQUEST: Final = obj(
     },
     "input",
     description="OpenAI's Responses request. `conversation` and `previous_response_id` "
-    "exclude each other; `tools` and `tool_choice` are checked but not acted on, `reasoning`, "
-    "`text` and `truncation` ignored (the profile's own tools and settings are what the agent "
-    "runs).",
+    "exclude each other; `tools` are the client's function tools, offered beside the "
+    "profile's own (a call of one ends the turn with `function_call` items); `reasoning`, "
+    "`text` and `truncation` are ignored.",
 )
 _OUTPUT_ITEM: Final = obj(
     {
         "id": STRING,
-        "type": {"enum": ["message", "mcp_call"]},
+        "type": {"enum": ["message", "mcp_call", "function_call"]},
         "status": {"enum": ["in_progress", "completed", "incomplete", "failed"]},
     },
     "id",
     "type",
     description="`message`: the agent's text; `mcp_call` (`server_label: hermes`, `name`, "
     "`arguments`, `output`, `error`): a tool the gateway ran itself, which the client shows "
-    "and does not run.",
+    "and does not run; `function_call` (`call_id`, `name`, `arguments`): a call of one of the "
+    "client's tools, for the client to run and answer with a `function_call_output`.",
 )
 RESPONSE: Final = obj(
     {

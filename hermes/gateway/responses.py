@@ -22,13 +22,15 @@ from hermes.gateway.middleware import RunSlot, json_response
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
-from hermes.messages import Message, TextDelta
+from hermes.gateway.turns import check_tool_outputs
+from hermes.messages import Message, TextDelta, ToolCall
 from hermes.providers.base import ModelParams
 from hermes.stores.responses import StoredResponse
 from hermes.wire.openai_responses import (
     EventSequence,
     ResponsesRequest,
     ResponseStatus,
+    function_call_item,
     mcp_call_item,
     message_item,
     new_id,
@@ -70,6 +72,9 @@ class Turn:
             temperature=req.temperature,
             top_p=req.top_p,
             store=req.store,
+            tools=req.tools.echo,
+            tool_choice=req.tools.choice,
+            parallel_tool_calls=req.tools.parallel,
             **extra,
         )
 
@@ -104,17 +109,24 @@ async def _respond(
 ) -> web.StreamResponse:
     serial = rt.conversations.hold(req.conversation) if req.conversation else None
     async with serial or contextlib.nullcontext():
+        theirs = rt.client_tools(req.tools, "responses")
         with RunSlot(request):
             turn = await _prepare(rt, req)
             agent = rt.agent(compact=True)
             system = [Message("system", turn.instructions)] if turn.instructions else []
             messages = layer(rt.prompt.get(), [*system, *turn.history])
             turn.prefix = len(messages) - len(turn.history)
-            params = ModelParams(req.max_output_tokens, req.temperature, req.top_p)
+            params = ModelParams(
+                req.max_output_tokens,
+                req.temperature,
+                req.top_p,
+                tool_choice=req.tools.choice,
+                parallel_tool_calls=req.tools.parallel,
+            )
+            events = agent.run(messages, params, incremental=req.stream, client_tools=theirs)
             if req.stream:
-                events = agent.run(messages, params)
                 return await _stream(request, rt, turn, events, recorder)
-            return await _complete(rt, turn, agent.run(messages, params, incremental=False))
+            return await _complete(rt, turn, events)
 
 
 async def _prepare(rt: Runtime, req: ResponsesRequest) -> Turn:
@@ -129,6 +141,7 @@ async def _prepare(rt: Runtime, req: ResponsesRequest) -> Turn:
     if instructions is None and previous is not None:
         instructions = previous.instructions
     history = [*(previous.history if previous else ()), *req.input]
+    check_tool_outputs(previous.history if previous else (), req.input)
     return Turn(req, new_id("resp_"), int(time.time()), instructions, history, previous)
 
 
@@ -188,12 +201,32 @@ class Output:
             self.seq.output_item_done(index, item),
         ]
 
-    def finish(self) -> list[dict[str, Any]]:
-        """Close the last message; a response always ends with one."""
+    def finish(self, finished: RunFinished) -> list[dict[str, Any]]:
+        """Close the last message, then hand over the client's calls, if the run ended in them;
+        else a response always ends with a message."""
+        if finished.client_calls:
+            events = self._close_message()
+            for call in finished.client_calls:
+                events += self._function_call(call)
+            return events
         events = []
         if self._message is None and (not self.items or self.items[-1]["type"] != "message"):
             events += self._open_message()
         return events + self._close_message()
+
+    def _function_call(self, call: ToolCall) -> list[dict[str, Any]]:
+        """A call the client runs, whole at once: its arguments are complete by now."""
+        item = function_call_item(new_id("fc_"), call)
+        self.items.append(item)
+        if self.seq is None:
+            return []
+        index, item_id = len(self.items) - 1, item["id"]
+        return [
+            self.seq.output_item_added(index, {**item, "arguments": "", "status": "in_progress"}),
+            self.seq.function_call_arguments_delta(item_id, index, call.arguments),
+            self.seq.function_call_arguments_done(item_id, index, call.arguments, call.name),
+            self.seq.output_item_done(index, item),
+        ]
 
     def _open_message(self) -> list[dict[str, Any]]:
         item = message_item(new_id("msg_"), None, status="in_progress")
@@ -263,7 +296,7 @@ async def _complete(rt: Runtime, turn: Turn, events: AsyncIterator[AgentEvent]) 
     output = Output()
     async for event in events:
         if isinstance(event, RunFinished):
-            output.finish()
+            output.finish(event)
             return json_response(await _finish(rt, turn, output, event))
         output.feed(event)
     raise HermesError("the agent ended without finishing its run")
@@ -286,7 +319,7 @@ async def _stream(
             if event is None:
                 await out.send(b": keep-alive\n\n")
             elif isinstance(event, RunFinished):
-                ladder = output.finish()
+                ladder = output.finish(event)
                 body = await _finish(rt, turn, output, event)
                 done = (
                     seq.incomplete(body) if body["status"] == "incomplete" else seq.completed(body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -14,12 +15,14 @@ from hermes.gateway.hosts import HostPolicy
 from hermes.gateway.idempotency import IdempotencyCache
 from hermes.gateway.locks import KeyedLocks
 from hermes.gateway.settings import GatewaySettings
+from hermes.gateway.turns import HandedTurns
 from hermes.profiles.paths import Profile
 from hermes.providers.base import Provider
 from hermes.stores.keys import KeyStore, digest
 from hermes.stores.responses import ResponseStore
 from hermes.stores.sessions import SessionStore
 from hermes.tools import ToolContext, ToolRegistry
+from hermes.wire.client_tools import ClientTools, Format
 
 
 @dataclass(slots=True)
@@ -37,6 +40,8 @@ class Runtime:
     hosts: HostPolicy  # the names this gateway answers to in the Host header
     idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
     conversations: KeyedLocks = field(default_factory=KeyedLocks)
+    handed: HandedTurns = field(default_factory=HandedTurns)  # see gateway/turns.py
+    chat_only: bool = False  # a model that takes no tools: clients' tools are not offered either
     started_at: int = field(default_factory=lambda: int(time.time()))
     active_runs: int = 0
     server_key_caller: str = field(init=False, default="")  # API_SERVER_KEY's caller id
@@ -45,6 +50,16 @@ class Runtime:
         # Hashed once here, not per request; the caller id must never hold the key itself.
         if self.settings.key:
             self.server_key_caller = "server-key:" + digest(self.settings.key)
+
+    def client_tools(self, tools: ClientTools, fmt: Format) -> tuple[dict[str, Any], ...]:
+        """The client's own tools to offer the model beside the profile's (none to a model that
+        takes no tools), refused when a name clashes with the profile's."""
+        if self.chat_only:
+            return ()
+        names = self.registry.names()
+        tools.refuse_clashes(names, fmt)
+        tools.choice_for(names, fmt)
+        return tools.specs
 
     def agent(self, *, compact: bool = False) -> Agent:
         """A fresh agent for one request, with this profile's provider, tools and limits.

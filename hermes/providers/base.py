@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hermes.messages import Message, StreamEvent
+from hermes.messages import Message, StreamEvent, ToolChoice
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +17,10 @@ class ModelParams:
     temperature: float | None = None
     top_p: float | None = None
     stop: tuple[str, ...] = ()
+    # With tools offered: which the model may call (None: the provider's default, "auto"), and
+    # whether it may call several in one answer (None: the provider's default, yes).
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
 
 class Provider(Protocol):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
@@ -157,7 +158,8 @@ class HttpProvider:
 
     def _with_defaults(self, p: ModelParams) -> ModelParams:
         d = self.defaults
-        return ModelParams(
+        return dataclasses.replace(
+            p,
             max_tokens=p.max_tokens if p.max_tokens is not None else d.max_tokens,
             temperature=p.temperature if p.temperature is not None else d.temperature,
             top_p=p.top_p if p.top_p is not None else d.top_p,

@@ -68,6 +68,8 @@ class OpenAIProvider(HttpProvider):
             temperature=p.temperature,
             top_p=p.top_p,
             stop=p.stop,
+            tool_choice=p.tool_choice,
+            parallel_tool_calls=p.parallel_tool_calls,
         )
 
     def _parse_whole(self, data: Any) -> Sequence[StreamEvent]:

@@ -21,6 +21,7 @@ from hermes.messages import (
     TextDelta,
     ToolCall,
     ToolCallsReady,
+    ToolChoice,
     Usage,
     UsageReport,
 )
@@ -84,6 +85,8 @@ def encode_request(
     temperature: float | None = None,
     top_p: float | None = None,
     stop: Sequence[str] = (),
+    tool_choice: ToolChoice | None = None,
+    parallel_tool_calls: bool | None = None,
 ) -> dict[str, Any]:
     """A `POST /v1/messages` body. `max_tokens` is required by the API, so it is always sent."""
     system, encoded = encode_messages(messages)
@@ -96,6 +99,8 @@ def encode_request(
     body["messages"] = encoded
     if tools:
         body["tools"] = encode_tools(tools)
+        if tool_choice is not None or parallel_tool_calls is False:
+            body["tool_choice"] = encode_tool_choice(tool_choice, parallel_tool_calls)
     if temperature is not None:
         # OpenAI's scale goes to 2, Anthropic's stops at 1 (it rejects anything above).
         body["temperature"] = min(max(temperature, 0.0), 1.0)
@@ -193,6 +198,18 @@ def encode_tools(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             tool["description"] = fn["description"]
         tool["input_schema"] = fn.get("parameters") or {"type": "object", "properties": {}}
         out.append(tool)
+    return out
+
+
+def encode_tool_choice(choice: ToolChoice | None, parallel: bool | None) -> dict[str, Any]:
+    """OpenAI's tool_choice in Anthropic's words: auto, none, any (= required), tool + name;
+    one call per answer is its `disable_parallel_tool_use`."""
+    mode = choice.mode if choice is not None else "auto"
+    out: dict[str, Any] = {"type": {"required": "any", "function": "tool"}.get(mode, mode)}
+    if mode == "function" and choice is not None:
+        out["name"] = choice.name
+    if parallel is False and mode != "none":
+        out["disable_parallel_tool_use"] = True
     return out
 
 

@@ -22,6 +22,7 @@ from hermes.messages import (
     TextDelta,
     ToolCall,
     ToolCallsReady,
+    ToolChoice,
     Usage,
     UsageReport,
 )
@@ -122,6 +123,7 @@ def encode_request(
     stop: Sequence[str] = (),
     signatures: Mapping[str, str] | None = None,
     missing_signature: str | None = None,
+    tool_choice: ToolChoice | None = None,
 ) -> dict[str, Any]:
     """A GenerateContentRequest. System messages become one `systemInstruction`; `signatures`
     maps tool call ids to the thought signatures Gemini sent with them (see `encode_contents`)."""
@@ -133,6 +135,8 @@ def encode_request(
         body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
     if tools:
         body["tools"] = [{"functionDeclarations": [function_declaration(t) for t in tools]}]
+        if tool_choice is not None:
+            body["toolConfig"] = encode_tool_choice(tool_choice)
     config: dict[str, Any] = {
         "maxOutputTokens": max_tokens,
         "temperature": temperature,
@@ -144,6 +148,17 @@ def encode_request(
     if config:
         body["generationConfig"] = config
     return body
+
+
+def encode_tool_choice(choice: ToolChoice) -> dict[str, Any]:
+    """OpenAI's tool_choice as Gemini's function-calling mode: AUTO, NONE, or ANY (a call is
+    required), limited to one function when it is named. Gemini has no switch for one call per
+    answer."""
+    mode = {"auto": "AUTO", "none": "NONE"}.get(choice.mode, "ANY")
+    config: dict[str, Any] = {"mode": mode}
+    if choice.mode == "function":
+        config["allowedFunctionNames"] = [choice.name]
+    return {"functionCallingConfig": config}
 
 
 # Stands in for the user turn a history that starts with the model lacks.

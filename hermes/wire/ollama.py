@@ -23,6 +23,7 @@ from hermes.messages import (
     TextDelta,
     ToolCall,
     ToolCallsReady,
+    ToolChoice,
     Usage,
     UsageReport,
 )
@@ -51,6 +52,16 @@ class WireError(HermesError):
 # Requests
 
 
+def _chosen(
+    tools: Sequence[Mapping[str, Any]], choice: ToolChoice | None
+) -> Sequence[Mapping[str, Any]]:
+    if choice is None or choice.mode in ("auto", "required"):
+        return tools
+    if choice.mode == "none":
+        return ()
+    return [t for t in tools if t.get("function", t).get("name") == choice.name]
+
+
 def encode_chat_request(
     messages: Iterable[Message],
     *,
@@ -62,15 +73,18 @@ def encode_chat_request(
     top_p: float | None = None,
     stop: Sequence[str] = (),
     num_ctx: int | None = None,
+    tool_choice: ToolChoice | None = None,
 ) -> dict[str, Any]:
     """The body of `POST /api/chat`. `stream` is always written because Ollama streams by
     default. `tools` are function specs, wrapped as {"type": "function", "function": spec} unless
-    already shaped that way."""
+    already shaped that way. Ollama has no `tool_choice`: "none" offers no tools and a named
+    function only that one; "required" cannot be enforced."""
     body: dict[str, Any] = {
         "model": model,
         "messages": encode_messages(messages),
         "stream": stream,
     }
+    tools = _chosen(tools or (), tool_choice)
     if tools:
         body["tools"] = [
             dict(t) if "type" in t else {"type": "function", "function": dict(t)} for t in tools

@@ -20,6 +20,7 @@ from hermes.messages import (
     TextDelta,
     ToolCall,
     ToolCallsReady,
+    ToolChoice,
     Usage,
     UsageReport,
 )
@@ -41,10 +42,12 @@ __all__ = [
     "encode_chat_request",
     "encode_message",
     "encode_tool_call",
+    "encode_tool_choice",
     "models_response",
     "parse_chat_request",
     "parse_completion_response",
     "sse_event",
+    "tool_call_delta",
     "usage_chunk",
     "usage_dict",
 ]
@@ -166,6 +169,12 @@ def encode_tool_call(call: ToolCall) -> dict[str, Any]:
     }
 
 
+def tool_call_delta(index: int, call: ToolCall) -> dict[str, Any]:
+    """A whole call in one streamed `delta.tool_calls` entry: id, name and all of its arguments
+    at once, which every client's accumulator takes (OpenAI itself spreads the arguments)."""
+    return {"index": index, **encode_tool_call(call)}
+
+
 def encode_message(message: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.tool_calls:
@@ -188,6 +197,8 @@ def encode_chat_request(
     top_p: float | None = None,
     stop: Sequence[str] = (),
     include_usage: bool = False,
+    tool_choice: ToolChoice | None = None,
+    parallel_tool_calls: bool | None = None,
 ) -> dict[str, Any]:
     """A request body for an upstream. `tools` are function specs ({"name", "description",
     "parameters"}), wrapped as OpenAI wants; specs already shaped {"type": "function", ...} pass
@@ -203,11 +214,21 @@ def encode_chat_request(
         body["tools"] = [
             dict(t) if "type" in t else {"type": "function", "function": dict(t)} for t in tools
         ]
+        if tool_choice is not None:
+            body["tool_choice"] = encode_tool_choice(tool_choice)
+        if parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = parallel_tool_calls
     optional = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p}
     body.update({k: v for k, v in optional.items() if v is not None})
     if stop:
         body["stop"] = list(stop)
     return body
+
+
+def encode_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    if choice.mode == "function":
+        return {"type": "function", "function": {"name": choice.name}}
+    return choice.mode
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,16 +4,15 @@ format). Public through `hermes.wire.openai_chat`; split out to keep each module
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from hermes.errors import InvalidRequest
 from hermes.messages import Message, Role, ToolCall
+from hermes.wire.client_tools import ClientTools, parse_client_tools
 from hermes.wire.fastjson import preview
 from hermes.wire.request_fields import (
     arguments_text,
-    check_tool_choice,
-    check_tools,
     opt_tokens,
 )
 
@@ -40,12 +39,13 @@ class ChatRequest:
     temperature: float | None = None
     top_p: float | None = None
     stop: tuple[str, ...] = ()
+    tools: ClientTools = field(default_factory=ClientTools)
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
-    """Validate a POST /v1/chat/completions body. Unknown fields are ignored, and so are `tools`
-    and `tool_choice` once they are well-formed (the profile's own tools are what the agent
-    runs); `n` may only ask for the one choice the agent gives. A JSON null counts as absent."""
+    """Validate a POST /v1/chat/completions body. Unknown fields are ignored; `tools` are the
+    client's own function tools (see `client_tools`); `n` may only ask for the one choice the
+    agent gives. A JSON null counts as absent."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     raw_messages = body.get("messages")
@@ -61,8 +61,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
     max_completion = opt_tokens(body, "max_completion_tokens")
     max_tokens = opt_tokens(body, "max_tokens")
     _check_n(body.get("n"))
-    check_tools(body)
-    check_tool_choice(body)
+    tools = parse_client_tools(body, "chat")
     return ChatRequest(
         messages=tuple(_parse_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages)),
         model=_opt_str(body, "model", "model"),
@@ -72,6 +71,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         temperature=_opt_number(body, "temperature", 0.0, 2.0),
         top_p=_opt_number(body, "top_p", 0.0, 1.0),
         stop=_parse_stop(body.get("stop")),
+        tools=tools,
     )
 
 

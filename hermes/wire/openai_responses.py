@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
-from hermes.messages import ToolCall, Usage
+from hermes.messages import ToolCall, ToolChoice, Usage
 from hermes.wire.openai_responses_request import ResponsesRequest, parse_responses_request
 from hermes.wire.sse import sse_event
 
@@ -157,6 +157,9 @@ def response_object(
     top_p: float | None = None,
     store: bool = True,
     completed_at: int | None = None,
+    tools: Sequence[Mapping[str, Any]] = (),
+    tool_choice: ToolChoice | None = None,
+    parallel_tool_calls: bool | None = None,
 ) -> dict[str, Any]:
     """A `response` object. `error` is {"code", "message"} with a code from OpenAI's list
     ("server_error", "rate_limit_exceeded", ...); `incomplete_reason` is e.g.
@@ -181,19 +184,27 @@ def response_object(
         "metadata": dict(metadata) if metadata is not None else {},
         "model": model,
         "output": [dict(item) for item in output],
-        "parallel_tool_calls": True,
+        "parallel_tool_calls": parallel_tool_calls is not False,
         "previous_response_id": previous_response_id,
         "reasoning": None,
         "store": store,
         "temperature": temperature,
         "text": {"format": {"type": "text"}},
-        "tool_choice": "auto",
-        "tools": [],
+        "tool_choice": _tool_choice(tool_choice),
+        "tools": [dict(tool) for tool in tools],
         "top_p": top_p,
         "truncation": "disabled",
         "usage": usage_dict(usage) if usage is not None else None,
         "user": None,
     }
+
+
+def _tool_choice(choice: ToolChoice | None) -> str | dict[str, Any]:
+    if choice is None:
+        return "auto"
+    if choice.mode == "function":
+        return {"type": "function", "name": choice.name}
+    return choice.mode
 
 
 # ---------------------------------------------------------------------------------------------

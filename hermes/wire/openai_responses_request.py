@@ -4,16 +4,15 @@ format). Public through `hermes.wire.openai_responses`; split out to keep each m
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from hermes.errors import InvalidRequest
 from hermes.messages import Message, Role, ToolCall
+from hermes.wire.client_tools import ClientTools, parse_client_tools
 from hermes.wire.fastjson import preview
 from hermes.wire.request_fields import (
     arguments_text,
-    check_tool_choice,
-    check_tools,
     opt_tokens,
 )
 
@@ -50,12 +49,13 @@ class ResponsesRequest:
     top_p: float | None = None
     metadata: dict[str, str] | None = None
     model: str | None = None
+    tools: ClientTools = field(default_factory=ClientTools)
 
 
 def parse_responses_request(body: Any) -> ResponsesRequest:
     """Validate a POST /v1/responses body. Unknown fields (`reasoning`, `text`, `truncation`,
-    ...) are ignored, and so are `tools` and `tool_choice` once they are well-formed: the
-    profile's own tools and settings are what the agent runs. A JSON null counts as absent.
+    ...) are ignored; `tools` are the client's own function tools (see `client_tools`), offered
+    beside the profile's. A JSON null counts as absent.
     `input` may come out empty when it held only `item_reference` items; whether that is enough
     is the caller's call (it knows the history)."""
     if not isinstance(body, dict):
@@ -65,8 +65,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
         _opt_str(body, "previous_response_id", non_empty=True), "previous_response_id"
     )
     conversation = _parse_conversation(body.get("conversation"))
-    check_tools(body)
-    check_tool_choice(body)
+    tools = parse_client_tools(body, "responses")
     if conversation is not None and previous is not None:
         raise InvalidRequest(
             "'conversation' and 'previous_response_id' cannot be used together.",
@@ -84,6 +83,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
         top_p=_opt_number(body, "top_p", 0.0, 1.0),
         metadata=_parse_metadata(body.get("metadata")),
         model=_opt_str(body, "model"),
+        tools=tools,
     )
 
 

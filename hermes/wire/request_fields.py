@@ -1,6 +1,6 @@
-"""Checks shared by the chat completions and Responses request parsers: fields both formats take
-that the gateway does not act on itself but must still be well-formed, and the bounds of its
-integer fields. Each failure is an InvalidRequest naming the field (`param`)."""
+"""Checks shared by the chat completions and Responses request parsers: the bounds of their
+integer fields and the tool-call arguments a client sends back. Each failure is an
+InvalidRequest naming the field (`param`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from hermes.wire.fastjson import MAX_DEPTH, dumps_text
 
 # A token count must fit the providers' wire formats: Gemini's maxOutputTokens is an int32.
 MAX_TOKENS: Final = 2**31 - 1
-TOOL_CHOICES: Final = ("none", "auto", "required")
 
 
 def opt_tokens(obj: Mapping[str, Any], key: str) -> int | None:
@@ -36,30 +35,3 @@ def arguments_text(arguments: Mapping[str, Any], param: str) -> str:
         raise InvalidRequest(
             f"'{param}' is nested more than {MAX_DEPTH} levels deep.", param=param
         ) from None
-
-
-def check_tools(obj: Mapping[str, Any]) -> None:
-    """`tools`: the agent runs the profile's own tools, but a client's must still be an array of
-    tool objects (each with a string `type`)."""
-    tools = obj.get("tools")
-    if tools is None:
-        return
-    if not isinstance(tools, list):
-        raise InvalidRequest("'tools' must be an array of tool objects.", param="tools")
-    for i, tool in enumerate(tools):
-        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
-            raise InvalidRequest(
-                f"'tools[{i}]' must be an object with a string 'type'.", param=f"tools[{i}].type"
-            )
-
-
-def check_tool_choice(obj: Mapping[str, Any]) -> None:
-    """`tool_choice`: 'none', 'auto', 'required', or an object with a string `type`."""
-    choice = obj.get("tool_choice")
-    if choice is None or choice in TOOL_CHOICES:
-        return
-    if not isinstance(choice, dict) or not isinstance(choice.get("type"), str):
-        raise InvalidRequest(
-            "'tool_choice' must be 'none', 'auto', 'required' or an object with a string 'type'.",
-            param="tool_choice",
-        )

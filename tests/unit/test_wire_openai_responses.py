@@ -14,7 +14,8 @@ from openai.types import responses as sdk
 from pydantic import BaseModel, ValidationError
 
 from hermes.errors import InvalidRequest
-from hermes.messages import Message, ToolCall, Usage
+from hermes.messages import Message, ToolCall, ToolChoice, Usage
+from hermes.wire.client_tools import ClientTools
 from hermes.wire.openai_responses import (
     EventSequence,
     ResponsesRequest,
@@ -132,6 +133,20 @@ def test_all_fields_parsed_and_unknown_fields_ignored() -> None:
         top_p=1.0,
         metadata={"k": "v"},
         model="alice",
+        tools=ClientTools(
+            specs=({"name": "x", "parameters": {"type": "object", "properties": {}}},),
+            choice=ToolChoice("auto"),
+            parallel=False,
+            echo=(
+                {
+                    "type": "function",
+                    "name": "x",
+                    "parameters": {"type": "object", "properties": {}},
+                    "strict": None,
+                },
+            ),
+            names=frozenset({"x"}),
+        ),
     )
 
 
