@@ -99,8 +99,10 @@ class Agent:
             history.append(message)
             added.append(message)
 
-        tools = [*self.registry.schemas(), *client_tools]
         theirs = frozenset(spec["name"] for spec in client_tools)
+        # A client's tool of a profile tool's name stands in for it (api_server.client_tool_clash).
+        own = [s for s in self.registry.schemas() if _name(s) not in theirs]
+        tools = [*own, *client_tools]
         usage = Usage()
         for _ in range(self.max_iterations):
             text: list[str] = []
@@ -188,6 +190,10 @@ class Agent:
         finally:
             for task in tasks:
                 task.cancel()
+
+
+def _name(schema: Mapping[str, Any]) -> Any:
+    return schema.get("function", schema).get("name")
 
 
 def _after_tools(params: ModelParams) -> ModelParams:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from hermes.config.known import PROVIDER_TYPES, TOOL_NAMES
 
 ToolProgress = Literal["inline", "event", "off"]
+ToolClash = Literal["refuse", "profile", "client"]
 WebSearchBackend = Literal["auto", "searxng", "brave", "duckduckgo", "none"]
 SandboxMode = Literal["bwrap", "off"]
 OnOff = Literal["on", "off"]
@@ -305,6 +306,13 @@ class ApiServerConfig:
     )
     tool_progress: ToolProgress = field(
         default="inline", metadata=doc("tool markers in streams: inline, event or off")
+    )
+    client_tool_clash: ToolClash = field(
+        default="refuse",
+        metadata=doc(
+            "a client's tool named like one of the profile's: refuse (400), profile (the "
+            "profile's is offered) or client (the client's is)"
+        ),
     )
     max_concurrent_runs: int = field(
         default=32, metadata=bounded("agent runs at once before 429", least=1)

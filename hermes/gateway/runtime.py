@@ -53,13 +53,11 @@ class Runtime:
 
     def client_tools(self, tools: ClientTools, fmt: Format) -> tuple[dict[str, Any], ...]:
         """The client's own tools to offer the model beside the profile's (none to a model that
-        takes no tools), refused when a name clashes with the profile's."""
+        takes no tools); a name that clashes with one of the profile's is settled by
+        api_server.client_tool_clash."""
         if self.chat_only:
             return ()
-        names = self.registry.names()
-        tools.refuse_clashes(names, fmt)
-        tools.choice_for(names, fmt)
-        return tools.specs
+        return tools.offer(self.registry.names(), fmt, self.settings.client_tool_clash)
 
     def agent(self, *, compact: bool = False) -> Agent:
         """A fresh agent for one request, with this profile's provider, tools and limits.

@@ -54,6 +54,7 @@ class GatewaySettings:
     max_request_bytes: int
     keepalive_seconds: float = 15.0
     allowed_hosts: tuple[str, ...] = ()
+    client_tool_clash: str = "refuse"  # see ApiServerConfig.client_tool_clash
 
     @property
     def url(self) -> str:
@@ -109,6 +110,7 @@ def load(
         max_request_bytes=max(1024, api.max_request_bytes),
         keepalive_seconds=float(max(1, api.keepalive_seconds)),
         allowed_hosts=tuple(check_hosts(profile.name, api.allowed_hosts)),
+        client_tool_clash=api.client_tool_clash,
     )
     check_exposure(settings)
     return Loaded(config, settings, {**environ, **file_env})

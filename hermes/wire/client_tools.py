@@ -38,25 +38,35 @@ class ClientTools:
     echo: tuple[dict[str, Any], ...] = ()
     names: frozenset[str] = field(default=frozenset())
 
-    def refuse_clashes(self, server_tools: Iterable[str], fmt: Format) -> None:
-        """A client tool may not share a name with one of the profile's: the gateway could not
-        tell whose call the model made."""
+    def offer(
+        self, server_tools: Iterable[str], fmt: Format, clash: str = "refuse"
+    ) -> tuple[dict[str, Any], ...]:
+        """The specs to offer beside the profile's `server_tools`. A name both share is refused
+        (`clash` "refuse": the gateway could not tell whose call the model made), or the
+        profile's tool wins ("profile": the client's is left out) or the client's ("client": the
+        caller leaves the profile's out, see `hermes.agent.Agent.run`)."""
         taken = frozenset(server_tools)
+        specs = []
         for i, spec in enumerate(self.specs):
-            if spec["name"] in taken:
+            if spec["name"] not in taken or clash == "client":
+                specs.append(spec)
+            elif clash == "refuse":
                 param = f"tools[{i}].function.name" if fmt == "chat" else f"tools[{i}].name"
                 raise InvalidRequest(
                     f"Tool name {spec['name']!r} clashes with a tool of this profile's agent: "
-                    "rename the client tool.",
+                    "rename the client tool, or set api_server.client_tool_clash to profile or "
+                    "client to let one of them win.",
                     param=param,
                 )
+        self._check_choice(taken, fmt)
+        return tuple(specs)
 
-    def choice_for(self, server_tools: Iterable[str], fmt: Format) -> None:
+    def _check_choice(self, server_tools: frozenset[str], fmt: Format) -> None:
         """A named tool_choice must name a tool the model is offered (client or server)."""
         choice = self.choice
         if choice is None or choice.mode != "function":
             return
-        if choice.name not in self.names and choice.name not in frozenset(server_tools):
+        if choice.name not in self.names and choice.name not in server_tools:
             param = "tool_choice.function.name" if fmt == "chat" else "tool_choice.name"
             raise InvalidRequest(
                 f"tool_choice names the function {choice.name!r}, which is not among the tools.",
