@@ -46,7 +46,12 @@ def serve(
     profile = store.resolve(profile_name)
     confinement = confine(store, profile, env, host=host, port=port)
     loaded = load(profile, env, host=host, port=port)
-    provider = build_provider(loaded.config, loaded.env, profile=profile.name)
+    provider = build_provider(
+        loaded.config,
+        loaded.env,
+        profile=profile.name,
+        max_runs=loaded.settings.max_concurrent_runs,
+    )
     log.info("process: %s", confinement.detail)
     tools = tools_sandbox(loaded.config, profile.root)
     if tools.warning:

@@ -50,6 +50,9 @@ LOCAL_CONTEXT = 4096  # tokens: the model server's window (the model could take 
 # system prompt first): hermes sends `num_ctx` and keeps conversations within it.
 OLLAMA_CONTEXT = 8192
 DEFAULT_CONTEXT = 128_000
+# Upstream connections beyond the run limit: for Open WebUI's title / tag / follow-up requests,
+# which are answered outside it.
+TASK_CONNECTIONS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +119,15 @@ def _entry(entry: ProviderEntry) -> Choice:
     return Choice(entry.name, entry.provider, entry.model, entry.base_url, entry.api_key_env)
 
 
-def build_provider(config: Config, env: Mapping[str, str], *, profile: str) -> Provider:
+def build_provider(
+    config: Config, env: Mapping[str, str], *, profile: str, max_runs: int | None = None
+) -> Provider:
     """The provider the profile's config asks for (wrapped with its fallbacks). A missing key is
-    an actionable error here, at gateway start, not on the first request."""
-    built = [_build(choice, config, env, profile) for choice in choices(config)]
+    an actionable error here, at gateway start, not on the first request. `max_runs`, the
+    gateway's run limit, sizes each provider's connection pool."""
+    runs = max_runs if max_runs is not None else config.api_server.max_concurrent_runs
+    connections = runs + TASK_CONNECTIONS
+    built = [_build(choice, config, env, profile, connections) for choice in choices(config)]
     if len(built) == 1:
         return built[0]
     from hermes.providers.fallback import FallbackProvider
@@ -155,7 +163,9 @@ def _key(choice: Choice, env: Mapping[str, str], profile: str) -> str | None:
     return key or None
 
 
-def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str) -> Provider:
+def _build(
+    choice: Choice, config: Config, env: Mapping[str, str], profile: str, connections: int
+) -> Provider:
     key = _key(choice, env, profile)
     defaults = ModelParams(max_tokens=config.model.max_tokens, temperature=config.model.temperature)
     # model.timeout and model.request_timeout hold as set, for every provider (no floor).
@@ -173,6 +183,7 @@ def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str)
             request_timeout=request_timeout,
             defaults=defaults,
             name=name,
+            connections=connections,
         )
     if choice.kind == "gemini":
         from hermes.providers.gemini import GeminiProvider
@@ -185,6 +196,7 @@ def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str)
             request_timeout=request_timeout,
             defaults=defaults,
             name=name,
+            connections=connections,
         )
     if choice.kind == "ollama":
         from hermes.providers.ollama import OllamaProvider
@@ -196,6 +208,7 @@ def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str)
             request_timeout=request_timeout,
             defaults=defaults,
             name=name,
+            connections=connections,
             num_ctx=context_length(config),
         )
     from hermes.providers.openai import OpenAIProvider
@@ -214,6 +227,7 @@ def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str)
             request_timeout=request_timeout,
             defaults=defaults,
             name=name,
+            connections=connections,
         )
     return OpenAIProvider(
         model=choice.model,
@@ -223,6 +237,7 @@ def _build(choice: Choice, config: Config, env: Mapping[str, str], profile: str)
         request_timeout=request_timeout,
         defaults=defaults,
         name=name,
+        connections=connections,
     )
 
 

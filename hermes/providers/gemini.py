@@ -18,6 +18,7 @@ from hermes.errors import UpstreamError
 from hermes.messages import StreamEvent
 from hermes.providers.base import ModelParams
 from hermes.providers.http import (
+    DEFAULT_CONNECTIONS,
     DEFAULT_REQUEST_TIMEOUT,
     ChatRequest,
     HttpProvider,
@@ -60,9 +61,12 @@ class GeminiProvider(HttpProvider):
         connect_timeout: float = 10.0,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         defaults: ModelParams = ModelParams(),
+        connections: int = DEFAULT_CONNECTIONS,
         name: str = "gemini",
     ) -> None:
-        super().__init__(model, base_url, timeout, connect_timeout, defaults, name, request_timeout)
+        super().__init__(
+            model, base_url, timeout, connect_timeout, defaults, name, request_timeout, connections
+        )
         # The root URL; tolerate one copied with the API version on the end.
         self.base_url = self.base_url.removesuffix(f"/{API_VERSION}")
         self.api_key = api_key

@@ -36,6 +36,10 @@ from hermes.wire import fastjson
 MAX_RETRIES = 2
 RETRY_AFTER_CAP = 10.0
 DEFAULT_REQUEST_TIMEOUT = 600.0
+# Connections to the upstream held at once. A gateway sizes it from its run limit (one model
+# call per run at a time, plus the Open WebUI tasks that run outside that limit): a fixed 100
+# made the 1,001st of 1,000 concurrent streams wait for a free connection.
+DEFAULT_CONNECTIONS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +78,10 @@ class HttpProvider:
         defaults: ModelParams,
         name: str,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
         self.model = model
+        self.connections = max(1, connections)
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.defaults = defaults
         self.label = f"{name}:{model}"
@@ -93,7 +99,7 @@ class HttpProvider:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
+                connector=aiohttp.TCPConnector(limit=self.connections, ttl_dns_cache=300),
             )
         return self._session
 

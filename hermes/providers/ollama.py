@@ -15,6 +15,7 @@ from hermes.errors import UpstreamAuthError, UpstreamError, UpstreamRateLimited
 from hermes.messages import StreamEvent
 from hermes.providers.base import ModelParams
 from hermes.providers.http import (
+    DEFAULT_CONNECTIONS,
     DEFAULT_REQUEST_TIMEOUT,
     ChatRequest,
     HttpProvider,
@@ -52,10 +53,13 @@ class OllamaProvider(HttpProvider):
         connect_timeout: float = 10.0,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         defaults: ModelParams = ModelParams(),
+        connections: int = DEFAULT_CONNECTIONS,
         name: str = "ollama",
         num_ctx: int | None = None,
     ) -> None:
-        super().__init__(model, base_url, timeout, connect_timeout, defaults, name, request_timeout)
+        super().__init__(
+            model, base_url, timeout, connect_timeout, defaults, name, request_timeout, connections
+        )
         self.num_ctx = num_ctx  # the window Ollama allocates: the one hermes keeps requests within
         # Ollama's tool calls carry no id; numbering them per provider keeps them unique per run.
         self._call_ids = itertools.count(1)

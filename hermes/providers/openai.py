@@ -13,7 +13,12 @@ import aiohttp
 from hermes.errors import UpstreamError
 from hermes.messages import StreamEvent
 from hermes.providers.base import ModelParams
-from hermes.providers.http import DEFAULT_REQUEST_TIMEOUT, ChatRequest, HttpProvider
+from hermes.providers.http import (
+    DEFAULT_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT,
+    ChatRequest,
+    HttpProvider,
+)
 from hermes.wire.openai_chat import (
     ChunkAccumulator,
     WireError,
@@ -42,9 +47,12 @@ class OpenAIProvider(HttpProvider):
         connect_timeout: float = 10.0,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         defaults: ModelParams = ModelParams(),
+        connections: int = DEFAULT_CONNECTIONS,
         name: str = "openai",
     ) -> None:
-        super().__init__(model, base_url, timeout, connect_timeout, defaults, name, request_timeout)
+        super().__init__(
+            model, base_url, timeout, connect_timeout, defaults, name, request_timeout, connections
+        )
         self.api_key = api_key
 
     def _url(self, incremental: bool) -> str:

@@ -74,3 +74,20 @@ def test_keyless_servers_need_no_key() -> None:
         config(provider="openai", base_url="http://10.0.0.5:8000/v1"), {}, profile="p"
     )
     assert isinstance(custom, OpenAIProvider) and custom.api_key is None
+
+
+async def test_the_connection_pool_is_sized_from_the_run_limit() -> None:
+    """1,000 concurrent streams under a run limit of 1,100 each get a connection at once; a
+    fixed pool of 100 made the rest queue for one (first tokens after 16 s at the median)."""
+    env = {"OPENAI_API_KEY": "a", "DEEPSEEK_API_KEY": "b"}
+    big = build_provider(
+        config(provider="openai", fallbacks=["spare"]), env, profile="p", max_runs=1100
+    )
+    assert isinstance(big, FallbackProvider)
+    for provider in big.providers:
+        assert isinstance(provider, OpenAIProvider)
+        session = provider._client()
+        assert session.connector is not None and session.connector.limit == 1100 + 16
+        await provider.close()
+    small = build_provider(config(provider="openai"), env, profile="p")
+    assert isinstance(small, OpenAIProvider) and small.connections == 32 + 16
