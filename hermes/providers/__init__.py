@@ -1,55 +1,31 @@
 """Model providers: one module per wire format, chosen by the profile's `model` config.
 
-`model.provider` is a provider type (or an OpenAI-compatible preset), or the `name` of an entry
-of `providers:`; `model.fallbacks` names further entries, tried in order when one fails before
-its first token."""
+`model.provider` is a provider type (or an OpenAI-compatible preset; every type, its wire
+format, key and abilities are in the table in `kinds`), or the `name` of an entry of
+`providers:`; `model.fallbacks` names further entries, tried in order when one fails before its
+first token."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict
 
 from hermes.config.schema import Config, ProviderEntry
 from hermes.errors import ConfigError
 from hermes.providers.base import ModelParams, Provider
+from hermes.providers.kinds import (
+    DEFAULT_CONTEXT,
+    KINDS,
+    LOCAL_CONTEXT,
+    LOCAL_MODEL_NAME,
+    LOCAL_MODEL_PORT,
+    OLLAMA_CONTEXT,
+    Kind,
+    kind,
+)
 
-# Provider types that speak OpenAI's Chat Completions, and their default base URLs.
-OPENAI_COMPATIBLE: dict[str, str] = {
-    "openai": "https://api.openai.com/v1",
-    "openrouter": "https://openrouter.ai/api/v1",
-    "deepseek": "https://api.deepseek.com/v1",
-    "siliconflow": "https://api.siliconflow.cn/v1",
-    "minimax": "https://api.minimax.chat/v1",
-    "glm": "https://open.bigmodel.cn/api/paas/v4",
-    "vllm": "http://127.0.0.1:8000/v1",
-    "lmstudio": "http://127.0.0.1:1234/v1",
-    "llamacpp": "http://127.0.0.1:8080/v1",
-}
-NATIVE = ("anthropic", "gemini", "ollama", "local")
-DEFAULT_KEY_ENV: dict[str, str] = {
-    "openai": "OPENAI_API_KEY",
-    "openrouter": "OPENROUTER_API_KEY",
-    "deepseek": "DEEPSEEK_API_KEY",
-    "siliconflow": "SILICONFLOW_API_KEY",
-    "minimax": "MINIMAX_API_KEY",
-    "glm": "GLM_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-}
-# Servers that run without a key.
-KEYLESS = frozenset({"vllm", "lmstudio", "llamacpp", "ollama", "local"})
-# Models that only chat: too small to follow the agent's prompt or to call tools (the bundled
-# 270M base model), so a gateway gives them a compact prompt and no tools.
-CHAT_ONLY = frozenset({"local"})
-# The shared local model server (see hermes.model_server) listens here unless told otherwise.
-LOCAL_MODEL_PORT = 8640
-LOCAL_MODEL_NAME = "gemma-3-270m"
-LOCAL_CONTEXT = 4096  # tokens: the model server's window (the model could take more; CPU can't)
-# Ollama's own default window is small and it silently drops the start of a longer prompt (the
-# system prompt first): hermes sends `num_ctx` and keeps conversations within it.
-OLLAMA_CONTEXT = 8192
-DEFAULT_CONTEXT = 128_000
 # Upstream connections beyond the run limit: for Open WebUI's title / tag / follow-up requests,
 # which are answered outside it.
 TASK_CONNECTIONS = 16
@@ -70,17 +46,16 @@ def context_length(config: Config) -> int:
     """`model.context_length`, or the primary provider's usual window when it is unset."""
     if config.model.context_length is not None:
         return config.model.context_length
-    kind = choices(config)[0].kind
-    return {"local": LOCAL_CONTEXT, "ollama": OLLAMA_CONTEXT}.get(kind, DEFAULT_CONTEXT)
+    return kind(choices(config)[0].kind).context
 
 
 def chat_only(config: Config) -> bool:
-    """Whether the profile's primary provider is a chat-only model (see CHAT_ONLY)."""
-    return choices(config)[0].kind in CHAT_ONLY
+    """Whether the profile's primary provider is a chat-only model (see Kind.chat_only)."""
+    return kind(choices(config)[0].kind).chat_only
 
 
 def known_kinds() -> list[str]:
-    return sorted([*OPENAI_COMPATIBLE, *NATIVE])
+    return sorted(KINDS)
 
 
 def choices(config: Config) -> list[Choice]:
@@ -140,8 +115,8 @@ def build_provider(
 NOT_PROVIDER_KEYS = ("API_SERVER_", "HERMES_")
 
 
-def _key(choice: Choice, env: Mapping[str, str], profile: str) -> str | None:
-    key_env = choice.api_key_env or DEFAULT_KEY_ENV.get(choice.kind)
+def _key(choice: Choice, k: Kind, env: Mapping[str, str], profile: str) -> str | None:
+    key_env = choice.api_key_env or k.key_env
     if key_env and key_env.upper().startswith(NOT_PROVIDER_KEYS):
         raise ConfigError(
             f"profile {profile!r}: provider {choice.label!r} names {key_env} as its api_key_env; "
@@ -149,11 +124,10 @@ def _key(choice: Choice, env: Mapping[str, str], profile: str) -> str | None:
             param="model.api_key_env",
         )
     key = env.get(key_env) if key_env else None
-    if choice.kind == "gemini" and not key:
-        key = env.get("GOOGLE_API_KEY")
-    needs_key = choice.kind not in KEYLESS and not (
-        choice.kind in OPENAI_COMPATIBLE and choice.base_url  # a custom server may be keyless
-    )
+    if not key and k.key_env_alt:
+        key = env.get(k.key_env_alt)
+    # A server of one's own that speaks OpenAI's format may be keyless.
+    needs_key = k.needs_key and not (k.wire == "openai" and choice.base_url)
     if not key and needs_key:
         raise ConfigError(
             f"profile {profile!r} uses provider {choice.label!r} ({choice.kind}) but "
@@ -163,86 +137,71 @@ def _key(choice: Choice, env: Mapping[str, str], profile: str) -> str | None:
     return key or None
 
 
+class _Common(TypedDict):
+    """What every provider's constructor takes alike."""
+
+    timeout: float
+    request_timeout: float
+    defaults: ModelParams
+    name: str
+    connections: int
+
+
 def _build(
     choice: Choice, config: Config, env: Mapping[str, str], profile: str, connections: int
 ) -> Provider:
-    key = _key(choice, env, profile)
-    defaults = ModelParams(max_tokens=config.model.max_tokens, temperature=config.model.temperature)
-    # model.timeout and model.request_timeout hold as set, for every provider (no floor).
-    timeout = float(config.model.timeout)
-    request_timeout = float(config.model.request_timeout)
-    name = choice.label
-    if choice.kind == "anthropic":
+    k = kind(choice.kind)
+    key = _key(choice, k, env, profile)
+    common: _Common = {
+        # model.timeout and model.request_timeout hold as set, for every provider (no floor).
+        "timeout": float(config.model.timeout),
+        "request_timeout": float(config.model.request_timeout),
+        "defaults": ModelParams(
+            max_tokens=config.model.max_tokens, temperature=config.model.temperature
+        ),
+        "name": choice.label,
+        "connections": connections,
+    }
+    if k.wire == "anthropic":
         from hermes.providers.anthropic import AnthropicProvider
 
         return AnthropicProvider(
-            model=choice.model,
-            base_url=choice.base_url,
-            api_key=key or "",
-            timeout=timeout,
-            request_timeout=request_timeout,
-            defaults=defaults,
-            name=name,
-            connections=connections,
+            model=choice.model, base_url=choice.base_url, api_key=key or "", **common
         )
-    if choice.kind == "gemini":
+    if k.wire == "gemini":
         from hermes.providers.gemini import GeminiProvider
 
         return GeminiProvider(
-            model=choice.model,
-            base_url=choice.base_url,
-            api_key=key or "",
-            timeout=timeout,
-            request_timeout=request_timeout,
-            defaults=defaults,
-            name=name,
-            connections=connections,
+            model=choice.model, base_url=choice.base_url, api_key=key or "", **common
         )
-    if choice.kind == "ollama":
+    if k.wire == "ollama":
         from hermes.providers.ollama import OllamaProvider
 
         return OllamaProvider(
             model=choice.model,
             base_url=choice.base_url,
-            timeout=timeout,
-            request_timeout=request_timeout,
-            defaults=defaults,
-            name=name,
-            connections=connections,
             num_ctx=context_length(config),
+            **common,
         )
     from hermes.providers.openai import OpenAIProvider
 
-    if choice.kind == "local":
-        port = int(
-            env.get("HERMES_MODEL_PORT") or os.environ.get("HERMES_MODEL_PORT") or LOCAL_MODEL_PORT
-        )
-        base_url = choice.base_url or f"http://127.0.0.1:{port}/v1"
-        # One model server, one model: the name is only what logs and headers show.
-        return OpenAIProvider(
-            model=LOCAL_MODEL_NAME,
-            base_url=base_url,
-            api_key=None,
-            timeout=timeout,
-            request_timeout=request_timeout,
-            defaults=defaults,
-            name=name,
-            connections=connections,
-        )
-    return OpenAIProvider(
-        model=choice.model,
-        base_url=choice.base_url or OPENAI_COMPATIBLE[choice.kind],
-        api_key=key,
-        timeout=timeout,
-        request_timeout=request_timeout,
-        defaults=defaults,
-        name=name,
-        connections=connections,
-    )
+    model, base_url = choice.model, choice.base_url or k.base_url
+    if k.name == "local":
+        port = env.get("HERMES_MODEL_PORT") or os.environ.get("HERMES_MODEL_PORT")
+        base_url = choice.base_url or f"http://127.0.0.1:{int(port or LOCAL_MODEL_PORT)}/v1"
+        model = LOCAL_MODEL_NAME  # one model server, one model: the name is what logs show
+    return OpenAIProvider(model=model, base_url=base_url, api_key=key, **common)
 
 
 __all__ = [
+    "DEFAULT_CONTEXT",
+    "KINDS",
+    "LOCAL_CONTEXT",
+    "LOCAL_MODEL_NAME",
+    "LOCAL_MODEL_PORT",
+    "OLLAMA_CONTEXT",
     "Choice",
+    "Kind",
     "ModelParams",
     "Provider",
     "build_provider",

@@ -7,7 +7,11 @@ import pytest
 from hermes.config.schema import Config, ModelConfig, ProviderEntry
 from hermes.errors import ConfigError
 from hermes.providers import build_provider, choices
+from hermes.providers.anthropic import AnthropicProvider
 from hermes.providers.fallback import FallbackProvider
+from hermes.providers.gemini import GeminiProvider
+from hermes.providers.kinds import KINDS
+from hermes.providers.ollama import OllamaProvider
 from hermes.providers.openai import OpenAIProvider
 
 
@@ -91,3 +95,22 @@ async def test_the_connection_pool_is_sized_from_the_run_limit() -> None:
         await provider.close()
     small = build_provider(config(provider="openai"), env, profile="p")
     assert isinstance(small, OpenAIProvider) and small.connections == 32 + 16
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_every_kind_in_the_table_builds_its_wire(name: str) -> None:
+    k = KINDS[name]
+    env = {k.key_env: "sk-test"} if k.key_env else {}
+    provider = build_provider(config(provider=name, name="m"), env, profile="p")
+    wires = {
+        "openai": OpenAIProvider,
+        "anthropic": AnthropicProvider,
+        "gemini": GeminiProvider,
+        "ollama": OllamaProvider,
+    }
+    assert type(provider) is wires[k.wire]
+    if k.wire == "openai" and name != "local":
+        assert isinstance(provider, OpenAIProvider) and provider.base_url == k.base_url
+    if k.needs_key:  # and without it, an actionable error naming the variable
+        with pytest.raises(ConfigError, match=str(k.key_env)):
+            build_provider(config(provider=name, name="m"), {}, profile="p")
