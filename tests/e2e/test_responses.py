@@ -203,10 +203,10 @@ def test_streamed_mcp_call_arguments_arrive_once(client: openai.OpenAI, up: Fake
     up.queue_tool_call("terminal", {"command": "echo once"})
     up.queue_text("ok")
     events = list(client.responses.create(model="x", input="go", stream=True))
-    added = [e for e in events if e.type == "response.output_item.added"][0]
+    added = next(e for e in events if e.type == "response.output_item.added")
     assert added.item.type == "mcp_call" and added.item.arguments == ""
     deltas = [e for e in events if e.type == "response.mcp_call_arguments.delta"]
-    done = [e for e in events if e.type == "response.output_item.done"][0]
+    done = next(e for e in events if e.type == "response.output_item.done")
     assert done.item.type == "mcp_call"
     assert "".join(str(e.delta) for e in deltas) == done.item.arguments
     assert json.loads(done.item.arguments) == {"command": "echo once"}
