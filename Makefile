@@ -3,12 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+CLIENTS_STAMP := $(VENV)/.clients-stamp
+JS_DIR := tests/clients/js
+JS_STAMP := $(JS_DIR)/node_modules/.package-lock.json
 PYTEST_WORKERS ?= auto
 # A default (native) llama.cpp build crashes on these machines in its AMX matrix code: build
 # llama-cpp-python for AVX2 instead. pip caches the wheel; an installed one is never rebuilt.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: install system-deps bytecode run test check lint bench fuzz clean
+.PHONY: install install-clients system-deps bytecode run test test-clients check lint bench fuzz clean
 
 install: $(STAMP) system-deps
 
@@ -23,6 +26,18 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory bytecode
 	@touch $(STAMP)
 
+# The client libraries of the compatibility suite: the `clients` extra in the venv, and the
+# Vercel AI SDK exactly as tests/clients/js/package-lock.json pins it (npm ci, into node_modules).
+install-clients: $(CLIENTS_STAMP) $(JS_STAMP)
+
+$(CLIENTS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[clients]'
+	@touch $@
+
+$(JS_STAMP): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	cd $(JS_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
 # An editable install has no bytecode of its own, and this machine sets PYTHONDONTWRITEBYTECODE:
 # without this every start compiles hermes from source (~100 ms), unlike a wheel install.
 bytecode:
@@ -35,13 +50,18 @@ run: install
 test: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
 
-lint: install
+# Other people's clients (OpenAI Agents SDK, pydantic-ai, Vercel AI SDK) against real gateways.
+test-clients: install install-clients
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q tests/clients
+
+# mypy checks tests/clients too, against the clients' own type hints.
+lint: install $(CLIENTS_STAMP)
 	$(VENV)/bin/ruff check hermes tests scripts
 	$(VENV)/bin/ruff format --check hermes tests scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-check: lint test
+check: lint test test-clients
 
 # Schemathesis against a real gateway, longer than the bounded run in `make test`, new seed each time.
 FUZZ_EXAMPLES ?= 300
@@ -53,4 +73,4 @@ bench: install bytecode
 	$(PY) scripts/bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info $(JS_DIR)/node_modules

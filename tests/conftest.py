@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated HERMES_HOME for every test, and the CLI through Typer's runner."""
+"""Shared fixtures: an isolated HERMES_HOME for every test, the CLI through Typer's runner, and
+the scripted fake OpenAI upstream (one per module) for tests that run real gateways."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typer.testing import CliRunner, Result
 
 from hermes.cli.app import app
 from hermes.profiles import ProfileStore
+from tests.fakes.openai_upstream import FakeOpenAI
 from tests.processes import kill_marked, new_marker
 
 
@@ -57,6 +59,22 @@ def marker() -> Iterator[str]:
     mark = new_marker()
     yield mark
     kill_marked(mark)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeOpenAI]:
+    """One fake OpenAI-compatible upstream per test module (a real HTTP server in a thread)."""
+    with FakeOpenAI.in_thread() as fake:
+        yield fake
+
+
+@pytest.fixture
+def up(upstream: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The module's fake upstream, with its script and records cleared for this test; a test
+    that leaves a scripted turn unused fails."""
+    upstream.reset()
+    yield upstream
+    assert upstream.pending == 0, "a scripted turn was never used"
 
 
 @pytest.fixture(params=("bwrap", "off"))

@@ -174,8 +174,10 @@ class Output:
         if self.seq is None:
             return []
         item_id, arguments = item["id"], event.call.arguments
+        # As OpenAI streams it: the added item has no arguments yet, the deltas bring them.
+        # Clients build the call from `added` + deltas (pydantic-ai asserts the empty start).
         return [
-            self.seq.output_item_added(index, item),
+            self.seq.output_item_added(index, {**item, "arguments": ""}),
             self.seq.mcp_call_in_progress(item_id, index),
             self.seq.mcp_call_arguments_delta(item_id, index, arguments),
             self.seq.mcp_call_arguments_done(item_id, index, arguments),

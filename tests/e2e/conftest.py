@@ -6,12 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from tests.fakes.openai_upstream import FakeOpenAI
 
 HERMES = shutil.which("hermes", path=str(Path(sys.executable).parent)) or "hermes"
 
@@ -41,19 +39,3 @@ def run(hermes_env: dict[str, str]) -> Run:
         )
 
     return _run
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOpenAI]:
-    """One fake OpenAI-compatible upstream per test module (a real HTTP server in a thread)."""
-    with FakeOpenAI.in_thread() as fake:
-        yield fake
-
-
-@pytest.fixture
-def up(upstream: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    """The module's fake upstream, with its script and records cleared for this test; a test
-    that leaves a scripted turn unused fails."""
-    upstream.reset()
-    yield upstream
-    assert upstream.pending == 0, "a scripted turn was never used"

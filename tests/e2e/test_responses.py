@@ -197,6 +197,21 @@ def test_stream_helper_with_a_tool_call(client: openai.OpenAI, up: FakeOpenAI) -
     assert stored.output_text == "done streaming"
 
 
+def test_streamed_mcp_call_arguments_arrive_once(client: openai.OpenAI, up: FakeOpenAI) -> None:
+    # As OpenAI streams a call: `added` with empty arguments, then the deltas. Clients build the
+    # call from both (pydantic-ai asserted on the arguments an earlier `added` carried).
+    up.queue_tool_call("terminal", {"command": "echo once"})
+    up.queue_text("ok")
+    events = list(client.responses.create(model="x", input="go", stream=True))
+    added = next(e for e in events if e.type == "response.output_item.added")
+    assert added.item.type == "mcp_call" and added.item.arguments == ""
+    deltas = [e for e in events if e.type == "response.mcp_call_arguments.delta"]
+    done = next(e for e in events if e.type == "response.output_item.done")
+    assert done.item.type == "mcp_call"
+    assert "".join(str(e.delta) for e in deltas) == done.item.arguments
+    assert json.loads(done.item.arguments) == {"command": "echo once"}
+
+
 def test_stream_failure_is_response_failed(client: openai.OpenAI, up: FakeOpenAI) -> None:
     up.queue_error(401, "bad key")
     events = list(client.responses.create(model="x", input="hi", stream=True))
