@@ -4,7 +4,6 @@ profile's agent, streamed or not."""
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +17,7 @@ from hermes.gateway.middleware import CALLER, RunSlot, json_response
 from hermes.gateway.progress import inline_marker, strip_markers
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
-from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
+from hermes.gateway.streaming import Recorder, drive
 from hermes.gateway.tasks import answer_directly, is_background_task
 from hermes.messages import Message, ProviderNote, TextDelta, Usage
 from hermes.providers.base import ModelParams
@@ -30,9 +29,7 @@ from hermes.wire.openai_chat import (
     usage_chunk,
 )
 from hermes.wire.openai_chat_request import ChatRequest, parse_chat_request
-from hermes.wire.sse import SSE_DONE, sse_event
-
-log = logging.getLogger("hermes.gateway")
+from hermes.wire.sse import SSE_DONE, SSE_KEEPALIVE, sse_event
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -121,66 +118,67 @@ async def _stream(
     chat: ChatRequest,
     recorder: Recorder | None,
 ) -> web.StreamResponse:
-    out = EventStream(request, recorder)
-    cid, created, model = _completion_id(), int(time.time()), rt.settings.model_name
-    progress = rt.settings.tool_progress
-    role_sent = after_text = False
-    try:
-        async for event in with_keepalive(events, rt.settings.keepalive_seconds):
-            if event is None:
-                await out.send(b": keep-alive\n\n")
-                continue
-            if isinstance(event, ProviderNote):
-                out.extra_headers["X-Hermes-Provider"] = event.label
-                continue
-            if not role_sent:
-                out.hold(
-                    sse_event(chunk(cid, created, model, {"role": "assistant", "content": ""}))
-                )
-                role_sent = True
-            if isinstance(event, TextDelta):
-                if event.text:
-                    after_text = not event.text.endswith("\n")
-                    await out.send(sse_event(chunk(cid, created, model, {"content": event.text})))
-            elif isinstance(event, ToolStarted | ToolFinished):
-                after_text = await _progress(
-                    out, progress, event, (cid, created, model), after_text
-                )
-            elif isinstance(event, RunFinished):
-                for i, call in enumerate(event.client_calls):
-                    delta = {"tool_calls": [tool_call_delta(i, call)]}
-                    await out.send(sse_event(chunk(cid, created, model, delta)))
-                await out.send(sse_event(chunk(cid, created, model, {}, event.reason)))
-                if chat.include_usage:
-                    await out.send(sse_event(usage_chunk(cid, created, model, event.usage)))
-                await out.send(SSE_DONE)
-    except HermesError as exc:
-        if not out.started:
-            raise  # nothing sent yet: a proper HTTP error status
-        log.warning("stream %s failed: %s", cid, exc.message)
-        if recorder is not None:
-            recorder.failed = True
-        await out.send(sse_event(exc.to_openai()))
-        await out.send(SSE_DONE)
-    assert out.response is not None
-    return out.response
+    stream = ChatStream(rt.settings.model_name, rt.settings.tool_progress, chat.include_usage)
+    return await drive(request, events, stream, recorder, rt.settings.keepalive_seconds)
 
 
-async def _progress(
-    out: EventStream,
-    mode: str,
-    event: ToolStarted | ToolFinished,
-    ids: tuple[str, int, str],
-    after_text: bool,
-) -> bool:
-    """Tell the client a tool is running: inline in the content, in a chunk of its own with no
-    choices (`hermes_tool_progress`), or not at all. A named SSE event with a body of another
-    shape (what `event` mode sent before) broke the openai SDKs, `llm` and the AI SDK."""
-    if mode == "inline" and isinstance(event, ToolStarted):
-        text = inline_marker(event.marker, after_text)
-        await out.send(sse_event(chunk(*ids, {"content": text})))
-        return False
-    if mode == "event":
+class ChatStream:
+    """A run as `chat.completion.chunk`s: the role first (held back until there is something to
+    send with it), content deltas, tool progress as the profile asks, the client's tool calls,
+    the finish chunk, usage when asked, `[DONE]`."""
+
+    keepalive = SSE_KEEPALIVE
+
+    def __init__(self, model: str, progress: str, include_usage: bool) -> None:
+        self.ids = (_completion_id(), int(time.time()), model)
+        self.label = f"stream {self.ids[0]}"
+        self.headers: dict[str, str] = {}
+        self.progress = progress
+        self.include_usage = include_usage
+        self._role: bytes | None = sse_event(chunk(*self.ids, {"role": "assistant", "content": ""}))
+        self._after_text = False  # the last text sent did not end a line
+
+    def opening(self) -> bytes:
+        return b""
+
+    async def render(self, event: AgentEvent) -> bytes:
+        if isinstance(event, ProviderNote):
+            self.headers["X-Hermes-Provider"] = event.label
+            return b""
+        data = self._event(event)
+        if self._role is not None and data:
+            data, self._role = self._role + data, None
+        return data
+
+    def _event(self, event: AgentEvent) -> bytes:
+        ids = self.ids
+        if isinstance(event, TextDelta):
+            if not event.text:
+                return b""
+            self._after_text = not event.text.endswith("\n")
+            return sse_event(chunk(*ids, {"content": event.text}))
+        if isinstance(event, ToolStarted | ToolFinished):
+            return self._progress(event)
+        if isinstance(event, RunFinished):
+            calls = [
+                sse_event(chunk(*ids, {"tool_calls": [tool_call_delta(i, call)]}))
+                for i, call in enumerate(event.client_calls)
+            ]
+            usage = [sse_event(usage_chunk(*ids, event.usage))] if self.include_usage else []
+            return b"".join([*calls, sse_event(chunk(*ids, {}, event.reason)), *usage, SSE_DONE])
+        return b""
+
+    def _progress(self, event: ToolStarted | ToolFinished) -> bytes:
+        """Tell the client a tool is running: inline in the content, in a chunk of its own with
+        no choices (`hermes_tool_progress`), or not at all. A named SSE event with a body of
+        another shape (what `event` mode sent before) broke the openai SDKs, `llm` and the AI
+        SDK."""
+        if self.progress == "inline" and isinstance(event, ToolStarted):
+            text = inline_marker(event.marker, self._after_text)
+            self._after_text = False
+            return sse_event(chunk(*self.ids, {"content": text}))
+        if self.progress != "event":
+            return b""
         payload: dict[str, Any] = {"tool": event.call.name, "call_id": event.call.id}
         if isinstance(event, ToolStarted):
             payload.update(status="running", marker=event.marker)
@@ -190,5 +188,10 @@ async def _progress(
                 marker=event.marker,
                 duration_ms=round(event.duration_ms, 1),
             )
-        await out.send(sse_event(choiceless_chunk(*ids, hermes_tool_progress=payload)))
-    return after_text
+        return sse_event(choiceless_chunk(*self.ids, hermes_tool_progress=payload))
+
+    def failure(self, message: str, error: HermesError | None) -> bytes:
+        return sse_event((error or HermesError(message)).to_openai()) + SSE_DONE
+
+    def closing(self) -> bytes:
+        return b""

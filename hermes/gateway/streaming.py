@@ -1,19 +1,26 @@
-"""SSE plumbing for the gateway: a response that opens on its first byte (so an error before
-any output can still be a proper HTTP status), keep-alives while idle, and recording for
-Idempotency-Key replays."""
+"""SSE plumbing for the gateway: one driver from an agent run to an HTTP stream (`drive`), shared
+by chat completions, Responses and the session API, each of which only says how its events look
+(a `Renderer`). The driver owns what they share: a response that opens on its first byte (so an
+error before any output can still be a proper HTTP status), keep-alives while idle, a failure
+after output started told in the stream, and recording for Idempotency-Key replays."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from aiohttp import web
 
+from hermes.errors import HermesError
 from hermes.gateway.middleware import headers_for
 
 T = TypeVar("T")
+E = TypeVar("E", contravariant=True)
+log = logging.getLogger("hermes.gateway")
+INTERNAL = "internal error; see the gateway log"
 KEEPALIVE_SECONDS = 15.0
 _DONE = object()
 _KEEPALIVE = object()
@@ -117,3 +124,63 @@ async def with_keepalive(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class Renderer(Protocol[E]):
+    """How one API writes a run's events as a stream."""
+
+    label: str  # names the stream in the log: "response resp_…"
+    keepalive: bytes  # what an idle interval sends
+    headers: dict[str, str]  # sent with the first byte: set them before it goes out
+
+    def opening(self) -> bytes:
+        """Sent at once; b"" when the stream opens on its first event."""
+        ...
+
+    async def render(self, event: E) -> bytes:
+        """What `event` sends (b"": nothing yet)."""
+        ...
+
+    def failure(self, message: str, error: HermesError | None) -> bytes:
+        """What a run that failed after its stream opened sends last (before `closing`)."""
+        ...
+
+    def closing(self) -> bytes:
+        """Sent after the last event, failed or not."""
+        ...
+
+
+async def drive(
+    request: web.Request,
+    events: AsyncIterator[E],
+    renderer: Renderer[E],
+    recorder: Recorder | None,
+    keepalive_seconds: float,
+) -> web.StreamResponse:
+    """Stream `events` as `renderer` writes them. A failure before the first byte raises (the
+    client gets a proper HTTP status); after it, the renderer's failure goes out in the stream
+    and the recording is dropped, so a retry with the same Idempotency-Key runs again."""
+    out = EventStream(request, recorder)
+    out.extra_headers = renderer.headers
+    if opening := renderer.opening():
+        await out.send(opening)
+    try:
+        async for event in with_keepalive(events, keepalive_seconds):
+            data = renderer.keepalive if event is None else await renderer.render(event)
+            if data:
+                await out.send(data)
+    except Exception as exc:
+        if not out.started:
+            raise
+        error = exc if isinstance(exc, HermesError) else None
+        if error is not None:
+            log.warning("%s failed: %s", renderer.label, error.message)
+        else:
+            log.exception("%s failed", renderer.label)
+        if recorder is not None:
+            recorder.failed = True
+        await out.send(renderer.failure(error.message if error else INTERNAL, error))
+    if closing := renderer.closing():
+        await out.send(closing)
+    assert out.response is not None
+    return out.response
