@@ -306,6 +306,13 @@ class ApiServerConfig:
     tool_progress: ToolProgress = field(
         default="inline", metadata=doc("tool markers in streams: inline, event or off")
     )
+    show_reasoning: bool = field(
+        default=True,
+        metadata=doc(
+            "send the model's reasoning to clients (chat `reasoning_content`, Responses "
+            "`reasoning` items)"
+        ),
+    )
     max_concurrent_runs: int = field(
         default=32, metadata=bounded("agent runs at once before 429", least=1)
     )

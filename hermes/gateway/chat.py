@@ -20,7 +20,7 @@ from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
 from hermes.gateway.tasks import answer_directly, is_background_task
-from hermes.messages import Message, ProviderNote, TextDelta, Usage
+from hermes.messages import Message, ProviderNote, ReasoningDelta, TextDelta, Usage
 from hermes.providers.base import ModelParams
 from hermes.wire.openai_chat import choiceless_chunk, chunk, completion_response, usage_chunk
 from hermes.wire.openai_chat_request import ChatRequest, parse_chat_request
@@ -39,7 +39,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def _respond(
     request: web.Request, rt: Runtime, chat: ChatRequest, recorder: Recorder | None
 ) -> web.StreamResponse:
-    params = ModelParams(chat.max_tokens, chat.temperature, chat.top_p, chat.stop)
+    params = ModelParams(
+        chat.max_tokens, chat.temperature, chat.top_p, chat.stop, chat.reasoning_effort
+    )
     if is_background_task(chat.messages):  # Open WebUI's title, tags, follow-ups: no agent
         messages = [_clean(m) for m in chat.messages]
         if chat.stream:
@@ -67,11 +69,14 @@ def _completion_id() -> str:
 
 async def _complete(rt: Runtime, events: AsyncIterator[AgentEvent]) -> web.Response:
     text: list[str] = []
+    thought: list[str] = []
     finished = RunFinished("stop", Usage())
     answered_by = rt.provider.label
     async for event in events:
         if isinstance(event, TextDelta):
             text.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            thought.append(event.text)
         elif isinstance(event, RunFinished):
             finished = event
         elif isinstance(event, ProviderNote):
@@ -83,6 +88,7 @@ async def _complete(rt: Runtime, events: AsyncIterator[AgentEvent]) -> web.Respo
         "".join(text),
         finished.reason,
         finished.usage,
+        reasoning="".join(thought) if rt.settings.show_reasoning else None,
     )
     return json_response(body, headers={"X-Hermes-Provider": answered_by})
 
@@ -115,6 +121,10 @@ async def _stream(
                 if event.text:
                     after_text = not event.text.endswith("\n")
                     await out.send(sse_event(chunk(cid, created, model, {"content": event.text})))
+            elif isinstance(event, ReasoningDelta):
+                if event.text and rt.settings.show_reasoning:
+                    delta = {"reasoning_content": event.text}
+                    await out.send(sse_event(chunk(cid, created, model, delta)))
             elif isinstance(event, ToolStarted | ToolFinished):
                 after_text = await _progress(
                     out, progress, event, (cid, created, model), after_text

@@ -19,10 +19,11 @@ from aiohttp import web
 from hermes.agent import AgentEvent, RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError, NotFound
 from hermes.gateway.middleware import RunSlot, json_response
+from hermes.gateway.reasoning import ReasoningItems
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
-from hermes.messages import Message, TextDelta
+from hermes.messages import Message, ReasoningDelta, TextDelta
 from hermes.providers.base import ModelParams
 from hermes.stores.responses import StoredResponse
 from hermes.wire.openai_responses import (
@@ -70,6 +71,7 @@ class Turn:
             temperature=req.temperature,
             top_p=req.top_p,
             store=req.store,
+            reasoning_effort=req.reasoning_effort,
             **extra,
         )
 
@@ -110,7 +112,12 @@ async def _respond(
             system = [Message("system", turn.instructions)] if turn.instructions else []
             messages = layer(rt.prompt.get(), [*system, *turn.history])
             turn.prefix = len(messages) - len(turn.history)
-            params = ModelParams(req.max_output_tokens, req.temperature, req.top_p)
+            params = ModelParams(
+                req.max_output_tokens,
+                req.temperature,
+                req.top_p,
+                reasoning_effort=req.reasoning_effort,
+            )
             if req.stream:
                 events = agent.run(messages, params)
                 return await _stream(request, rt, turn, events, recorder)
@@ -135,21 +142,33 @@ async def _prepare(rt: Runtime, req: ResponsesRequest) -> Turn:
 @dataclass
 class Output:
     """Builds the response's output items from agent events, and the stream events that tell a
-    client about them as they happen: each model turn's text is a message item; each tool the
-    gateway runs is one `mcp_call` item, added when it starts and done when it returns (the
-    calls of one turn run concurrently, so they may finish in any order)."""
+    client about them as they happen: each model turn's reasoning is a reasoning item (unless
+    `show_reasoning` is off) and its text a message item; each tool the gateway runs is one
+    `mcp_call` item, added when it starts and done when it returns (the calls of one turn run
+    concurrently, so they may finish in any order)."""
 
     seq: EventSequence | None = None
     items: list[dict[str, Any]] = field(default_factory=list)
+    show_reasoning: bool = True
     _message: int | None = None  # index of the message item being written
     _text: list[str] = field(default_factory=list)
     _calls: dict[str, int] = field(default_factory=dict)  # call id → index of its item
+    _reasoning: ReasoningItems = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._reasoning = ReasoningItems(self.items, self.seq)
 
     def feed(self, event: AgentEvent) -> list[dict[str, Any]]:
+        if isinstance(event, ReasoningDelta):
+            if not (event.text and self.show_reasoning):
+                return []
+            return [*self._close_message(), *self._reasoning.delta(event.text)]
         if isinstance(event, TextDelta):
-            return self._text_delta(event.text) if event.text else []
+            if not event.text:
+                return []
+            return [*self._reasoning.close(), *self._text_delta(event.text)]
         if isinstance(event, ToolStarted):
-            return [*self._close_message(), *self._call_started(event)]
+            return [*self._reasoning.close(), *self._close_message(), *self._call_started(event)]
         if isinstance(event, ToolFinished):
             return self._call_finished(event)
         return []
@@ -190,7 +209,7 @@ class Output:
 
     def finish(self) -> list[dict[str, Any]]:
         """Close the last message; a response always ends with one."""
-        events = []
+        events = self._reasoning.close()
         if self._message is None and (not self.items or self.items[-1]["type"] != "message"):
             events += self._open_message()
         return events + self._close_message()
@@ -260,7 +279,7 @@ async def _finish(rt: Runtime, turn: Turn, output: Output, finished: RunFinished
 
 
 async def _complete(rt: Runtime, turn: Turn, events: AsyncIterator[AgentEvent]) -> web.Response:
-    output = Output()
+    output = Output(show_reasoning=rt.settings.show_reasoning)
     async for event in events:
         if isinstance(event, RunFinished):
             output.finish()
@@ -278,7 +297,7 @@ async def _stream(
 ) -> web.StreamResponse:
     seq = EventSequence()
     out = EventStream(request, recorder)
-    output = Output(seq)
+    output = Output(seq, show_reasoning=rt.settings.show_reasoning)
     started = turn.response(rt.settings.model_name, "in_progress", [])
     await out.send(sse(seq.created(started)) + sse(seq.in_progress(started)))
     try:

@@ -54,6 +54,7 @@ class GatewaySettings:
     max_request_bytes: int
     keepalive_seconds: float = 15.0
     allowed_hosts: tuple[str, ...] = ()
+    show_reasoning: bool = True
 
     @property
     def url(self) -> str:
@@ -109,6 +110,7 @@ def load(
         max_request_bytes=max(1024, api.max_request_bytes),
         keepalive_seconds=float(max(1, api.keepalive_seconds)),
         allowed_hosts=tuple(check_hosts(profile.name, api.allowed_hosts)),
+        show_reasoning=api.show_reasoning,
     )
     check_exposure(settings)
     return Loaded(config, settings, {**environ, **file_env})

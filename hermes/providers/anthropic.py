@@ -72,6 +72,8 @@ class AnthropicProvider(HttpProvider):
             temperature=p.temperature,
             top_p=p.top_p,
             stop=p.stop,
+            reasoning_effort=p.reasoning_effort,
+            producer=self.label,
         )
 
     def _parse_whole(self, data: Any) -> Sequence[StreamEvent]:

@@ -6,23 +6,25 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hermes.messages import Message, StreamEvent
+from hermes.messages import Message, ReasoningEffort, StreamEvent
 
 
 @dataclass(frozen=True, slots=True)
 class ModelParams:
-    """Per-request sampling settings; None means the provider's (or config's) default."""
+    """Per-request sampling settings; None means the provider's (or config's) default.
+    `reasoning_effort` asks a reasoning model to think (each provider in its own terms)."""
 
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
     stop: tuple[str, ...] = ()
+    reasoning_effort: ReasoningEffort | None = None
 
 
 class Provider(Protocol):
     """A model behind one wire format.
 
-    `stream` yields TextDelta* then, if the model wants tools, one ToolCallsReady, then
+    `stream` yields TextDelta* (among them ReasoningDelta* and SignedReasoning*) then, if the model wants tools, one ToolCallsReady, then
     UsageReport?, then Finish. Failures raise hermes.errors.UpstreamError subclasses whose
     `retryable` says whether another try (or a fallback provider) may help; a provider retries
     transient failures itself only before it has yielded anything. With `incremental=False`

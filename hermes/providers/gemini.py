@@ -94,6 +94,7 @@ class GeminiProvider(HttpProvider):
             stop=p.stop,
             signatures=self._signatures,
             missing_signature=SKIP_SIGNATURE if self._needs_signature else None,
+            reasoning_effort=p.reasoning_effort,
         )
 
     def _parse_whole(self, data: Any) -> Sequence[StreamEvent]:

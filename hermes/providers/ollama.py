@@ -81,6 +81,7 @@ class OllamaProvider(HttpProvider):
             top_p=p.top_p,
             stop=p.stop,
             num_ctx=self.num_ctx,
+            think=p.reasoning_effort is not None,
         )
 
     def _parse_whole(self, data: Any) -> Sequence[StreamEvent]:

@@ -68,6 +68,7 @@ class OpenAIProvider(HttpProvider):
             temperature=p.temperature,
             top_p=p.top_p,
             stop=p.stop,
+            reasoning_effort=p.reasoning_effort,
         )
 
     def _parse_whole(self, data: Any) -> Sequence[StreamEvent]:
