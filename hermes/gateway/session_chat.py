@@ -2,8 +2,8 @@
 
 POST /api/v1/chat sends one message to a session and streams the turn as `data: <json>` events
 (`session_id`, `reasoning`, `delta`, `tool_call`, `tool_result`, `complete`, then `end`; `error`
-before `end` on failure) or answers it as one JSON object. POST /api/v1/acp is the same turn inside ACP
-envelopes. The session's history lives in the profile's SQLite state; turns on one session run
+before `end` on failure) or answers it as one JSON object. POST /api/v1/acp is the same turn inside
+ACP envelopes. The session's history lives in the profile's SQLite state; turns on one session run
 one at a time, and the working context is condensed when it outgrows the context budget."""
 
 from __future__ import annotations

@@ -24,12 +24,12 @@ class ModelParams:
 class Provider(Protocol):
     """A model behind one wire format.
 
-    `stream` yields TextDelta* (among them ReasoningDelta* and SignedReasoning*) then, if the model wants tools, one ToolCallsReady, then
-    UsageReport?, then Finish. Failures raise hermes.errors.UpstreamError subclasses whose
-    `retryable` says whether another try (or a fallback provider) may help; a provider retries
-    transient failures itself only before it has yielded anything. With `incremental=False`
-    nobody watches tokens arrive, so a provider may fetch the answer whole (cheaper) and yield
-    the same events at once."""
+    `stream` yields TextDelta*, with ReasoningDelta* and SignedReasoning* among them, then, if the
+    model wants tools, one ToolCallsReady, then UsageReport?, then Finish. Failures raise
+    hermes.errors.UpstreamError subclasses whose `retryable` says whether another try (or a fallback
+    provider) may help; a provider retries transient failures itself only before it has yielded
+    anything. With `incremental=False` nobody watches tokens arrive, so a provider may fetch the
+    answer whole (cheaper) and yield the same events at once."""
 
     label: str  # "openai:gpt-4o-mini", for logs and the X-Hermes-Provider header
 

@@ -17,9 +17,9 @@ from hermes.messages import (
 
 __all__ = [
     "MIN_THINKING_BUDGET",
+    "THINKING_BUDGETS",
     "THINKING_TYPES",
     "AnthropicWireError",
-    "THINKING_BUDGETS",
     "ThinkingStream",
     "decode_whole",
     "encode_block",

@@ -5,13 +5,13 @@
 object and the stream events exactly as the official SDK's models expect, every required field
 present, so `openai.types.responses.Response.model_validate` accepts what the gateway sends.
 
-A streamed response is a ladder of events, each with a rising `sequence_number`:
-response.created, response.in_progress, then per output item output_item.added, its content
-(content_part.added, output_text.delta*, output_text.done, content_part.done for a message;
-function_call_arguments.delta*, function_call_arguments.done for a call; reasoning_summary_part.added,
-reasoning_summary_text.delta*, reasoning_summary_text.done, reasoning_summary_part.done for
-reasoning), output_item.done, and last one of response.completed, response.failed or
-response.incomplete."""
+A streamed response is a ladder of events, each with a rising `sequence_number`: response.created,
+response.in_progress, then per output item output_item.added, its content (content_part.added,
+output_text.delta*, output_text.done, content_part.done for a message;
+function_call_arguments.delta*, function_call_arguments.done for a call;
+reasoning_summary_part.added, reasoning_summary_text.delta*, reasoning_summary_text.done,
+reasoning_summary_part.done for reasoning), output_item.done, and last one of response.completed,
+response.failed or response.incomplete."""
 
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ __all__ = [
     "output_text_part",
     "parse_responses_request",
     "reasoning_item",
-    "summary_text_part",
     "response_object",
     "sse",
+    "summary_text_part",
     "usage_dict",
 ]
 
