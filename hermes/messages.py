@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, cast, get_args
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
+# How hard a reasoning model should think, in OpenAI's words; each provider maps it to its own.
+ReasoningEffort: TypeAlias = Literal["minimal", "low", "medium", "high"]
+REASONING_EFFORTS: tuple[ReasoningEffort, ...] = get_args(ReasoningEffort)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +36,34 @@ class ToolChoice:
 
 
 @dataclass(frozen=True, slots=True)
+class ThinkingBlock:
+    """One reasoning block as a provider that signs its reasoning sent it, kept to be sent back
+    to that provider verbatim: Anthropic's `thinking` block (`text` and its `signature`) or its
+    `redacted_thinking` block (`redacted`: the opaque data, no readable text)."""
+
+    text: str = ""
+    signature: str = ""
+    redacted: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    """What the model reasoned before an assistant message, and which provider produced it
+    (its label): reasoning is only ever sent back to the provider that produced it."""
+
+    text: str
+    producer: str = ""
+    blocks: tuple[ThinkingBlock, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     content: str | None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+    reasoning: Reasoning | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +84,28 @@ class Usage:
         )
 
 
-# Stream events a provider yields, in this order: TextDelta*, ToolCallsReady?, UsageReport?, Finish.
+# Stream events a provider yields, in this order: (ReasoningDelta | SignedReasoning | TextDelta)*,
+# ToolCallsReady?, UsageReport?, Finish.
 
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning (never part of the answer text)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignedReasoning:
+    """A whole signed reasoning block, yielded when it ends (after its ReasoningDeltas), for a
+    provider that wants it back in later requests of the same conversation."""
+
+    block: ThinkingBlock
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +136,15 @@ class ProviderNote:
     label: str
 
 
-StreamEvent: TypeAlias = TextDelta | ToolCallsReady | UsageReport | Finish | ProviderNote
+StreamEvent: TypeAlias = (
+    TextDelta
+    | ReasoningDelta
+    | SignedReasoning
+    | ToolCallsReady
+    | UsageReport
+    | Finish
+    | ProviderNote
+)
 
 
 # Compact JSON-able form of a Message, for stores. Only None and empty tool_calls are omitted: an
@@ -114,6 +163,17 @@ def message_to_dict(m: Message) -> dict[str, Any]:
         d["tool_call_id"] = m.tool_call_id
     if m.name is not None:
         d["name"] = m.name
+    if m.reasoning is not None:
+        d["reasoning"] = _reasoning_to_dict(m.reasoning)
+    return d
+
+
+def _reasoning_to_dict(r: Reasoning) -> dict[str, Any]:
+    d: dict[str, Any] = {"text": r.text, "producer": r.producer}
+    if r.blocks:
+        d["blocks"] = [
+            {"text": b.text, "signature": b.signature, "redacted": b.redacted} for b in r.blocks
+        ]
     return d
 
 
@@ -132,7 +192,23 @@ def message_from_dict(d: Mapping[str, Any]) -> Message:
         tool_calls=tuple(_tool_call_from_dict(c) for c in raw_calls),
         tool_call_id=_optional_str(d, "tool_call_id"),
         name=_optional_str(d, "name"),
+        reasoning=_reasoning_from_dict(d.get("reasoning")),
     )
+
+
+def _reasoning_from_dict(d: Any) -> Reasoning | None:
+    if d is None:
+        return None
+    if not isinstance(d, Mapping):
+        raise ValueError("reasoning must be an object")
+    raw_blocks = d.get("blocks", [])
+    if not isinstance(raw_blocks, list) or not all(isinstance(b, Mapping) for b in raw_blocks):
+        raise ValueError("reasoning blocks must be a list of objects")
+    blocks = tuple(
+        ThinkingBlock(*(_optional_str(b, k) or "" for k in ("text", "signature", "redacted")))
+        for b in raw_blocks
+    )
+    return Reasoning(_optional_str(d, "text") or "", _optional_str(d, "producer") or "", blocks)
 
 
 def _tool_call_from_dict(d: Any) -> ToolCall:
@@ -152,12 +228,18 @@ def _optional_str(d: Mapping[str, Any], key: str) -> str | None:
 
 
 __all__ = [
+    "REASONING_EFFORTS",
     "Finish",
     "Message",
     "ProviderNote",
+    "Reasoning",
+    "ReasoningDelta",
+    "ReasoningEffort",
     "Role",
+    "SignedReasoning",
     "StreamEvent",
     "TextDelta",
+    "ThinkingBlock",
     "ToolCall",
     "ToolCallsReady",
     "ToolChoice",

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hermes.agent.context import Compactor, estimate_tokens
@@ -16,7 +16,12 @@ from hermes.messages import (
     Finish,
     Message,
     ProviderNote,
+    Reasoning,
+    ReasoningDelta,
+    SignedReasoning,
+    StreamEvent,
     TextDelta,
+    ThinkingBlock,
     ToolCall,
     ToolCallsReady,
     Usage,
@@ -57,7 +62,51 @@ class RunFinished:
     client_calls: tuple[ToolCall, ...] = ()
 
 
-AgentEvent = TextDelta | ToolStarted | ToolFinished | RunFinished | ProviderNote
+AgentEvent = TextDelta | ReasoningDelta | ToolStarted | ToolFinished | RunFinished | ProviderNote
+
+
+@dataclass(slots=True)
+class _ModelTurn:
+    """What one model call said, gathered from its events. Its reasoning is kept on the message
+    with the label of the provider that produced it, which alone may be sent it again."""
+
+    producer: str
+    text: list[str] = field(default_factory=list)
+    thought: list[str] = field(default_factory=list)
+    blocks: list[ThinkingBlock] = field(default_factory=list)
+    calls: tuple[ToolCall, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    reason: str = "stop"
+
+    def feed(self, event: StreamEvent) -> TextDelta | ReasoningDelta | ProviderNote | None:
+        """Take in one event; what of it the run passes on, if anything."""
+        if isinstance(event, TextDelta):
+            self.text.append(event.text)
+            return event
+        if isinstance(event, ReasoningDelta):
+            self.thought.append(event.text)
+            return event
+        if isinstance(event, ProviderNote):
+            self.producer = event.label
+            return event
+        if isinstance(event, SignedReasoning):
+            self.blocks.append(event.block)
+        elif isinstance(event, ToolCallsReady):
+            self.calls = event.calls
+        elif isinstance(event, UsageReport):
+            self.usage = self.usage + event.usage
+        elif isinstance(event, Finish):
+            self.reason = event.reason
+        return None
+
+    def message(self) -> Message:
+        text = "".join(self.text)
+        reasoning = None
+        if self.thought or self.blocks:
+            reasoning = Reasoning("".join(self.thought), self.producer, tuple(self.blocks))
+        if not self.calls:
+            return Message("assistant", text, reasoning=reasoning)
+        return Message("assistant", text or None, tool_calls=self.calls, reasoning=reasoning)
 
 
 class Agent:
@@ -105,39 +154,28 @@ class Agent:
         tools = [*own, *client_tools]
         usage = Usage()
         for _ in range(self.max_iterations):
-            text: list[str] = []
-            calls: tuple[ToolCall, ...] = ()
-            reason = "stop"
+            turn = _ModelTurn(self.provider.label)
             if (fitted := await self._fit(history, tools)) is not None:
                 history[:] = fitted
             stream = self.provider.stream(
                 history, tools=tools, params=params, incremental=incremental
             )
             async for event in stream:
-                if isinstance(event, TextDelta):
-                    text.append(event.text)
-                    yield event
-                elif isinstance(event, ToolCallsReady):
-                    calls = event.calls
-                elif isinstance(event, UsageReport):
-                    usage = usage + event.usage
-                elif isinstance(event, Finish):
-                    reason = event.reason
-                elif isinstance(event, ProviderNote):
-                    yield event
-            if not calls:
-                add(Message("assistant", "".join(text)))
-                final = "stop" if reason == "tool_calls" else reason
+                if (passed := turn.feed(event)) is not None:
+                    yield passed
+            usage = usage + turn.usage
+            add(turn.message())
+            if not turn.calls:
+                final = "stop" if turn.reason == "tool_calls" else turn.reason
                 yield RunFinished(final, usage, tuple(added), tuple(history))
                 return
-            add(Message("assistant", "".join(text) or None, tool_calls=calls))
-            ours = tuple(c for c in calls if c.name not in theirs)
+            ours = tuple(c for c in turn.calls if c.name not in theirs)
             async for tool_event in self._run_tools(ours):
                 if isinstance(tool_event, ToolFinished):
                     add(Message("tool", tool_event.result.output, tool_call_id=tool_event.call.id))
                 yield tool_event
-            if len(ours) < len(calls):
-                handed = tuple(c for c in calls if c.name in theirs)
+            if len(ours) < len(turn.calls):
+                handed = tuple(c for c in turn.calls if c.name in theirs)
                 yield RunFinished("tool_calls", usage, tuple(added), tuple(history), handed)
                 return
             params = _after_tools(params)

@@ -314,6 +314,13 @@ class ApiServerConfig:
             "profile's is offered) or client (the client's is)"
         ),
     )
+    show_reasoning: bool = field(
+        default=True,
+        metadata=doc(
+            "send the model's reasoning to clients (chat `reasoning_content`, Responses "
+            "`reasoning` items)"
+        ),
+    )
     max_concurrent_runs: int = field(
         default=32, metadata=bounded("agent runs at once before 429", least=1)
     )

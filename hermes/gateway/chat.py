@@ -19,7 +19,7 @@ from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import Recorder, drive
 from hermes.gateway.tasks import answer_directly, is_background_task
-from hermes.messages import Message, ProviderNote, TextDelta, Usage
+from hermes.messages import Message, ProviderNote, ReasoningDelta, TextDelta, Usage
 from hermes.providers.base import ModelParams
 from hermes.wire.openai_chat import (
     choiceless_chunk,
@@ -42,8 +42,15 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def _respond(
     request: web.Request, rt: Runtime, chat: ChatRequest, recorder: Recorder | None
 ) -> web.StreamResponse:
-    choice, parallel = chat.tools.choice, chat.tools.parallel
-    params = ModelParams(chat.max_tokens, chat.temperature, chat.top_p, chat.stop, choice, parallel)
+    params = ModelParams(
+        chat.max_tokens,
+        chat.temperature,
+        chat.top_p,
+        chat.stop,
+        chat.reasoning_effort,
+        tool_choice=chat.tools.choice,
+        parallel_tool_calls=chat.tools.parallel,
+    )
     if is_background_task(chat.messages):  # Open WebUI's title, tags, follow-ups: no agent
         messages = [_clean(m) for m in chat.messages]
         if chat.stream:
@@ -89,11 +96,14 @@ def _completion_id() -> str:
 
 async def _complete(rt: Runtime, events: AsyncIterator[AgentEvent]) -> web.Response:
     text: list[str] = []
+    thought: list[str] = []
     finished = RunFinished("stop", Usage())
     answered_by = rt.provider.label
     async for event in events:
         if isinstance(event, TextDelta):
             text.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            thought.append(event.text)
         elif isinstance(event, RunFinished):
             finished = event
         elif isinstance(event, ProviderNote):
@@ -107,6 +117,7 @@ async def _complete(rt: Runtime, events: AsyncIterator[AgentEvent]) -> web.Respo
         finished.reason,
         finished.usage,
         tool_calls=calls,
+        reasoning="".join(thought) if rt.settings.show_reasoning else None,
     )
     return json_response(body, headers={"X-Hermes-Provider": answered_by})
 
@@ -118,18 +129,23 @@ async def _stream(
     chat: ChatRequest,
     recorder: Recorder | None,
 ) -> web.StreamResponse:
-    stream = ChatStream(rt.settings.model_name, rt.settings.tool_progress, chat.include_usage)
-    return await drive(request, events, stream, recorder, rt.settings.keepalive_seconds)
+    settings = rt.settings
+    stream = ChatStream(
+        settings.model_name, settings.tool_progress, chat.include_usage, settings.show_reasoning
+    )
+    return await drive(request, events, stream, recorder, settings.keepalive_seconds)
 
 
 class ChatStream:
     """A run as `chat.completion.chunk`s: the role first (held back until there is something to
-    send with it), content deltas, tool progress as the profile asks, the client's tool calls,
-    the finish chunk, usage when asked, `[DONE]`."""
+    send with it), reasoning and content deltas, tool progress as the profile asks, the client's
+    tool calls, the finish chunk, usage when asked, `[DONE]`."""
 
     keepalive = SSE_KEEPALIVE
 
-    def __init__(self, model: str, progress: str, include_usage: bool) -> None:
+    def __init__(
+        self, model: str, progress: str, include_usage: bool, show_reasoning: bool = True
+    ) -> None:
         self.ids = (_completion_id(), int(time.time()), model)
         self.label = f"stream {self.ids[0]}"
         self.headers: dict[str, str] = {}
@@ -137,6 +153,7 @@ class ChatStream:
         self.include_usage = include_usage
         self._role: bytes | None = sse_event(chunk(*self.ids, {"role": "assistant", "content": ""}))
         self._after_text = False  # the last text sent did not end a line
+        self.show_reasoning = show_reasoning
 
     def opening(self) -> bytes:
         return b""
@@ -157,6 +174,10 @@ class ChatStream:
                 return b""
             self._after_text = not event.text.endswith("\n")
             return sse_event(chunk(*ids, {"content": event.text}))
+        if isinstance(event, ReasoningDelta):
+            if not (event.text and self.show_reasoning):
+                return b""
+            return sse_event(chunk(*ids, {"reasoning_content": event.text}))
         if isinstance(event, ToolStarted | ToolFinished):
             return self._progress(event)
         if isinstance(event, RunFinished):

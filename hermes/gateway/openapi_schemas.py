@@ -168,6 +168,10 @@ CHAT_MESSAGE: Final[Schema] = {
         ),
     ]
 }
+REASONING_EFFORT: Final = {
+    **nullable({"enum": ["minimal", "low", "medium", "high"]}),
+    "description": "how hard a reasoning model thinks; passed on to providers that take it",
+}
 CHAT_REQUEST: Final = obj(
     {
         "messages": {"type": "array", "minItems": 1, "items": ref("ChatMessage")},
@@ -191,6 +195,7 @@ CHAT_REQUEST: Final = obj(
         "stop": nullable(
             {"anyOf": [STRING, {"type": "array", "maxItems": _MAX_STOP, "items": STRING}]}
         ),
+        "reasoning_effort": REASONING_EFFORT,
     },
     "messages",
     description="OpenAI's chat completion request. The profile's own tools run in the gateway; "
@@ -236,6 +241,10 @@ CHAT_COMPLETION: Final = _chat_object(
                     "content": {"type": ["string", "null"]},
                     "refusal": {"type": ["string", "null"]},
                     "tool_calls": {"type": "array", "items": CHAT_TOOL_CALL},
+                    "reasoning_content": {
+                        **STRING,
+                        "description": "the model's reasoning (api_server.show_reasoning)",
+                    },
                 },
                 "role",
                 "content",
@@ -317,6 +326,11 @@ RESPONSES_INPUT_ITEM: Final[Schema] = {
             "type",
             description="history the gateway resolves from previous_response_id / conversation",
         ),
+        obj(
+            {"type": {"const": "reasoning"}},
+            "type",
+            description="reasoning from an earlier output: accepted and not sent to the model",
+        ),
     ]
 }
 _METADATA: Final = nullable(
@@ -350,17 +364,18 @@ RESPONSES_REQUEST: Final = obj(
         "temperature": _number(0, 2),
         "top_p": _number(0, 1),
         "metadata": _METADATA,
+        "reasoning": nullable(obj({"effort": REASONING_EFFORT})),
     },
     "input",
     description="OpenAI's Responses request. `conversation` and `previous_response_id` "
     "exclude each other; `tools` are the client's function tools, offered beside the "
-    "profile's own (a call of one ends the turn with `function_call` items); `reasoning`, "
-    "`text` and `truncation` are ignored.",
+    "profile's own (a call of one ends the turn with `function_call` items); of `reasoning`, "
+    "`effort` is passed on; `text` and `truncation` are ignored.",
 )
 _OUTPUT_ITEM: Final = obj(
     {
         "id": STRING,
-        "type": {"enum": ["message", "mcp_call", "function_call"]},
+        "type": {"enum": ["message", "mcp_call", "function_call", "reasoning"]},
         "status": {"enum": ["in_progress", "completed", "incomplete", "failed"]},
     },
     "id",
@@ -368,7 +383,8 @@ _OUTPUT_ITEM: Final = obj(
     description="`message`: the agent's text; `mcp_call` (`server_label: hermes`, `name`, "
     "`arguments`, `output`, `error`): a tool the gateway ran itself, which the client shows "
     "and does not run; `function_call` (`call_id`, `name`, `arguments`): a call of one of the "
-    "client's tools, for the client to run and answer with a `function_call_output`.",
+    "client's tools, for the client to run and answer with a `function_call_output`; "
+    "`reasoning` (`summary`: one `summary_text`): the model's reasoning.",
 )
 RESPONSE: Final = obj(
     {
@@ -473,6 +489,7 @@ SESSION_TURN: Final = obj(
         "text": STRING,
         "usage": _TURN_USAGE,
         "tool_calls": {"type": "array", "items": _TOOL_CALL_SEEN},
+        "reasoning": {**STRING, "description": "the model's reasoning, when it gave any"},
     },
     "session_id",
     "text",
@@ -601,6 +618,7 @@ SESSION_STREAM_EVENT: Final = sse_event(
             "type": {
                 "enum": [
                     "session_id",
+                    "reasoning",
                     "delta",
                     "tool_call",
                     "tool_result",

@@ -19,11 +19,12 @@ from aiohttp import web
 from hermes.agent import AgentEvent, RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError, NotFound
 from hermes.gateway.middleware import RunSlot, json_response
+from hermes.gateway.reasoning import ReasoningItems
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
 from hermes.gateway.turns import check_tool_outputs
-from hermes.messages import Message, TextDelta, ToolCall
+from hermes.messages import Message, ReasoningDelta, TextDelta, ToolCall
 from hermes.providers.base import ModelParams
 from hermes.stores.responses import StoredResponse
 from hermes.wire.openai_responses import (
@@ -75,6 +76,7 @@ class Turn:
             tools=req.tools.echo,
             tool_choice=req.tools.choice,
             parallel_tool_calls=req.tools.parallel,
+            reasoning_effort=req.reasoning_effort,
             **extra,
         )
 
@@ -120,6 +122,7 @@ async def _respond(
                 req.max_output_tokens,
                 req.temperature,
                 req.top_p,
+                reasoning_effort=req.reasoning_effort,
                 tool_choice=req.tools.choice,
                 parallel_tool_calls=req.tools.parallel,
             )
@@ -148,21 +151,33 @@ async def _prepare(rt: Runtime, req: ResponsesRequest) -> Turn:
 @dataclass
 class Output:
     """Builds the response's output items from agent events, and the stream events that tell a
-    client about them as they happen: each model turn's text is a message item; each tool the
-    gateway runs is one `mcp_call` item, added when it starts and done when it returns (the
-    calls of one turn run concurrently, so they may finish in any order)."""
+    client about them as they happen: each model turn's reasoning is a reasoning item (unless
+    `show_reasoning` is off) and its text a message item; each tool the gateway runs is one
+    `mcp_call` item, added when it starts and done when it returns (the calls of one turn run
+    concurrently, so they may finish in any order)."""
 
     seq: EventSequence | None = None
     items: list[dict[str, Any]] = field(default_factory=list)
+    show_reasoning: bool = True
     _message: int | None = None  # index of the message item being written
     _text: list[str] = field(default_factory=list)
     _calls: dict[str, int] = field(default_factory=dict)  # call id → index of its item
+    _reasoning: ReasoningItems = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._reasoning = ReasoningItems(self.items, self.seq)
 
     def feed(self, event: AgentEvent) -> list[dict[str, Any]]:
+        if isinstance(event, ReasoningDelta):
+            if not (event.text and self.show_reasoning):
+                return []
+            return [*self._close_message(), *self._reasoning.delta(event.text)]
         if isinstance(event, TextDelta):
-            return self._text_delta(event.text) if event.text else []
+            if not event.text:
+                return []
+            return [*self._reasoning.close(), *self._text_delta(event.text)]
         if isinstance(event, ToolStarted):
-            return [*self._close_message(), *self._call_started(event)]
+            return [*self._reasoning.close(), *self._close_message(), *self._call_started(event)]
         if isinstance(event, ToolFinished):
             return self._call_finished(event)
         return []
@@ -206,12 +221,11 @@ class Output:
     def finish(self, finished: RunFinished) -> list[dict[str, Any]]:
         """Close the last message, then hand over the client's calls, if the run ended in them;
         else a response always ends with a message."""
+        events = [*self._reasoning.close(), *self._close_message()]
         if finished.client_calls:
-            events = self._close_message()
             for call in finished.client_calls:
                 events += self._function_call(call)
             return events
-        events = []
         if self._message is None and (not self.items or self.items[-1]["type"] != "message"):
             events += self._open_message()
         return events + self._close_message()
@@ -295,7 +309,7 @@ async def _finish(rt: Runtime, turn: Turn, output: Output, finished: RunFinished
 
 
 async def _complete(rt: Runtime, turn: Turn, events: AsyncIterator[AgentEvent]) -> web.Response:
-    output = Output()
+    output = Output(show_reasoning=rt.settings.show_reasoning)
     async for event in events:
         if isinstance(event, RunFinished):
             output.finish(event)
@@ -313,7 +327,7 @@ async def _stream(
 ) -> web.StreamResponse:
     seq = EventSequence()
     out = EventStream(request, recorder)
-    output = Output(seq)
+    output = Output(seq, show_reasoning=rt.settings.show_reasoning)
     started = turn.response(rt.settings.model_name, "in_progress", [])
     await out.send(sse(seq.created(started)) + sse(seq.in_progress(started)))
     try:

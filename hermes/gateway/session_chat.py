@@ -1,9 +1,9 @@
 """The native session API: the server owns each username's sessions.
 
 POST /api/v1/chat sends one message to a session and streams the turn as `data: <json>` events
-(`session_id`, `delta`, `tool_call`, `tool_result`, `complete`, then `end`; `error` before `end`
-on failure) or answers it as one JSON object. POST /api/v1/acp is the same turn inside ACP
-envelopes. The session's history lives in the profile's SQLite state; turns on one session run
+(`session_id`, `reasoning`, `delta`, `tool_call`, `tool_result`, `complete`, then `end`; `error`
+before `end` on failure) or answers it as one JSON object. POST /api/v1/acp is the same turn inside
+ACP envelopes. The session's history lives in the profile's SQLite state; turns on one session run
 one at a time, and the working context is condensed when it outgrows the context budget."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from hermes.gateway.middleware import RunSlot, json_response
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
-from hermes.messages import Message, TextDelta, Usage
+from hermes.messages import Message, ReasoningDelta, TextDelta, Usage
 from hermes.stores.sessions import Session, check_session_id, check_username, new_session_id
 from hermes.wire import acp
 from hermes.wire.sse import sse_event
@@ -145,6 +145,9 @@ async def _turn_events(rt: Runtime, turn: TurnRequest, session: Session) -> Asyn
             if event.text:
                 text.append(event.text)
                 yield {"type": "delta", "text": event.text}
+        elif isinstance(event, ReasoningDelta):
+            if event.text and rt.settings.show_reasoning:
+                yield {"type": "reasoning", "text": event.text}
         elif isinstance(event, ToolStarted):
             args = _arguments(event.call.arguments)
             yield {"type": "tool_call", "tool": event.call.name, "arguments": args}
@@ -169,6 +172,8 @@ async def _collect(session_id: str, events: AsyncIterator[Event]) -> Event:
             pending = next(waiting, None)
             if pending is not None:
                 pending["output"] = event["output"]
+        elif event["type"] == "reasoning":
+            result["reasoning"] = result.get("reasoning", "") + event["text"]
         elif event["type"] == "complete":
             result.update(text=event["text"], usage=event["usage"])
     result["tool_calls"] = calls

@@ -49,11 +49,17 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     username = check_username(request.query.get("username"))
     session_id = check_session_id(request.match_info["id"])
-    store = request.app[RUNTIME].sessions
-    session = await store.get(username, session_id)
+    rt = request.app[RUNTIME]
+    session = await rt.sessions.get(username, session_id)
     messages: list[dict[str, Any]] = []
-    for at, message in await store.messages(username, session_id):
-        messages.append({**message_to_dict(message), "created_at": iso_time(at)})
+    for at, message in await rt.sessions.messages(username, session_id):
+        shown = message_to_dict(message)
+        # The reasoning's text, if shown at all; who produced it and its signatures are the
+        # gateway's business (what it may send back to which provider).
+        reasoning = shown.pop("reasoning", None)
+        if reasoning and reasoning["text"] and rt.settings.show_reasoning:
+            shown["reasoning"] = reasoning["text"]
+        messages.append({**shown, "created_at": iso_time(at)})
     return json_response({**session.info.to_json(), "messages": messages})
 
 

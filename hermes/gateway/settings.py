@@ -55,6 +55,7 @@ class GatewaySettings:
     keepalive_seconds: float = 15.0
     allowed_hosts: tuple[str, ...] = ()
     client_tool_clash: str = "refuse"  # see ApiServerConfig.client_tool_clash
+    show_reasoning: bool = True
 
     @property
     def url(self) -> str:
@@ -111,6 +112,7 @@ def load(
         keepalive_seconds=float(max(1, api.keepalive_seconds)),
         allowed_hosts=tuple(check_hosts(profile.name, api.allowed_hosts)),
         client_tool_clash=api.client_tool_clash,
+        show_reasoning=api.show_reasoning,
     )
     check_exposure(settings)
     return Loaded(config, settings, {**environ, **file_env})

@@ -21,8 +21,9 @@ from hermes.config.validate import SchemaError
 from hermes.errors import ConfigError
 
 # api_server settings an archive may carry: whether the profile is served (the new profile is
-# served anyway unless this says false), and how tool progress and keep-alives are shown.
-ARCHIVE_API_FIELDS = ("enabled", "tool_progress", "keepalive_seconds")
+# served anyway unless this says false), and how tool progress, reasoning and keep-alives are
+# shown.
+ARCHIVE_API_FIELDS = ("enabled", "tool_progress", "show_reasoning", "keepalive_seconds")
 ARCHIVE_ENV = tuple(env_name(name) for name in ARCHIVE_API_FIELDS)
 # Whole subtrees of config.yaml an archive may not set. `tools.sandbox` may be unknown to this
 # version's schema (a newer hermes's section) and is dropped all the same.

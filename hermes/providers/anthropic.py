@@ -83,6 +83,8 @@ class AnthropicProvider(HttpProvider):
             stop=p.stop,
             tool_choice=p.tool_choice,
             parallel_tool_calls=p.parallel_tool_calls,
+            reasoning_effort=p.reasoning_effort,
+            producer=self.label,
         )
 
     def _parse_whole(self, data: Any) -> Sequence[StreamEvent]:

@@ -99,6 +99,7 @@ class GeminiProvider(HttpProvider):
             signatures=self._signatures,
             missing_signature=SKIP_SIGNATURE if self._needs_signature else None,
             tool_choice=p.tool_choice,
+            reasoning_effort=p.reasoning_effort,
         )
 
     def _parse_whole(self, data: Any) -> Sequence[StreamEvent]:

@@ -170,6 +170,7 @@ class HttpProvider:
             temperature=p.temperature if p.temperature is not None else d.temperature,
             top_p=p.top_p if p.top_p is not None else d.top_p,
             stop=p.stop or d.stop,
+            reasoning_effort=p.reasoning_effort or d.reasoning_effort,
         )
 
     async def _attempt(self, url: str, body: bytes, incremental: bool) -> Attempt:

@@ -86,6 +86,7 @@ class OllamaProvider(HttpProvider):
             stop=p.stop,
             num_ctx=self.num_ctx,
             tool_choice=p.tool_choice,
+            think=p.reasoning_effort is not None,
         )
 
     def _parse_whole(self, data: Any) -> Sequence[StreamEvent]:

@@ -78,6 +78,7 @@ class OpenAIProvider(HttpProvider):
             stop=p.stop,
             tool_choice=p.tool_choice,
             parallel_tool_calls=p.parallel_tool_calls,
+            reasoning_effort=p.reasoning_effort,
         )
 
     def _parse_whole(self, data: Any) -> Sequence[StreamEvent]:

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hermes.errors import HermesError, UpstreamError
+from hermes.errors import UpstreamError
 from hermes.messages import (
     Finish,
     Message,
+    ReasoningEffort,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -26,6 +27,14 @@ from hermes.messages import (
     UsageReport,
 )
 from hermes.wire import fastjson
+from hermes.wire.anthropic_thinking import (
+    THINKING_TYPES,
+    AnthropicWireError,
+    ThinkingStream,
+    decode_whole,
+    encode_block,
+    thinking_param,
+)
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -62,15 +71,6 @@ _TRANSIENT_ERRORS: Final = {
 _TOOL_ID_UNSAFE: Final = re.compile(r"[^a-zA-Z0-9_-]")
 
 
-class AnthropicWireError(HermesError):
-    """The upstream answered in a shape that is not the Messages API's (not JSON, missing fields,
-    a stream cut short). For the gateway's own client that is a bad gateway."""
-
-    status = 502
-    type = "server_error"
-    code = "bad_upstream_response"
-
-
 # ---------------------------------------------------------------------------------------------
 # Requests
 
@@ -87,9 +87,16 @@ def encode_request(
     stop: Sequence[str] = (),
     tool_choice: ToolChoice | None = None,
     parallel_tool_calls: bool | None = None,
+    reasoning_effort: ReasoningEffort | None = None,
+    producer: str | None = None,
 ) -> dict[str, Any]:
-    """A `POST /v1/messages` body. `max_tokens` is required by the API, so it is always sent."""
-    system, encoded = encode_messages(messages)
+    """A `POST /v1/messages` body. `max_tokens` is required by the API, so it is always sent.
+    `producer` is the label of the provider sending it: the thinking blocks that one produced go
+    back with their assistant turns (the API wants them in a tool-use turn), nobody else's."""
+    system, encoded = encode_messages(messages, producer)
+    thinking = thinking_param(reasoning_effort, max_tokens, encoded)
+    if tools and tool_choice is not None and tool_choice.mode in ("required", "function"):
+        thinking = None  # the API refuses thinking with a forced tool choice: the choice wins
     body: dict[str, Any] = {
         "model": model,
         "max_tokens": max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS,
@@ -101,6 +108,13 @@ def encode_request(
         body["tools"] = encode_tools(tools)
         if tool_choice is not None or parallel_tool_calls is False:
             body["tool_choice"] = encode_tool_choice(tool_choice, parallel_tool_calls)
+    if thinking is not None:
+        body["thinking"] = thinking
+        # The answer still needs room beside the thinking budget.
+        body["max_tokens"] = max_tokens or thinking["budget_tokens"] + DEFAULT_MAX_TOKENS
+        # Thinking refuses a changed temperature, and a top_p below 0.95.
+        temperature = None
+        top_p = None if top_p is None or top_p < 0.95 else top_p
     if temperature is not None:
         # OpenAI's scale goes to 2, Anthropic's stops at 1 (it rejects anything above).
         body["temperature"] = min(max(temperature, 0.0), 1.0)
@@ -117,9 +131,12 @@ def encode_request(
 LEADING_USER_TEXT = "(continuing the conversation)"
 
 
-def encode_messages(messages: Iterable[Message]) -> tuple[str, list[dict[str, Any]]]:
+def encode_messages(
+    messages: Iterable[Message], producer: str | None = None
+) -> tuple[str, list[dict[str, Any]]]:
     """(system prompt, messages). The API rejects empty text blocks and empty messages, so those
-    are dropped, and wants user/assistant turns to alternate, so neighbours of one role merge."""
+    are dropped, and wants user/assistant turns to alternate, so neighbours of one role merge.
+    Thinking blocks go back only with the assistant turns `producer` wrote."""
     system: list[str] = []
     out: list[dict[str, Any]] = []
     for message in messages:
@@ -128,7 +145,7 @@ def encode_messages(messages: Iterable[Message]) -> tuple[str, list[dict[str, An
                 system.append(message.content)
             continue
         role = "assistant" if message.role == "assistant" else "user"
-        blocks = _blocks(message)
+        blocks = _blocks(message, producer)
         if not blocks:
             continue
         if out and out[-1]["role"] == role:
@@ -141,7 +158,7 @@ def encode_messages(messages: Iterable[Message]) -> tuple[str, list[dict[str, An
     return "\n\n".join(system), out
 
 
-def _blocks(message: Message) -> list[dict[str, Any]]:
+def _blocks(message: Message, producer: str | None) -> list[dict[str, Any]]:
     if message.role == "tool":
         block: dict[str, Any] = {
             "type": "tool_result",
@@ -151,6 +168,9 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
             block["content"] = message.content
         return [block]
     blocks: list[dict[str, Any]] = []
+    reasoning = message.reasoning
+    if reasoning is not None and producer is not None and reasoning.producer == producer:
+        blocks.extend(encode_block(b) for b in reasoning.blocks)
     if message.content:
         blocks.append({"type": "text", "text": message.content})
     if message.role == "assistant":
@@ -248,6 +268,7 @@ def parse_message_response(data: Any) -> tuple[StreamEvent, ...]:
         raise AnthropicWireError("Upstream answer has no 'content' array.")
     text: list[str] = []
     calls: list[ToolCall] = []
+    events: list[StreamEvent] = []
     for block in content:
         if not isinstance(block, dict):
             raise AnthropicWireError("Upstream content block is not an object.")
@@ -255,7 +276,8 @@ def parse_message_response(data: Any) -> tuple[StreamEvent, ...]:
             text.append(_str(block, "text"))
         elif block.get("type") == "tool_use":
             calls.append(_tool_call(block, block.get("input")))
-    events: list[StreamEvent] = []
+        elif block.get("type") in THINKING_TYPES:
+            events.extend(decode_whole(block))
     if "".join(text):
         events.append(TextDelta("".join(text)))
     if calls:
@@ -276,13 +298,14 @@ class _ToolBlock:
 class StreamAccumulator:
     """Turns a streamed answer's SSE events into `hermes.messages` events.
 
-    Text is yielded as it arrives; tool-use blocks are assembled from their `input_json_delta`
-    fragments and yielded together as ToolCallsReady at `message_stop`, followed by the usage and
-    Finish. Unknown event and block types (thinking, citations, new ones) are skipped, as the API's
-    versioning policy asks of clients."""
+    Text is yielded as it arrives, and thinking (see `ThinkingStream`); tool-use blocks are
+    assembled from their `input_json_delta` fragments and yielded together as ToolCallsReady at
+    `message_stop`, followed by the usage and Finish. Unknown event and block types (citations,
+    new ones) are skipped, as the API's versioning policy asks of clients."""
 
     def __init__(self) -> None:
         self._tools: dict[int, _ToolBlock] = {}
+        self._thinking = ThinkingStream()
         self._counts: dict[str, int] = {}
         self._stop_reason: Any = None
         self._started = False
@@ -327,6 +350,8 @@ class StreamAccumulator:
             return self._block_start(_index(data), data.get("content_block"))
         elif kind == "content_block_delta":
             return self._block_delta(_index(data), data.get("delta"))
+        elif kind == "content_block_stop":
+            return self._thinking.stop(_index(data))
         elif kind == "message_delta":
             delta = data.get("delta")
             if isinstance(delta, dict) and delta.get("stop_reason") is not None:
@@ -334,7 +359,7 @@ class StreamAccumulator:
             self._count(data.get("usage"))
         elif kind == "message_stop":
             return self._end()
-        return []  # ping, content_block_stop, and event types added after this was written
+        return []  # ping, and event types added after this was written
 
     def finish(self) -> list[StreamEvent]:
         """The body ended. Without `message_stop` the answer was cut short."""
@@ -356,6 +381,8 @@ class StreamAccumulator:
             self._tools[index] = _ToolBlock(block)
         elif block.get("type") == "text" and _str(block, "text"):
             return [TextDelta(block["text"])]
+        elif block.get("type") in THINKING_TYPES:
+            return self._thinking.start(index, block)
         return []
 
     def _block_delta(self, index: int, delta: Any) -> list[StreamEvent]:
@@ -364,6 +391,8 @@ class StreamAccumulator:
         if delta.get("type") == "text_delta":
             text = _str(delta, "text")
             return [TextDelta(text)] if text else []
+        if delta.get("type") in ("thinking_delta", "signature_delta"):
+            return self._thinking.delta(index, delta)
         if delta.get("type") == "input_json_delta":
             slot = self._tools.get(index)
             if slot is None:

@@ -18,6 +18,8 @@ from hermes.errors import HermesError
 from hermes.messages import (
     Finish,
     Message,
+    ReasoningDelta,
+    ReasoningEffort,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -89,6 +91,14 @@ _FILTERED: Final = frozenset(
     }
 )
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d*)?)s\s*$")
+# thinkingBudget for each reasoning effort (Gemini 2.5 Flash takes 0 to 24576, Pro 128 to 32768;
+# Gemini 3 maps a budget to its thinking levels).
+THINKING_BUDGETS: Final[dict[str, int]] = {
+    "minimal": 512,
+    "low": 1024,
+    "medium": 8192,
+    "high": 24576,
+}
 
 
 class WireError(HermesError):
@@ -124,9 +134,11 @@ def encode_request(
     signatures: Mapping[str, str] | None = None,
     missing_signature: str | None = None,
     tool_choice: ToolChoice | None = None,
+    reasoning_effort: ReasoningEffort | None = None,
 ) -> dict[str, Any]:
     """A GenerateContentRequest. System messages become one `systemInstruction`; `signatures`
-    maps tool call ids to the thought signatures Gemini sent with them (see `encode_contents`)."""
+    maps tool call ids to the thought signatures Gemini sent with them (see `encode_contents`).
+    A reasoning effort asks for the thoughts too (`includeThoughts`), within a budget."""
     body: dict[str, Any] = {
         "contents": encode_contents(messages, signatures or {}, missing_signature)
     }
@@ -145,6 +157,9 @@ def encode_request(
     config = {k: v for k, v in config.items() if v is not None}
     if stop:
         config["stopSequences"] = list(stop)
+    if reasoning_effort is not None:
+        budget = THINKING_BUDGETS[reasoning_effort]
+        config["thinkingConfig"] = {"includeThoughts": True, "thinkingBudget": budget}
     if config:
         body["generationConfig"] = config
     return body
@@ -292,8 +307,9 @@ class GeminiAccumulator:
 
     Text is yielded as it arrives; function calls (which Gemini sends whole, without ids) get ids
     from `new_id` and are yielded together by `finish()`, with the last usage and the Finish.
-    Only candidate 0 is read; thought parts are skipped. `signatures` maps each call's id to the
-    thought signature sent with it, which must go back with the call on the next request."""
+    Only candidate 0 is read; thought parts (`thought: true`) are reasoning. `signatures` maps
+    each call's id to the thought signature sent with it, which must go back with the call on
+    the next request."""
 
     def __init__(self, new_id: Callable[[], str] | None = None) -> None:
         self._new_id = new_id or _default_ids()
@@ -348,9 +364,12 @@ class GeminiAccumulator:
                 events.append(event)
         return events
 
-    def _part(self, part: Any) -> TextDelta | None:
-        if not isinstance(part, dict) or part.get("thought") is True:
+    def _part(self, part: Any) -> TextDelta | ReasoningDelta | None:
+        if not isinstance(part, dict):
             return None
+        if part.get("thought") is True:
+            thought = part.get("text")
+            return ReasoningDelta(thought) if isinstance(thought, str) and thought else None
         call = part.get("functionCall")
         if call is not None:
             self._add_call(call, part.get("thoughtSignature"))

@@ -19,6 +19,7 @@ from hermes.errors import HermesError
 from hermes.messages import (
     Finish,
     Message,
+    ReasoningDelta,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -28,6 +29,7 @@ from hermes.messages import (
     UsageReport,
 )
 from hermes.wire import fastjson
+from hermes.wire.think import ThinkSplitter
 
 __all__ = [
     "ChatAccumulator",
@@ -74,17 +76,21 @@ def encode_chat_request(
     stop: Sequence[str] = (),
     num_ctx: int | None = None,
     tool_choice: ToolChoice | None = None,
+    think: bool = False,
 ) -> dict[str, Any]:
     """The body of `POST /api/chat`. `stream` is always written because Ollama streams by
     default. `tools` are function specs, wrapped as {"type": "function", "function": spec} unless
     already shaped that way. Ollama has no `tool_choice`: "none" offers no tools and a named
-    function only that one; "required" cannot be enforced."""
+    function only that one; "required" cannot be enforced. `think` asks a thinking model for its
+    thoughts apart (`thinking`)."""
     body: dict[str, Any] = {
         "model": model,
         "messages": encode_messages(messages),
         "stream": stream,
     }
     tools = _chosen(tools or (), tool_choice)
+    if think:
+        body["think"] = True
     if tools:
         body["tools"] = [
             dict(t) if "type" in t else {"type": "function", "function": dict(t)} for t in tools
@@ -176,8 +182,9 @@ def _parse_line(line: bytes) -> Any:
 
 
 class ChatAccumulator:
-    """Ollama chat objects in, hermes stream events out, in the Provider order: text as it
-    arrives; at `done`, ToolCallsReady (if any call was seen), UsageReport, Finish.
+    """Ollama chat objects in, hermes stream events out, in the Provider order: text and
+    reasoning (`message.thinking`, or a leading `<think>` block in the text) as they arrive; at
+    `done`, ToolCallsReady (if any call was seen), UsageReport, Finish.
 
     `new_id` names the tool calls Ollama leaves unnamed (default: call_1, call_2, … per answer);
     an id Ollama does send is kept."""
@@ -187,6 +194,7 @@ class ChatAccumulator:
         self._new_id = new_id or (lambda: f"call_{next(counter)}")
         self._text: list[str] = []
         self._calls: list[ToolCall] = []
+        self._think = ThinkSplitter()
         self._done = False
 
     @property
@@ -230,10 +238,17 @@ class ChatAccumulator:
             if not isinstance(raw_calls, list):
                 raise WireError("Ollama chat 'message.tool_calls' is not an array.")
             self._calls.extend(self._parse_call(c) for c in raw_calls)
-        if not content:
-            return []
-        self._text.append(content)
-        return [TextDelta(content)]
+        thinking = message.get("thinking")
+        events: list[StreamEvent] = []
+        if isinstance(thinking, str) and thinking:
+            events.append(ReasoningDelta(thinking))
+        if content:
+            events.extend(self._pieces(self._think.feed(content)))
+        return events
+
+    def _pieces(self, pieces: list[TextDelta | ReasoningDelta]) -> list[StreamEvent]:
+        self._text.extend(p.text for p in pieces if isinstance(p, TextDelta))
+        return list(pieces)
 
     def _parse_call(self, raw: Any) -> ToolCall:
         function = raw.get("function") if isinstance(raw, dict) else None
@@ -256,7 +271,7 @@ class ChatAccumulator:
 
     def _end(self, obj: dict[str, Any]) -> list[StreamEvent]:
         self._done = True
-        events: list[StreamEvent] = []
+        events = self._pieces(self._think.flush())
         if self._calls:
             events.append(ToolCallsReady(tuple(self._calls)))
         usage = _usage(obj)

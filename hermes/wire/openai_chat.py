@@ -16,6 +16,8 @@ from hermes.errors import HermesError, InvalidRequest
 from hermes.messages import (
     Finish,
     Message,
+    Reasoning,
+    ReasoningDelta,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -27,6 +29,11 @@ from hermes.messages import (
 from hermes.wire import fastjson
 from hermes.wire.openai_chat_request import ChatRequest, parse_chat_request, parse_tool_calls
 from hermes.wire.sse import SSE_DONE, SSE_KEEPALIVE, SSEDecoder, SSEEvent, sse_event
+from hermes.wire.think import ThinkSplitter, split_think
+
+# Where OpenAI-compatible servers put reasoning: DeepSeek, vLLM, llama.cpp, LM Studio and SGLang
+# say `reasoning_content`; OpenRouter and Ollama's compatible API say `reasoning`.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 __all__ = [
     "SSE_DONE",
@@ -83,9 +90,13 @@ def completion_response(
     usage: Usage | None,
     *,
     tool_calls: Sequence[ToolCall] = (),
+    reasoning: str | None = None,
 ) -> dict[str, Any]:
-    """A non-streaming `chat.completion` object, shaped exactly like OpenAI's."""
+    """A non-streaming `chat.completion` object, shaped exactly like OpenAI's; `reasoning`, if
+    any, as `message.reasoning_content`, where DeepSeek and vLLM put it and chat clients read it."""
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if reasoning:
+        message["reasoning_content"] = reasoning
     if tool_calls:
         message["tool_calls"] = [encode_tool_call(c) for c in tool_calls]
     body: dict[str, Any] = {
@@ -199,6 +210,7 @@ def encode_chat_request(
     include_usage: bool = False,
     tool_choice: ToolChoice | None = None,
     parallel_tool_calls: bool | None = None,
+    reasoning_effort: str | None = None,
 ) -> dict[str, Any]:
     """A request body for an upstream. `tools` are function specs ({"name", "description",
     "parameters"}), wrapped as OpenAI wants; specs already shaped {"type": "function", ...} pass
@@ -218,7 +230,12 @@ def encode_chat_request(
             body["tool_choice"] = encode_tool_choice(tool_choice)
         if parallel_tool_calls is not None:
             body["parallel_tool_calls"] = parallel_tool_calls
-    optional = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p}
+    optional = {
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "reasoning_effort": reasoning_effort,
+    }
     body.update({k: v for k, v in optional.items() if v is not None})
     if stop:
         body["stop"] = list(stop)
@@ -245,12 +262,14 @@ class _PendingCall:
 class ChunkAccumulator:
     """Turns an upstream's chat.completion.chunk stream into `hermes.messages` events.
 
-    Text is yielded as it arrives; tool-call fragments are assembled and yielded once as
-    ToolCallsReady when a finish_reason arrives; usage (which some servers repeat cumulatively) and
-    Finish come last, from `[DONE]` or `finish()`. Only choice 0 is read."""
+    Text is yielded as it arrives, reasoning (a `reasoning_content` / `reasoning` field, or a
+    leading `<think>` block in the text) as ReasoningDelta; tool-call fragments are assembled and
+    yielded once as ToolCallsReady when a finish_reason arrives; usage (which some servers repeat
+    cumulatively) and Finish come last, from `[DONE]` or `finish()`. Only choice 0 is read."""
 
     def __init__(self) -> None:
         self._text: list[str] = []
+        self._think = ThinkSplitter()
         self._calls: dict[int, _PendingCall] = {}
         self._calls_sent = False
         self._finish_reason: str | None = None
@@ -316,13 +335,14 @@ class ChunkAccumulator:
         if not isinstance(delta, dict):
             raise WireError("Upstream chunk 'delta' is not an object.")
         events: list[StreamEvent] = []
+        reasoning = _reasoning_text(delta)
+        if reasoning:
+            events.append(ReasoningDelta(reasoning))
         content = delta.get("content")
         if content is not None:
             if not isinstance(content, str):
                 raise WireError("Upstream chunk 'delta.content' is not a string.")
-            if content:
-                self._text.append(content)
-                events.append(TextDelta(content))
+            events.extend(self._content(self._think.feed(content)))
         fragments = delta.get("tool_calls")
         if fragments is not None:
             if not isinstance(fragments, list):
@@ -334,8 +354,13 @@ class ChunkAccumulator:
             if not isinstance(reason, str):
                 raise WireError("Upstream chunk 'finish_reason' is not a string.")
             self._finish_reason = reason
+            events.extend(self._content(self._think.flush()))
             events.extend(self._take_calls())
         return events
+
+    def _content(self, pieces: list[TextDelta | ReasoningDelta]) -> list[StreamEvent]:
+        self._text.extend(p.text for p in pieces if isinstance(p, TextDelta))
+        return list(pieces)
 
     def _add_fragment(self, fragment: Any) -> None:
         if not isinstance(fragment, dict):
@@ -395,7 +420,8 @@ class ChunkAccumulator:
         if not saw_done and self._finish_reason is None:
             raise WireError("Upstream stream ended before a finish_reason: the answer was cut.")
         self._done = True
-        events = self._take_calls()
+        events = self._content(self._think.flush())
+        events += self._take_calls()
         if self._usage is not None:
             events.append(UsageReport(self._usage))
         reason = self._finish_reason or "stop"
@@ -418,6 +444,8 @@ class Completion:
     def events(self) -> tuple[StreamEvent, ...]:
         """The same answer as the event sequence a stream would have produced."""
         out: list[StreamEvent] = []
+        if self.message.reasoning is not None:
+            out.append(ReasoningDelta(self.message.reasoning.text))
         if self.message.content:
             out.append(TextDelta(self.message.content))
         if self.message.tool_calls:
@@ -453,14 +481,24 @@ def parse_completion_response(body: Any) -> Completion:
     reason = choices[0].get("finish_reason")
     if reason is not None and not isinstance(reason, str):
         raise WireError("Upstream response 'finish_reason' is not a string.")
+    thought, content = split_think(content) if content else ("", content)
+    thought = _reasoning_text(message) or thought
     usage = body.get("usage")
     return Completion(
-        message=Message("assistant", content, tool_calls),
+        message=Message(
+            "assistant", content, tool_calls, reasoning=Reasoning(thought) if thought else None
+        ),
         finish_reason=reason or ("tool_calls" if tool_calls else "stop"),
         usage=_parse_usage(usage) if usage is not None else None,
         id=body.get("id") if isinstance(body.get("id"), str) else None,
         model=body.get("model") if isinstance(body.get("model"), str) else None,
     )
+
+
+def _reasoning_text(obj: dict[str, Any]) -> str:
+    # Other shapes (OpenRouter's structured `reasoning_details`, say) are not read.
+    values = (obj.get(key) for key in REASONING_FIELDS)
+    return next((v for v in values if isinstance(v, str) and v), "")
 
 
 def _parse_usage(raw: Any) -> Usage:

@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from hermes.errors import InvalidRequest
-from hermes.messages import Message, Role, ToolCall
+from hermes.messages import Message, ReasoningEffort, Role, ToolCall
 from hermes.wire.client_tools import ClientTools, parse_client_tools
 from hermes.wire.fastjson import preview
 from hermes.wire.request_fields import (
     arguments_text,
+    opt_effort,
     opt_tokens,
 )
+from hermes.wire.think import strip_reasoning
 
 __all__ = ["ChatRequest", "parse_chat_request", "parse_tool_calls"]
 
@@ -40,6 +42,7 @@ class ChatRequest:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     tools: ClientTools = field(default_factory=ClientTools)
+    reasoning_effort: ReasoningEffort | None = None
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -72,6 +75,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         top_p=_opt_number(body, "top_p", 0.0, 1.0),
         stop=_parse_stop(body.get("stop")),
         tools=tools,
+        reasoning_effort=opt_effort(body.get("reasoning_effort"), "reasoning_effort"),
     )
 
 
@@ -93,6 +97,9 @@ def _parse_message(raw: Any, where: str) -> Message:
     tool_call_id: str | None = None
     if role == "assistant":
         tool_calls = parse_tool_calls(raw.get("tool_calls"), f"{where}.tool_calls")
+        # Reasoning a client shows in the answer is not the answer; a `reasoning_content` field
+        # it sends back is ignored like any unknown one: reasoning never goes to a model again.
+        content = strip_reasoning(content) if content else content
         if content is None and not tool_calls:
             content = ""  # an empty assistant turn; strict upstreams reject a null content here
     elif content is None:

@@ -5,11 +5,13 @@
 object and the stream events exactly as the official SDK's models expect, every required field
 present, so `openai.types.responses.Response.model_validate` accepts what the gateway sends.
 
-A streamed response is a ladder of events, each with a rising `sequence_number`:
-response.created, response.in_progress, then per output item output_item.added, its content
-(content_part.added, output_text.delta*, output_text.done, content_part.done for a message;
-function_call_arguments.delta*, function_call_arguments.done for a call), output_item.done, and
-last one of response.completed, response.failed or response.incomplete."""
+A streamed response is a ladder of events, each with a rising `sequence_number`: response.created,
+response.in_progress, then per output item output_item.added, its content (content_part.added,
+output_text.delta*, output_text.done, content_part.done for a message;
+function_call_arguments.delta*, function_call_arguments.done for a call;
+reasoning_summary_part.added, reasoning_summary_text.delta*, reasoning_summary_text.done,
+reasoning_summary_part.done for reasoning), output_item.done, and last one of response.completed,
+response.failed or response.incomplete."""
 
 from __future__ import annotations
 
@@ -32,8 +34,10 @@ __all__ = [
     "new_id",
     "output_text_part",
     "parse_responses_request",
+    "reasoning_item",
     "response_object",
     "sse",
+    "summary_text_part",
     "usage_dict",
 ]
 
@@ -68,6 +72,21 @@ def message_item(
         "status": status,
         "role": "assistant",
         "content": [] if text is None else [output_text_part(text)],
+    }
+
+
+def summary_text_part(text: str) -> dict[str, Any]:
+    return {"type": "summary_text", "text": text}
+
+
+def reasoning_item(item_id: str, text: str | None) -> dict[str, Any]:
+    """The model's reasoning, as a `reasoning` item with the text as its one summary part (the
+    field every client renders; OpenAI's raw `content` is for its own models' text). `text=None`
+    gives no part: the shape a stream announces before reasoning_summary_part.added."""
+    return {
+        "id": item_id,
+        "type": "reasoning",
+        "summary": [] if text is None else [summary_text_part(text)],
     }
 
 
@@ -150,6 +169,7 @@ def response_object(
     conversation: str | None = None,
     metadata: Mapping[str, str] | None = None,
     usage: Usage | None = None,
+    reasoning_effort: str | None = None,
     error: Mapping[str, Any] | None = None,
     incomplete_reason: str | None = None,
     max_output_tokens: int | None = None,
@@ -186,7 +206,9 @@ def response_object(
         "output": [dict(item) for item in output],
         "parallel_tool_calls": parallel_tool_calls is not False,
         "previous_response_id": previous_response_id,
-        "reasoning": None,
+        "reasoning": (
+            {"effort": reasoning_effort, "summary": None} if reasoning_effort is not None else None
+        ),
         "store": store,
         "temperature": temperature,
         "text": {"format": {"type": "text"}},
@@ -292,6 +314,40 @@ class EventSequence:
             content_index=content_index,
             text=text,
             logprobs=[],
+        )
+
+    def reasoning_summary_part(
+        self, item_id: str, output_index: int, text: str, *, done: bool
+    ) -> dict[str, Any]:
+        """reasoning_summary_part.added (with "") or .done (with the whole text)."""
+        return self._event(
+            "response.reasoning_summary_part." + ("done" if done else "added"),
+            item_id=item_id,
+            output_index=output_index,
+            summary_index=0,
+            part=summary_text_part(text),
+        )
+
+    def reasoning_summary_text_delta(
+        self, item_id: str, output_index: int, delta: str
+    ) -> dict[str, Any]:
+        return self._event(
+            "response.reasoning_summary_text.delta",
+            item_id=item_id,
+            output_index=output_index,
+            summary_index=0,
+            delta=delta,
+        )
+
+    def reasoning_summary_text_done(
+        self, item_id: str, output_index: int, text: str
+    ) -> dict[str, Any]:
+        return self._event(
+            "response.reasoning_summary_text.done",
+            item_id=item_id,
+            output_index=output_index,
+            summary_index=0,
+            text=text,
         )
 
     def function_call_arguments_delta(

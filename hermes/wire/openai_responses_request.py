@@ -8,11 +8,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from hermes.errors import InvalidRequest
-from hermes.messages import Message, Role, ToolCall
+from hermes.messages import Message, ReasoningEffort, Role, ToolCall
 from hermes.wire.client_tools import ClientTools, parse_client_tools
 from hermes.wire.fastjson import preview
 from hermes.wire.request_fields import (
     arguments_text,
+    opt_reasoning,
     opt_tokens,
 )
 
@@ -50,12 +51,13 @@ class ResponsesRequest:
     metadata: dict[str, str] | None = None
     model: str | None = None
     tools: ClientTools = field(default_factory=ClientTools)
+    reasoning_effort: ReasoningEffort | None = None
 
 
 def parse_responses_request(body: Any) -> ResponsesRequest:
-    """Validate a POST /v1/responses body. Unknown fields (`reasoning`, `text`, `truncation`,
-    ...) are ignored; `tools` are the client's own function tools (see `client_tools`), offered
-    beside the profile's. A JSON null counts as absent.
+    """Validate a POST /v1/responses body. Unknown fields (`text`, `truncation`, ...) are
+    ignored; `tools` are the client's own function tools (see `client_tools`), offered beside
+    the profile's. A JSON null counts as absent.
     `input` may come out empty when it held only `item_reference` items; whether that is enough
     is the caller's call (it knows the history)."""
     if not isinstance(body, dict):
@@ -84,6 +86,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
         metadata=_parse_metadata(body.get("metadata")),
         model=_opt_str(body, "model"),
         tools=tools,
+        reasoning_effort=opt_reasoning(body),
     )
 
 
@@ -128,11 +131,15 @@ def _parse_input(raw: Any) -> tuple[Message, ...]:
             out.append(Message("tool", result, tool_call_id=call.id))
         elif kind == "item_reference":
             continue  # history the caller resolves through previous_response_id / conversation
+        elif kind == "reasoning":
+            # A reasoning item sent back by a client that keeps the history itself: whose model
+            # produced it is unknown, and reasoning goes back only to the model that produced it.
+            continue
         else:
             raise InvalidRequest(
                 f"Invalid value for '{where}.type': {preview(kind)!r}. Supported values are: "
-                "'message', 'function_call', 'function_call_output', 'mcp_call' and "
-                "'item_reference'.",
+                "'message', 'function_call', 'function_call_output', 'mcp_call', 'reasoning' "
+                "and 'item_reference'.",
                 param=f"{where}.type",
             )
     return tuple(out)

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from hermes.errors import InvalidRequest
-from hermes.wire.fastjson import MAX_DEPTH, dumps_text
+from hermes.messages import REASONING_EFFORTS, ReasoningEffort
+from hermes.wire.fastjson import MAX_DEPTH, dumps_text, preview
 
 # A token count must fit the providers' wire formats: Gemini's maxOutputTokens is an int32.
 MAX_TOKENS: Final = 2**31 - 1
@@ -35,3 +36,30 @@ def arguments_text(arguments: Mapping[str, Any], param: str) -> str:
         raise InvalidRequest(
             f"'{param}' is nested more than {MAX_DEPTH} levels deep.", param=param
         ) from None
+
+
+def opt_effort(raw: Any, param: str) -> ReasoningEffort | None:
+    """A reasoning effort (chat `reasoning_effort`, Responses `reasoning.effort`): one of
+    REASONING_EFFORTS, or absent (null)."""
+    if raw is None:
+        return None
+    for effort in REASONING_EFFORTS:
+        if raw == effort:
+            return effort
+    raise InvalidRequest(
+        f"Invalid value for '{param}': {preview(raw)!r}. Supported values are: "
+        + ", ".join(f"'{e}'" for e in REASONING_EFFORTS)
+        + ".",
+        param=param,
+    )
+
+
+def opt_reasoning(obj: Mapping[str, Any]) -> ReasoningEffort | None:
+    """The Responses API's `reasoning` object: its `effort` (its `summary` wishes are met the
+    one way the gateway has: the reasoning as a summary text)."""
+    raw = obj.get("reasoning")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidRequest("'reasoning' must be an object.", param="reasoning")
+    return opt_effort(raw.get("effort"), "reasoning.effort")

@@ -11,6 +11,12 @@ as Anthropic frames them) or as one `message` object, following the request's `s
     with FakeAnthropic.in_thread() as up:          # sync tests, or gateways run as subprocesses
         ...
 
+A turn may begin with extended thinking (`thinking=`, signed by this fake; `redacted=`, a
+`redacted_thinking` block). Requests are checked as Anthropic checks thinking: a `thinking`
+parameter with a budget of at least 1024 below max_tokens and no temperature; every thinking
+block sent back carrying a signature this fake issued for its text; and, with thinking on, a
+tool-use turn under way starting with its thinking block.
+
 The answers are written out here by hand, not with hermes.wire.anthropic, so a test checks the
 provider against the documented format rather than against itself.
 """
@@ -18,8 +24,10 @@ provider against the documented format rather than against itself.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
+import secrets
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -63,6 +71,8 @@ class _Reply:
     mid_stall: float = 0.0  # streaming only: after the first text delta
     chunk_delay: float = 0.0
     stream_error: tuple[str, str] | None = None  # (type, message) sent as an `error` event
+    thinking: str = ""
+    redacted: str = ""
 
 
 class FakeAnthropic(ScriptedServer):
@@ -75,6 +85,7 @@ class FakeAnthropic(ScriptedServer):
         super().__init__()
         self.api_key = api_key
         self._ids = itertools.count(1)
+        self._secret = secrets.token_hex(8)  # another fake's signatures do not verify here
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -85,10 +96,20 @@ class FakeAnthropic(ScriptedServer):
         chunks: Sequence[str] | None = None,
         chunk_delay: float = 0.0,
         stop_reason: str = "end_turn",
+        thinking: str = "",
+        redacted: str = "",
     ) -> None:
-        """`chunks` (default: word by word) must join back to `text`."""
+        """`chunks` (default: word by word) must join back to `text`; `thinking` (streamed word
+        by word) and `redacted` are thinking blocks before it."""
         self._turns.append(
-            _Reply(text, split_text(text, chunks), chunk_delay=chunk_delay, stop_reason=stop_reason)
+            _Reply(
+                text,
+                split_text(text, chunks),
+                chunk_delay=chunk_delay,
+                stop_reason=stop_reason,
+                thinking=thinking,
+                redacted=redacted,
+            )
         )
 
     def queue_tool_call(
@@ -98,10 +119,11 @@ class FakeAnthropic(ScriptedServer):
         call_id: str | None = None,
         *,
         text: str = "",
+        thinking: str = "",
     ) -> None:
         """A tool_use turn, optionally with text before the call (Claude often says what it is
-        about to do)."""
-        self.queue_tool_calls([(name, args)], text=text, call_ids=[call_id])
+        about to do) and thinking before that."""
+        self.queue_tool_calls([(name, args)], text=text, call_ids=[call_id], thinking=thinking)
 
     def queue_tool_calls(
         self,
@@ -109,13 +131,23 @@ class FakeAnthropic(ScriptedServer):
         *,
         text: str = "",
         call_ids: Sequence[str | None] = (),
+        thinking: str = "",
     ) -> None:
         ids = list(call_ids) + [None] * (len(calls) - len(call_ids))
         made = tuple(
             _Call(i or f"toolu_fake{next(self._ids):02d}", n, dict(a))
             for (n, a), i in zip(calls, ids, strict=True)
         )
-        self._turns.append(_Reply(text, split_text(text, None), calls=made, stop_reason="tool_use"))
+        self._turns.append(
+            _Reply(
+                text, split_text(text, None), calls=made, stop_reason="tool_use", thinking=thinking
+            )
+        )
+
+    def signature(self, thinking: str) -> str:
+        """The signature this fake gives a thinking block with this text."""
+        digest = hashlib.sha256((self._secret + thinking).encode()).hexdigest()
+        return "sig_" + digest[:32]
 
     def queue_error(
         self, status: int, message: str, headers: Mapping[str, str] | None = None
@@ -156,7 +188,7 @@ class FakeAnthropic(ScriptedServer):
             return _error(401, "invalid x-api-key")
         if not request.headers.get("anthropic-version"):
             return _error(400, "anthropic-version: header is required")
-        if problem := _invalid(body):
+        if problem := _invalid(body) or self._invalid_thinking(body):
             return _error(400, problem)
         turn = self._pop_turn()
         if turn is None:
@@ -178,6 +210,8 @@ class FakeAnthropic(ScriptedServer):
 
     def _message(self, body: dict[str, Any], turn: _Reply, *, whole: bool) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
+        if whole:
+            content.extend(self._thinking_blocks(turn))
         if whole and turn.text:
             content.append({"type": "text", "text": turn.text})
         if whole:
@@ -212,18 +246,19 @@ class FakeAnthropic(ScriptedServer):
             await response.write(sse_event({"type": kind, **data}, event=kind))
 
         await send("message_start", {"message": self._message(body, turn, whole=False)})
-        index = 0
+        index = await self._stream_thinking(send, turn)
         if turn.text:
-            await send("content_block_start", {"index": 0, "content_block": _EMPTY_TEXT})
+            await send("content_block_start", {"index": index, "content_block": _EMPTY_TEXT})
             await send("ping", {})
             for n, piece in enumerate(turn.chunks):
                 if n and turn.chunk_delay:
                     await asyncio.sleep(turn.chunk_delay)
-                await send("content_block_delta", _delta(0, {"type": "text_delta", "text": piece}))
+                text_delta = {"type": "text_delta", "text": piece}
+                await send("content_block_delta", _delta(index, text_delta))
                 if n == 0 and turn.mid_stall:
                     await asyncio.sleep(turn.mid_stall)
-            await send("content_block_stop", {"index": 0})
-            index = 1
+            await send("content_block_stop", {"index": index})
+            index += 1
         if turn.stream_error is not None:
             kind, message = turn.stream_error
             await send("error", {"error": {"type": kind, "message": message}})
@@ -242,6 +277,60 @@ class FakeAnthropic(ScriptedServer):
         await send("message_stop", {})
         await response.write_eof()
         return response
+
+    def _thinking_blocks(self, turn: _Reply) -> list[dict[str, Any]]:
+        blocks: list[dict[str, Any]] = []
+        if turn.thinking:
+            signature = self.signature(turn.thinking)
+            blocks.append({"type": "thinking", "thinking": turn.thinking, "signature": signature})
+        if turn.redacted:
+            blocks.append({"type": "redacted_thinking", "data": turn.redacted})
+        return blocks
+
+    async def _stream_thinking(self, send: Any, turn: _Reply) -> int:
+        """The turn's thinking blocks as Anthropic streams them; the next block's index."""
+        index = 0
+        if turn.thinking:
+            head = {"type": "thinking", "thinking": "", "signature": ""}
+            await send("content_block_start", {"index": 0, "content_block": head})
+            for piece in split_text(turn.thinking, None):
+                await send(
+                    "content_block_delta", _delta(0, {"type": "thinking_delta", "thinking": piece})
+                )
+            signed = {"type": "signature_delta", "signature": self.signature(turn.thinking)}
+            await send("content_block_delta", _delta(0, signed))
+            await send("content_block_stop", {"index": 0})
+            index = 1
+        if turn.redacted:
+            head = {"type": "redacted_thinking", "data": turn.redacted}
+            await send("content_block_start", {"index": index, "content_block": head})
+            await send("content_block_stop", {"index": index})
+            index += 1
+        return index
+
+    def _invalid_thinking(self, body: dict[str, Any]) -> str | None:
+        """What Anthropic would refuse about thinking in this (otherwise valid) request."""
+        thinking = body.get("thinking")
+        if thinking is not None:
+            budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+            if thinking.get("type") != "enabled" or not isinstance(budget, int) or budget < 1024:
+                return (
+                    "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+                )
+            if budget >= body["max_tokens"]:
+                return "`max_tokens` must be greater than `thinking.budget_tokens`"
+            if body.get("temperature") not in (None, 1):
+                return "`temperature` may only be set to 1 when thinking is enabled"
+        messages = body["messages"]
+        for n, message in enumerate(messages):
+            content = message["content"]
+            for m, block in enumerate(content if isinstance(content, list) else []):
+                if block.get("type") == "thinking" and (
+                    message["role"] != "assistant"
+                    or block.get("signature") != self.signature(str(block.get("thinking")))
+                ):
+                    return f"messages.{n}.content.{m}: Invalid `signature` in `thinking` block"
+        return _unthought_tool_turn(messages) if thinking is not None else None
 
     @staticmethod
     async def _stream_call(send: Any, index: int, call: _Call) -> None:
@@ -286,6 +375,22 @@ def _invalid(body: dict[str, Any]) -> str | None:
     return _invalid_messages(messages)
 
 
+def _unthought_tool_turn(messages: list[dict[str, Any]]) -> str | None:
+    """With thinking on, a tool-use turn under way (the last assistant message, answered by
+    tool results) must start with its thinking block."""
+    if len(messages) < 2 or messages[-2]["role"] != "assistant":
+        return None
+    content = messages[-2]["content"]
+    kinds = [b.get("type") for b in content] if isinstance(content, list) else ["text"]
+    if "tool_use" in kinds and kinds[0] not in ("thinking", "redacted_thinking"):
+        return (
+            f"messages.{len(messages) - 2}.content.0.type: Expected `thinking` or "
+            f"`redacted_thinking`, but found `{kinds[0]}`. When `thinking` is enabled, a final "
+            "`assistant` message must start with a thinking block."
+        )
+    return None
+
+
 def _invalid_messages(messages: list[Any]) -> str | None:
     pending: set[str] = set()  # tool_use ids the next message must answer
     for n, message in enumerate(messages):
@@ -326,7 +431,7 @@ def _input_tokens(body: dict[str, Any]) -> int:
 
 
 def _output_tokens(turn: _Reply) -> int:
-    produced = turn.text + "".join(c.name + json.dumps(c.input) for c in turn.calls)
+    produced = turn.thinking + turn.text + "".join(c.name + json.dumps(c.input) for c in turn.calls)
     return max(1, len(produced) // 4)
 
 

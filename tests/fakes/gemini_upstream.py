@@ -10,7 +10,9 @@ Each `POST /v1beta/models/<model>:generateContent` (one JSON GenerateContentResp
     with FakeGemini.in_thread() as up:          # sync tests, or gateways run as subprocesses
         ...
 
-Every request is recorded in `requests` (path, query, body, headers).
+A turn may carry `thoughts`: thought parts (`"thought": true`) before its text, as Gemini sends
+them when asked to (`thinkingConfig.includeThoughts`). Every request is recorded in `requests`
+(path, query, body, headers).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class _Reply:
     stall: float = 0.0  # before answering at all
     mid_stall: float = 0.0  # streaming only: after the first chunk
     broken: bool = False  # one valid chunk, then a data line that is not JSON
+    thoughts: str = ""
 
 
 class FakeGemini(ScriptedServer):
@@ -79,11 +82,18 @@ class FakeGemini(ScriptedServer):
     # -- scripting ---------------------------------------------------------------------------
 
     def queue_text(
-        self, text: str, chunks: Sequence[str] | None = None, *, finish_reason: str = "STOP"
+        self,
+        text: str,
+        chunks: Sequence[str] | None = None,
+        *,
+        finish_reason: str = "STOP",
+        thoughts: str = "",
     ) -> None:
         """`chunks` (default: word by word) must join back to `text`; a whole answer sends the
-        text as one part."""
-        self._turns.append(_Reply(split_text(text, chunks), finish_reason=finish_reason))
+        text as one part. `thoughts` come first, word by word in a stream."""
+        self._turns.append(
+            _Reply(split_text(text, chunks), finish_reason=finish_reason, thoughts=thoughts)
+        )
 
     def queue_tool_call(
         self, name: str, args: Mapping[str, Any], *, signature: str | None = None
@@ -185,7 +195,9 @@ class FakeGemini(ScriptedServer):
     def _whole(self, body: dict[str, Any], turn: _Reply) -> web.Response:
         if turn.broken:
             return web.Response(text='{"candidates": [{"cont', content_type="application/json")
-        parts = [{"text": "".join(turn.chunks)}] if turn.chunks else []
+        parts: list[dict[str, Any]] = [{"text": turn.thoughts, "thought": True}]
+        parts = parts if turn.thoughts else []
+        parts += [{"text": "".join(turn.chunks)}] if turn.chunks else []
         parts += [_call_part(c) for c in turn.calls]
         return web.json_response(_response(parts, turn.finish_reason, _usage(body, turn)))
 
@@ -195,7 +207,9 @@ class FakeGemini(ScriptedServer):
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         # Text chunk by chunk; calls whole in the last chunk, with finishReason and usage.
-        frames = [[{"text": piece}] for piece in turn.chunks]
+        thoughts = split_text(turn.thoughts, None)
+        frames: list[list[dict[str, Any]]] = [[{"text": t, "thought": True}] for t in thoughts]
+        frames += [[{"text": piece}] for piece in turn.chunks]
         frames.append([_call_part(c) for c in turn.calls])
         for n, parts in enumerate(frames):
             last = n == len(frames) - 1

@@ -12,8 +12,9 @@ turn. GET /api/tags and /api/version answer like Ollama too.
     with FakeOllama.in_thread() as up:          # sync tests, or gateways run as subprocesses
         ...
 
-The bodies are built here by hand, not with hermes.wire.ollama, so the fake checks the wire code
-instead of agreeing with it."""
+A turn may carry `thinking`, sent in `message.thinking` before the text as Ollama sends a thinking
+model's thoughts when the request says `think`. The bodies are built here by hand, not with
+hermes.wire.ollama, so the fake checks the wire code instead of agreeing with it."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class _Reply:
     stall: float = 0.0  # before answering at all
     mid_stall: float = 0.0  # streaming only: after the first content line
     split_every: int | None = None  # streaming only: write the body in pieces this many bytes
+    thinking: str = ""
 
 
 class FakeOllama(ScriptedServer):
@@ -65,11 +67,17 @@ class FakeOllama(ScriptedServer):
         *,
         split_every: int | None = None,
         done_reason: str = "stop",
+        thinking: str = "",
     ) -> None:
         """`chunks` (default: word by word) must join back to `text`. `split_every` writes the
-        streamed body in pieces of that many bytes, cutting lines (and UTF-8 characters)."""
+        streamed body in pieces of that many bytes, cutting lines (and UTF-8 characters).
+        `thinking` comes first, word by word in a stream."""
         pieces = split_text(text, chunks)
-        self._turns.append(_Reply(text, pieces, done_reason=done_reason, split_every=split_every))
+        self._turns.append(
+            _Reply(
+                text, pieces, done_reason=done_reason, split_every=split_every, thinking=thinking
+            )
+        )
 
     def queue_tool_call(self, name: str, args: Mapping[str, Any]) -> None:
         self._turns.append(_Reply(calls=((name, dict(args)),)))
@@ -140,7 +148,8 @@ class FakeOllama(ScriptedServer):
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
-        lines = [_line(_piece(model, text)) for text in turn.chunks]
+        lines = [_line(_thought(model, t)) for t in split_text(turn.thinking, None)]
+        lines += [_line(_piece(model, text)) for text in turn.chunks]
         if turn.calls:
             lines.append(_line(_piece(model, "", [_call(n, a) for n, a in turn.calls])))
         lines.append(_line(_final(model, turn, prompt_tokens)))
@@ -177,6 +186,12 @@ def _piece(model: str, text: str, calls: list[dict[str, Any]] | None = None) -> 
     return {"model": model, "created_at": _now(), "message": message, "done": False}
 
 
+def _thought(model: str, text: str) -> dict[str, Any]:
+    piece = _piece(model, "")
+    piece["message"]["thinking"] = text
+    return piece
+
+
 def _final(model: str, turn: _Reply, prompt_tokens: int) -> dict[str, Any]:
     produced = turn.text + "".join(n + json.dumps(a) for n, a in turn.calls)
     return {
@@ -197,6 +212,8 @@ def _final(model: str, turn: _Reply, prompt_tokens: int) -> dict[str, Any]:
 def _whole(model: str, turn: _Reply, prompt_tokens: int) -> dict[str, Any]:
     answer = _final(model, turn, prompt_tokens)
     answer["message"] = {"role": "assistant", "content": turn.text}
+    if turn.thinking:
+        answer["message"]["thinking"] = turn.thinking
     if turn.calls:
         answer["message"]["tool_calls"] = [_call(n, a) for n, a in turn.calls]
     return answer

@@ -1,7 +1,9 @@
 """A scripted fake OpenAI-compatible upstream: a real aiohttp server on 127.0.0.1, port 0.
 
 Each POST /v1/chat/completions pops the next queued turn and answers it streaming (SSE exactly as
-OpenAI frames it) or as one JSON object, following the request's `stream`:
+OpenAI frames it) or as one JSON object, following the request's `stream`. A turn may carry
+`reasoning`, sent as compatible servers send it: in `reasoning_content` (DeepSeek, vLLM,
+llama.cpp) or `reasoning` (OpenRouter, Ollama), before the text:
 
     async with FakeOpenAI() as up:              # in the test's own event loop
         up.queue_text("hello", chunks=["hel", "lo"])
@@ -51,6 +53,8 @@ class _Reply:
     mid_stall: float = 0.0  # streaming only: after the first content chunk
     chunk_delay: float = 0.0
     broken: bool = False  # one valid chunk, then a data line that is not JSON
+    reasoning: str = ""
+    reasoning_field: str = "reasoning_content"
 
 
 class FakeOpenAI(ScriptedServer):
@@ -81,21 +85,32 @@ class FakeOpenAI(ScriptedServer):
         chunks: Sequence[str] | None = None,
         chunk_delay: float = 0.0,
         finish_reason: str = "stop",
+        reasoning: str = "",
+        reasoning_field: str = "reasoning_content",
     ) -> None:
-        """`chunks` (default: word by word) must join back to `text`."""
+        """`chunks` (default: word by word) must join back to `text`; `reasoning` is streamed
+        word by word in `reasoning_field` before it."""
         self._turns.append(
             _Reply(
                 text,
                 split_text(text, chunks),
                 chunk_delay=chunk_delay,
                 finish_reason=finish_reason,
+                reasoning=reasoning,
+                reasoning_field=reasoning_field,
             )
         )
 
     def queue_tool_call(
-        self, name: str, arguments: Mapping[str, Any] | str, call_id: str | None = None
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | str,
+        call_id: str | None = None,
+        *,
+        reasoning: str = "",
     ) -> None:
-        self._turns.append(_Reply(calls=(self._call(name, arguments, call_id),)))
+        call = self._call(name, arguments, call_id)
+        self._turns.append(_Reply(calls=(call,), reasoning=reasoning))
 
     def queue_tool_calls(self, calls: Sequence[tuple[str, Mapping[str, Any] | str]]) -> None:
         self._turns.append(_Reply(calls=tuple(self._call(n, a, None) for n, a in calls)))
@@ -180,6 +195,8 @@ class FakeOpenAI(ScriptedServer):
             _usage(body, turn),
             tool_calls=turn.calls,
         )
+        if turn.reasoning:
+            answer["choices"][0]["message"][turn.reasoning_field] = turn.reasoning
         return web.json_response(answer)
 
     async def _stream(
@@ -219,8 +236,9 @@ def _deltas(turn: _Reply) -> list[dict[str, Any]]:
     """The deltas OpenAI streams for a turn: the role first, text pieces, then each tool call's
     head (id, name) followed by its arguments in fragments."""
     deltas: list[dict[str, Any]] = []
-    if turn.text or not turn.calls:
+    if turn.text or turn.reasoning or not turn.calls:
         deltas.append({"role": "assistant", "content": "", "refusal": None})
+        deltas.extend({turn.reasoning_field: p} for p in split_text(turn.reasoning, None))
         deltas.extend({"content": piece} for piece in turn.chunks)
     for index, call in enumerate(turn.calls):
         function = {"name": call.name, "arguments": ""}

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from hermes.errors import UpstreamError
@@ -271,12 +271,27 @@ def good_stream(pieces: list[str], tool_calls: list[ToolCall], newline: bytes) -
 def test_good_streams_decode_the_same_at_any_chunking(
     data: st.DataObject, pieces: list[str], tool_calls: list[ToolCall], newline: bytes
 ) -> None:
+    text = "".join(pieces)
+    assume(not text.lstrip().startswith("<think>"))  # reasoning: see test_think.py
     body = good_stream(pieces, tool_calls, newline)
-    expected: list[Any] = [TextDelta(p) for p in pieces]
+    expected: list[Any] = [TextDelta(text)] if text else []
     if tool_calls:
         expected.append(ToolCallsReady(tuple(tool_calls)))
     expected += [UsageReport(Usage(3, 4)), Finish("tool_calls" if tool_calls else "stop")]
-    assert stream_outcome(data.draw(chunked(body))) == expected
+    outcome = stream_outcome(data.draw(chunked(body)))
+    assert isinstance(outcome, list) and merged_text(outcome) == expected
+
+
+def merged_text(events: list[Any]) -> list[Any]:
+    """`events` with each run of TextDeltas joined into one: where text pieces break is the
+    upstream's business (white space that may open a `<think>` block is held back a moment)."""
+    out: list[Any] = []
+    for event in events:
+        if isinstance(event, TextDelta) and out and isinstance(out[-1], TextDelta):
+            out[-1] = TextDelta(out[-1].text + event.text)
+        else:
+            out.append(event)
+    return out
 
 
 # -- error bodies from a real server ------------------------------------------------------------

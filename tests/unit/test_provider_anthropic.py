@@ -21,6 +21,7 @@ from hermes.errors import UpstreamAuthError, UpstreamError, UpstreamTimeout
 from hermes.messages import (
     Finish,
     Message,
+    ReasoningDelta,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -426,7 +427,7 @@ def test_accumulator_assembles_split_tool_input_and_cumulative_usage() -> None:
     out: list[StreamEvent] = []
     for kind, data in feed:
         out += acc.feed_data(kind, json.dumps(data))
-    assert out == [] and not acc.done
+    assert out == [ReasoningDelta("hm")] and not acc.done
     out = acc.feed_data("message_stop", '{"type": "message_stop"}')
     assert out == [
         ToolCallsReady((ToolCall("toolu_9", "ls", '{"path": "é"}'),)),

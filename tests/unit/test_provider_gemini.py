@@ -18,6 +18,7 @@ from hermes.errors import UpstreamAuthError, UpstreamError, UpstreamRateLimited,
 from hermes.messages import (
     Finish,
     Message,
+    ReasoningDelta,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -414,7 +415,12 @@ def test_accumulator_blocked_prompt_and_cut_stream() -> None:
             },
         }
     )
-    assert thinking == [TextDelta("4"), UsageReport(Usage(7, 21)), Finish("stop")]
+    assert thinking == [
+        ReasoningDelta("hmm"),
+        TextDelta("4"),
+        UsageReport(Usage(7, 21)),
+        Finish("stop"),
+    ]
 
 
 def test_parse_error_reads_status_reason_and_retry_delay() -> None:

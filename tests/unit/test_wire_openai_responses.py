@@ -147,6 +147,7 @@ def test_all_fields_parsed_and_unknown_fields_ignored() -> None:
             ),
             names=frozenset({"x"}),
         ),
+        reasoning_effort="low",
     )
 
 
@@ -183,7 +184,7 @@ MSG = {"role": "user", "content": "x"}
             {"input": [{"role": "user", "content": [{"type": "input_text", "text": 1}]}]},
             "input[0].content[0].text",
         ),
-        ({"input": [{"type": "reasoning", "summary": []}]}, "input[0].type"),
+        ({"input": [{"type": "computer_call", "action": {}}]}, "input[0].type"),
         ({"input": [{"type": "function_call", "name": "f", "arguments": ""}]}, "input[0].call_id"),
         ({"input": [{"type": "function_call", "call_id": "c", "arguments": ""}]}, "input[0].name"),
         (
