@@ -8,7 +8,6 @@ or carried forward from the turn it continues), then the history and the new inp
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from hermes.gateway.middleware import RunSlot, json_response
 from hermes.gateway.reasoning import ReasoningItems
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
-from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
+from hermes.gateway.streaming import Recorder, drive
 from hermes.gateway.turns import check_tool_outputs
 from hermes.messages import Message, ReasoningDelta, TextDelta, ToolCall
 from hermes.providers.base import ModelParams
@@ -39,8 +38,7 @@ from hermes.wire.openai_responses import (
     response_object,
     sse,
 )
-
-log = logging.getLogger("hermes.gateway")
+from hermes.wire.sse import SSE_KEEPALIVE
 
 
 @dataclass
@@ -325,34 +323,49 @@ async def _stream(
     events: AsyncIterator[AgentEvent],
     recorder: Recorder | None,
 ) -> web.StreamResponse:
-    seq = EventSequence()
-    out = EventStream(request, recorder)
-    output = Output(seq, show_reasoning=rt.settings.show_reasoning)
-    started = turn.response(rt.settings.model_name, "in_progress", [])
-    await out.send(sse(seq.created(started)) + sse(seq.in_progress(started)))
-    try:
-        async for event in with_keepalive(events, rt.settings.keepalive_seconds):
-            if event is None:
-                await out.send(b": keep-alive\n\n")
-            elif isinstance(event, RunFinished):
-                ladder = output.finish(event)
-                body = await _finish(rt, turn, output, event)
-                done = (
-                    seq.incomplete(body) if body["status"] == "incomplete" else seq.completed(body)
-                )
-                await out.send(b"".join(sse(e) for e in (*ladder, done)))
-            else:
-                ladder = output.feed(event)
-                if ladder:
-                    await out.send(b"".join(sse(e) for e in ladder))
-    except HermesError as exc:
-        log.warning("response %s failed: %s", turn.id, exc.message)
-        if recorder is not None:
-            recorder.failed = True
+    stream = ResponsesStream(rt, turn)
+    return await drive(request, events, stream, recorder, rt.settings.keepalive_seconds)
+
+
+class ResponsesStream:
+    """A run as Responses stream events: created and in_progress at once, each output item's
+    ladder as the run goes (see Output), then completed, incomplete or failed with the whole
+    response, stored before the last event goes out."""
+
+    keepalive = SSE_KEEPALIVE
+
+    def __init__(self, rt: Runtime, turn: Turn) -> None:
+        self.rt, self.turn = rt, turn
+        self.label = f"response {turn.id}"
+        self.headers: dict[str, str] = {}
+        self.seq = EventSequence()
+        self.output = Output(self.seq, show_reasoning=rt.settings.show_reasoning)
+
+    def opening(self) -> bytes:
+        started = self.turn.response(self.rt.settings.model_name, "in_progress", [])
+        return sse(self.seq.created(started)) + sse(self.seq.in_progress(started))
+
+    async def render(self, event: AgentEvent) -> bytes:
+        if not isinstance(event, RunFinished):
+            return b"".join(sse(e) for e in self.output.feed(event))
+        ladder = self.output.finish(event)
+        body = await _finish(self.rt, self.turn, self.output, event)
+        seq = self.seq
+        done = seq.incomplete(body) if body["status"] == "incomplete" else seq.completed(body)
+        return b"".join(sse(e) for e in (*ladder, done))
+
+    def failure(self, message: str, error: HermesError | None) -> bytes:
         # The Responses API has its own short list of error codes.
-        code = "rate_limit_exceeded" if exc.status == 429 else "server_error"
-        error = {"code": code, "message": exc.message}
-        failed = turn.response(rt.settings.model_name, "failed", output.items, error=error)
-        await out.send(sse(seq.failed(failed)))
-    assert out.response is not None
-    return out.response
+        code = (
+            "rate_limit_exceeded" if error is not None and error.status == 429 else "server_error"
+        )
+        failed = self.turn.response(
+            self.rt.settings.model_name,
+            "failed",
+            self.output.items,
+            error={"code": code, "message": message},
+        )
+        return sse(self.seq.failed(failed))
+
+    def closing(self) -> bytes:
+        return b""

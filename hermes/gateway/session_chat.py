@@ -21,7 +21,7 @@ from hermes.errors import HermesError, InvalidRequest
 from hermes.gateway.middleware import RunSlot, json_response
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
-from hermes.gateway.streaming import EventStream, Recorder, with_keepalive
+from hermes.gateway.streaming import Recorder, drive
 from hermes.messages import Message, ReasoningDelta, TextDelta, Usage
 from hermes.stores.sessions import Session, check_session_id, check_username, new_session_id
 from hermes.wire import acp
@@ -188,33 +188,37 @@ async def _stream(
     render: Callable[[str, Event], Event | None],
     recorder: Recorder | None,
 ) -> web.StreamResponse:
-    out = EventStream(request, recorder)
+    stream = SessionStream(session_id, render)
+    return await drive(request, events, stream, recorder, rt.settings.keepalive_seconds)
 
-    async def send(event: Event) -> None:
-        rendered = render(session_id, event)
-        if rendered is not None:
-            await out.send(sse_event(rendered))
 
-    await send({"type": "session_id", "session_id": session_id})
-    try:
-        async for event in with_keepalive(events, rt.settings.keepalive_seconds):
-            if event is None:
-                await out.send(HEARTBEAT)
-            else:
-                await send(event)
-    except Exception as exc:
-        if recorder is not None:
-            recorder.failed = True  # a retry with the same Idempotency-Key runs the turn again
-        if isinstance(exc, HermesError):
-            log.warning("session %s: turn failed: %s", session_id, exc.message)
-            message = exc.message
-        else:
-            log.exception("session %s: turn failed", session_id)
-            message = "internal error; see the gateway log"
-        await send({"type": "error", "message": message})
-    await send({"type": "end"})
-    assert out.response is not None
-    return out.response
+class SessionStream:
+    """A turn as `data: <json>` events, each shaped by `render` (native or ACP): the session's
+    id at once, the turn's events, an `error` if it failed, `end` always."""
+
+    keepalive = HEARTBEAT
+
+    def __init__(self, session_id: str, render: Callable[[str, Event], Event | None]) -> None:
+        self.session_id = session_id
+        self.label = f"session {session_id}: turn"
+        self.headers: dict[str, str] = {}
+        self._render = render
+
+    def _event(self, event: Event) -> bytes:
+        rendered = self._render(self.session_id, event)
+        return b"" if rendered is None else sse_event(rendered)
+
+    def opening(self) -> bytes:
+        return self._event({"type": "session_id", "session_id": self.session_id})
+
+    async def render(self, event: Event) -> bytes:
+        return self._event(event)
+
+    def failure(self, message: str, error: HermesError | None) -> bytes:
+        return self._event({"type": "error", "message": message})
+
+    def closing(self) -> bytes:
+        return self._event({"type": "end"})
 
 
 def _arguments(raw: str) -> Any:
