@@ -23,12 +23,26 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """An image a user sent, as every provider's wire format can carry it: inline (`data`, the
+    base64 text, with the `media_type` its bytes are) or by an https `url` the provider fetches
+    (`media_type` then is what the URL's name suggests, "" when it suggests nothing). `detail`
+    is OpenAI's hint ("low", "high", "auto"); providers without one ignore it."""
+
+    media_type: str
+    data: str | None = None
+    url: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     content: str | None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+    images: tuple[Image, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +118,17 @@ def message_to_dict(m: Message) -> dict[str, Any]:
         d["tool_call_id"] = m.tool_call_id
     if m.name is not None:
         d["name"] = m.name
+    if m.images:
+        d["images"] = [_image_to_dict(i) for i in m.images]
+    return d
+
+
+def _image_to_dict(image: Image) -> dict[str, str]:
+    d = {"media_type": image.media_type}
+    for key in ("data", "url", "detail"):
+        value = getattr(image, key)
+        if value is not None:
+            d[key] = value
     return d
 
 
@@ -116,13 +141,27 @@ def message_from_dict(d: Mapping[str, Any]) -> Message:
     raw_calls = d.get("tool_calls", [])
     if not isinstance(raw_calls, list):
         raise ValueError("tool_calls must be a list")
+    raw_images = d.get("images", [])
+    if not isinstance(raw_images, list):
+        raise ValueError("images must be a list")
     return Message(
         role=cast(Role, role),
         content=_optional_str(d, "content"),
         tool_calls=tuple(_tool_call_from_dict(c) for c in raw_calls),
         tool_call_id=_optional_str(d, "tool_call_id"),
         name=_optional_str(d, "name"),
+        images=tuple(_image_from_dict(i) for i in raw_images),
     )
+
+
+def _image_from_dict(d: Any) -> Image:
+    if not isinstance(d, Mapping) or not isinstance(d.get("media_type"), str):
+        raise ValueError("an image must be an object with a string media_type")
+    data, url, detail = (_optional_str(d, k) for k in ("data", "url", "detail"))
+    image = Image(d["media_type"], data, url, detail)
+    if (image.data is None) == (image.url is None):
+        raise ValueError("an image needs exactly one of data and url")
+    return image
 
 
 def _tool_call_from_dict(d: Any) -> ToolCall:
@@ -143,6 +182,7 @@ def _optional_str(d: Mapping[str, Any], key: str) -> str | None:
 
 __all__ = [
     "Finish",
+    "Image",
     "Message",
     "ProviderNote",
     "Role",

@@ -6,10 +6,11 @@ from __future__ import annotations
 import ipaddress
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hermes.config import envfile, serving
 from hermes.config.api_env import PREFIX, apply_env
+from hermes.config.limits import FileLimits
 from hermes.config.loader import load_config
 from hermes.config.schema import Config
 from hermes.errors import ConfigError
@@ -54,6 +55,7 @@ class GatewaySettings:
     max_request_bytes: int
     keepalive_seconds: float = 15.0
     allowed_hosts: tuple[str, ...] = ()
+    files: FileLimits = field(default_factory=FileLimits)  # images and files, and /v1/files
 
     @property
     def url(self) -> str:
@@ -109,6 +111,7 @@ def load(
         max_request_bytes=max(1024, api.max_request_bytes),
         keepalive_seconds=float(max(1, api.keepalive_seconds)),
         allowed_hosts=tuple(check_hosts(profile.name, api.allowed_hosts)),
+        files=FileLimits.of(api),
     )
     check_exposure(settings)
     return Loaded(config, settings, {**environ, **file_env})

@@ -25,6 +25,7 @@ from hermes.messages import (
     UsageReport,
 )
 from hermes.wire import fastjson
+from hermes.wire.images import anthropic_blocks
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -145,7 +146,7 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
         if message.content:  # optional in the API; an empty one is refused as an empty block
             block["content"] = message.content
         return [block]
-    blocks: list[dict[str, Any]] = []
+    blocks = anthropic_blocks(message)
     if message.content:
         blocks.append({"type": "text", "text": message.content})
     if message.role == "assistant":
