@@ -87,6 +87,7 @@ async def attach(
 async def _resolve(files: Files, caller: str, part: ImagePart | FilePart) -> Image | str:
     if isinstance(part, ImagePart):
         return await _image(files, caller, part)
+    name: str | None
     if part.file_id is not None:
         record = await _stored(files, caller, part.file_id, part.param)
         data, kind, name = await files.store.content(record), record.media_type, record.filename

@@ -22,7 +22,10 @@ _OPENAI: Final[Family] = (
     ("gpt-4o*-audio*", "gpt-4o*-transcribe*", "gpt-4o*-tts*", "gpt-4o*-search*"),
 )  # fmt: skip
 _CLAUDE: Final[Family] = (("claude-3*", "claude-*-4*"), ())
-_GEMINI: Final[Family] = (("gemini-*", "gemma-3-*"), ("gemini-1.0*", "gemma-3-1b*", "gemma-3-270m*"))
+_GEMINI: Final[Family] = (
+    ("gemini-*", "gemma-3-*"),
+    ("gemini-1.0*", "gemma-3-1b*", "gemma-3-270m*"),
+)
 _OPEN_MODELS: Final[Family] = (
     ("llava*", "bakllava*", "llama3.2-vision*", "llama-3.2-*vision*", "llama4*", "llama-4*",
      "qwen2.5vl*", "qwen2.5-vl*", "qwen2-vl*", "qwen-vl*", "qwen3-vl*", "gemma3*", "gemma-3-*",
