@@ -98,14 +98,17 @@ async def _read_capped(part: BodyPartReader, limit: int, name: str) -> bytes:
 async def list_files(request: web.Request) -> web.Response:
     files = request.app[FILES]
     purpose = request.query.get("purpose") or None
+    order = request.query.get("order") or "desc"
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("'order' must be 'asc' or 'desc'.", param="order")
+    limit = _limit(request.query.get("limit"))
     records = await files.store.list(request[CALLER], purpose=purpose)
-    if request.query.get("order", "desc") == "asc":
+    if order == "asc":
         records.reverse()
     after = request.query.get("after")
     if after:
         ids = [r.id for r in records]
         records = records[ids.index(after) + 1 :] if after in ids else []
-    limit = _limit(request.query.get("limit"))
     page = records[:limit]
     return json_response(
         {
