@@ -36,6 +36,9 @@ _TEXT_SUFFIXES: Final = frozenset(
 )  # fmt: skip
 
 
+_CONTROL: Final = bytes(sorted(set(range(32)) - {9, 10, 12, 13, 27}))
+
+
 @dataclass(frozen=True, slots=True)
 class Extracted:
     text: str
@@ -56,7 +59,10 @@ def media_type(data: bytes, filename: str | None, declared: str | None) -> str:
     if declared == PDF or suffix == ".pdf":
         raise InvalidRequest(f"{_name(filename)} is not a PDF (it lacks the %PDF- header)")
     texty = declared.startswith("text/") or declared in _TEXT_TYPES or suffix in _TEXT_SUFFIXES
-    if (texty or not declared or declared == "application/octet-stream") and _is_text(data):
+    # Without a type, a name without a suffix may still be text (README, Makefile); a name
+    # with another suffix (.docx, .exe) is not taken for text on its bytes alone.
+    untyped = declared in ("", "application/octet-stream") and not suffix
+    if (texty or untyped) and _is_text(data):
         return declared if declared.startswith("text/") or declared in _TEXT_TYPES else "text/plain"
     raise UnsupportedFileType(
         f"{_name(filename)} ({declared or 'unknown type'}) is not a file hermes can read: send "
@@ -70,7 +76,10 @@ def _name(filename: str | None) -> str:
 
 
 def _is_text(data: bytes) -> bool:
-    if b"\x00" in data:
+    """UTF-8 without control characters but the ones text uses (tab, line breaks, form feed,
+    escape): binary formats that happen to decode (a zip's header) are not text."""
+    head = data[:65536]
+    if len(head.translate(None, _CONTROL)) != len(head) or b"\x00" in data:
         return False
     try:
         data.decode("utf-8")
