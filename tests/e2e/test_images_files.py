@@ -133,7 +133,7 @@ def test_ollama_refuses_an_image_link_it_cannot_fetch(tmp_path: Path) -> None:
         make_profile(
             tmp_path, "alice", up.base_url, model__provider="ollama", model__name="llava:7b"
         )
-        link = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+        link: Any = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
         with run_gateway(tmp_path, "alice") as gw, pytest.raises(openai.BadRequestError) as e:
             sdk(gw).chat.completions.create(
                 model="alice", messages=[{"role": "user", "content": [link]}]
@@ -259,10 +259,8 @@ def test_files_api_through_the_sdk_and_a_file_id_in_chat(
         file=("pixel.png", io.BytesIO(base64.b64decode(PNG_B64)), "image/png"), purpose="vision"
     )
     up.queue_text("A pixel.")
-    client.responses.create(
-        model="alice",
-        input=[{"role": "user", "content": [{"type": "input_image", "file_id": image.id}]}],
-    )
+    by_id: Any = [{"role": "user", "content": [{"type": "input_image", "file_id": image.id}]}]
+    client.responses.create(model="alice", input=by_id)
     assert up.requests[-1][0]["messages"][-1]["content"] == [
         {"type": "image_url", "image_url": {"url": PNG_URL}}
     ]
