@@ -11,6 +11,8 @@ from typing import Final
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from hermes.errors import FileTooLarge, InvalidRequest, NotFound, UnsupportedMediaType
 from hermes.gateway.attachments import FILES
@@ -46,9 +48,15 @@ async def upload_file(request: web.Request) -> web.Response:
 
 async def _read_form(request: web.Request, limit: int) -> tuple[bytes, str, str | None, str]:
     try:
-        reader = await request.multipart()
-    except (ValueError, AssertionError) as exc:
-        raise InvalidRequest(f"malformed multipart body: {exc}") from None
+        return await _parse_form(request, limit)
+    except (ValueError, AssertionError, HttpProcessingError, RequestPayloadError) as exc:
+        # aiohttp's multipart reader raises these on a broken body or a part's bad header.
+        reason = getattr(exc, "message", None) or type(exc).__name__
+        raise InvalidRequest(f"malformed multipart body: {str(reason)[:200]!r}") from None
+
+
+async def _parse_form(request: web.Request, limit: int) -> tuple[bytes, str, str | None, str]:
+    reader = await request.multipart()
     data: bytes | None = None
     filename, declared, purpose = "", None, None
     while True:

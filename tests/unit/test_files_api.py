@@ -237,3 +237,18 @@ async def test_multipart_is_refused_on_every_other_route(
     form.add_field("messages", "x")
     r = await client.post("/v1/chat/completions", data=form, headers=auth())
     assert r.status == 415
+
+
+async def test_a_multipart_body_with_a_broken_part_header_is_400(
+    aiohttp_client: Any, store: ProfileStore
+) -> None:
+    """Found by Schemathesis: a control character in a part's Content-Disposition was a 500."""
+    client = await gateway(aiohttp_client, store, Recording())
+    b = "7db6b202167bdbb65f6f46fdea47d62d"
+    body = (
+        f'--{b}\r\nContent-Disposition: form-data; name=".<\u00e3\x1c"\r\n\r\nfalse\r\n'
+        f'--{b}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nevals\r\n--{b}--\r\n'
+    ).encode()
+    headers = {**auth(), "Content-Type": f"multipart/form-data; boundary={b}"}
+    r = await client.post("/v1/files", data=body, headers=headers)
+    assert r.status == 400 and "malformed multipart body" in (await r.json())["error"]["message"]
