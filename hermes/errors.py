@@ -127,6 +127,31 @@ class UnsupportedMediaType(HermesError):
         self.accept_encoding = accept_encoding
 
 
+class FileTooLarge(PayloadTooLarge):
+    """An image or file over its api_server limit (max_image_bytes, max_file_bytes)."""
+
+    code = "file_too_large"
+
+
+class UnsupportedFileType(UnsupportedMediaType):
+    """An image or file of a type hermes cannot pass to the model (it reads text and PDF files,
+    and PNG, JPEG, GIF and WebP images)."""
+
+    code = "unsupported_file_type"
+
+
+class ImageNotSupported(InvalidRequest):
+    """A request with an image for a model that does not take images (model.vision)."""
+
+    code = "image_not_supported"
+
+
+class FileLimitReached(Conflict):
+    """The profile's file store holds api_server.max_stored_files files already."""
+
+    code = "file_limit_reached"
+
+
 class TooManyRequests(HermesError):
     """Rate limited, here or upstream. `retry_after` (seconds) becomes a Retry-After header."""
 

@@ -57,6 +57,19 @@ class Reasoning:
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """An image a user sent, as every provider's wire format can carry it: inline (`data`, the
+    base64 text, with the `media_type` its bytes are) or by an https `url` the provider fetches
+    (`media_type` then is what the URL's name suggests, "" when it suggests nothing). `detail`
+    is OpenAI's hint ("low", "high", "auto"); providers without one ignore it."""
+
+    media_type: str
+    data: str | None = None
+    url: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     content: str | None
@@ -64,6 +77,7 @@ class Message:
     tool_call_id: str | None = None
     name: str | None = None
     reasoning: Reasoning | None = None
+    images: tuple[Image, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +179,8 @@ def message_to_dict(m: Message) -> dict[str, Any]:
         d["name"] = m.name
     if m.reasoning is not None:
         d["reasoning"] = _reasoning_to_dict(m.reasoning)
+    if m.images:
+        d["images"] = [_image_to_dict(i) for i in m.images]
     return d
 
 
@@ -177,6 +193,15 @@ def _reasoning_to_dict(r: Reasoning) -> dict[str, Any]:
     return d
 
 
+def _image_to_dict(image: Image) -> dict[str, str]:
+    d = {"media_type": image.media_type}
+    for key in ("data", "url", "detail"):
+        value = getattr(image, key)
+        if value is not None:
+            d[key] = value
+    return d
+
+
 def message_from_dict(d: Mapping[str, Any]) -> Message:
     """The inverse of `message_to_dict`. Raises ValueError on a malformed dict, so a reader of
     stored data can tell corrupt input from a bug."""
@@ -186,6 +211,9 @@ def message_from_dict(d: Mapping[str, Any]) -> Message:
     raw_calls = d.get("tool_calls", [])
     if not isinstance(raw_calls, list):
         raise ValueError("tool_calls must be a list")
+    raw_images = d.get("images", [])
+    if not isinstance(raw_images, list):
+        raise ValueError("images must be a list")
     return Message(
         role=cast(Role, role),
         content=_optional_str(d, "content"),
@@ -193,6 +221,7 @@ def message_from_dict(d: Mapping[str, Any]) -> Message:
         tool_call_id=_optional_str(d, "tool_call_id"),
         name=_optional_str(d, "name"),
         reasoning=_reasoning_from_dict(d.get("reasoning")),
+        images=tuple(_image_from_dict(i) for i in raw_images),
     )
 
 
@@ -209,6 +238,16 @@ def _reasoning_from_dict(d: Any) -> Reasoning | None:
         for b in raw_blocks
     )
     return Reasoning(_optional_str(d, "text") or "", _optional_str(d, "producer") or "", blocks)
+
+
+def _image_from_dict(d: Any) -> Image:
+    if not isinstance(d, Mapping) or not isinstance(d.get("media_type"), str):
+        raise ValueError("an image must be an object with a string media_type")
+    data, url, detail = (_optional_str(d, k) for k in ("data", "url", "detail"))
+    image = Image(d["media_type"], data, url, detail)
+    if (image.data is None) == (image.url is None):
+        raise ValueError("an image needs exactly one of data and url")
+    return image
 
 
 def _tool_call_from_dict(d: Any) -> ToolCall:
@@ -230,6 +269,7 @@ def _optional_str(d: Mapping[str, Any], key: str) -> str | None:
 __all__ = [
     "REASONING_EFFORTS",
     "Finish",
+    "Image",
     "Message",
     "ProviderNote",
     "Reasoning",

@@ -107,6 +107,13 @@ class ModelConfig:
             or_names_of="providers",
         ),
     )
+    vision: bool | Literal["auto"] = field(
+        default="auto",
+        metadata=doc(
+            "whether the model takes images; auto: when every model of the chain (primary and "
+            "fallbacks) is one hermes knows to take them (gpt-4o, claude-3, gemini, llava, ...)"
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -335,6 +342,29 @@ class ApiServerConfig:
     max_stored_responses: int = field(
         default=1000,
         metadata=bounded("Responses API store size; least recently used evicted first", least=1),
+    )
+    max_image_bytes: int = field(
+        default=5 * 1024 * 1024,
+        metadata=bounded("largest image a request may carry (decoded)", least=MIN_BYTES),
+    )
+    max_file_bytes: int = field(
+        default=10 * 1024 * 1024,
+        metadata=bounded("largest file sent inline or uploaded to /v1/files", least=MIN_BYTES),
+    )
+    max_file_chars: int = field(
+        default=50_000,
+        metadata=bounded(
+            "characters of a file's extracted text put in the model's context (the rest is cut, "
+            "and the model told so)",
+            least=1,
+        ),
+    )
+    max_pdf_pages: int = field(
+        default=100, metadata=bounded("pages of a PDF whose text is extracted", least=1)
+    )
+    max_stored_files: int = field(
+        default=1000,
+        metadata=bounded("files /v1/files keeps for the profile before uploads get 409", least=1),
     )
 
 

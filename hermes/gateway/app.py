@@ -12,6 +12,8 @@ from hermes import __version__
 from hermes.agent.prompt import PromptCache
 from hermes.config.envfile import read as read_env
 from hermes.config.schema import Config
+from hermes.gateway import files
+from hermes.gateway.attachments import FILES, Files
 from hermes.gateway.chat import chat_completions
 from hermes.gateway.hosts import HostPolicy
 from hermes.gateway.middleware import MIDDLEWARES, json_response
@@ -23,6 +25,8 @@ from hermes.gateway.settings import GatewaySettings
 from hermes.profiles.paths import Profile
 from hermes.providers import chat_only
 from hermes.providers.base import Provider
+from hermes.providers.vision import vision_of
+from hermes.stores.files import FileStore
 from hermes.stores.keys import KeyStore
 from hermes.stores.responses import ResponseStore
 from hermes.stores.sessions import SessionStore
@@ -80,7 +84,18 @@ def create_app(
         hosts=HostPolicy.for_settings(settings),
         chat_only=small,
     )
+    app[FILES] = Files(
+        FileStore(
+            profile.state_dir / "files.sqlite3",
+            profile.state_dir / "files",
+            max_files=settings.files.max_stored_files,
+        ),
+        settings.files,
+        vision_of(config),
+        profile.workspace_dir,
+    )
     app.cleanup_ctx.append(_provider_lifetime)
+    app.cleanup_ctx.append(_files_lifetime)
     app.cleanup_ctx.append(_keys_lifetime)
     app.cleanup_ctx.append(_store_lifetime)
     add_routes(app)
@@ -90,6 +105,13 @@ def create_app(
 async def _provider_lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[RUNTIME].provider.close()
+
+
+async def _files_lifetime(app: web.Application) -> AsyncIterator[None]:
+    store = app[FILES].store
+    await store.open()
+    yield
+    await store.close()
 
 
 async def _keys_lifetime(app: web.Application) -> AsyncIterator[None]:
@@ -120,6 +142,7 @@ def add_routes(app: web.Application) -> None:
         app.router.add_post(f"{prefix}/responses", create_response)
         app.router.add_get(f"{prefix}/responses/{{id}}", get_response)
         app.router.add_delete(f"{prefix}/responses/{{id}}", delete_response)
+        files.routes(app, prefix)
     app.router.add_post("/api/v1/chat", chat)
     app.router.add_post("/api/v1/chat/new_session", new_session)
     app.router.add_get("/api/v1/chat/sessions", list_sessions)

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from hermes.agent import AgentEvent, RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError
+from hermes.gateway.attachments import resolve_chat
 from hermes.gateway.middleware import CALLER, RunSlot, json_response
 from hermes.gateway.progress import inline_marker, strip_markers
 from hermes.gateway.requests import idempotent, read_json
@@ -35,7 +36,7 @@ from hermes.wire.sse import SSE_DONE, SSE_KEEPALIVE, sse_event
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     body = await read_json(request)
-    chat = parse_chat_request(body)
+    chat = await resolve_chat(request, parse_chat_request(body))  # images and files
     return await idempotent(request, body, lambda rec: _respond(request, rt, chat, rec))
 
 

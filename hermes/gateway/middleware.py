@@ -44,6 +44,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("caller", str)
 ANONYMOUS = "anonymous"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+UPLOAD_PATHS = frozenset({"/v1/files", "/files"})  # POST multipart/form-data (OpenAI's upload)
 JSON_CHARSETS = frozenset({"utf-8", "utf8"})
 # Request bodies: plain, or compressed the ways aiohttp decodes as it reads (bounded by
 # client_max_size after decompression). br and zstd need extra packages, x-gzip and stacked
@@ -296,6 +297,10 @@ async def json_only(request: web.Request, handler: Handler) -> web.StreamRespons
         )
     declared = request.headers.get("Content-Type")
     if declared == "application/json":  # what the SDKs send: no parsing
+        return await handler(request)
+    if request.path in UPLOAD_PATHS and request.content_type == "multipart/form-data":
+        # Uploads only store a file: they never drive the agent, and a page without the key
+        # cannot make one (auth ran first, and refuses foreign origins on a keyless gateway).
         return await handler(request)
     if request.method in BODY_METHODS and request.match_info.http_exception is None:
         if declared is None:

@@ -13,7 +13,10 @@ from typing import Any, Final
 from aiohttp import web
 
 from hermes import __version__
+from hermes.gateway import openapi_base as b
+from hermes.gateway import openapi_files as f
 from hermes.gateway import openapi_schemas as s
+from hermes.gateway import openapi_sessions as ss
 from hermes.gateway.requests import MAX_IDEMPOTENCY_KEY
 from hermes.gateway.sessions import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 
@@ -21,6 +24,7 @@ Operation = dict[str, Any]
 
 JSON: Final = "application/json"
 SSE: Final = "text/event-stream"
+BINARY: Final = "application/octet-stream"
 
 # Status -> (component name, description). Which operation may answer which is listed per path.
 ERRORS: Final[dict[int, tuple[str, str]]] = {
@@ -32,10 +36,23 @@ ERRORS: Final[dict[int, tuple[str, str]]] = {
         "(a web page's request to a gateway without a key), or `forbidden`.",
     ),
     404: ("NotFound", "No such response, session or route (`not_found`)."),
-    409: ("Conflict", "An Idempotency-Key reused with another body (`conflict`)."),
-    413: ("PayloadTooLarge", "The body is over api_server.max_request_bytes (decompressed)."),
+    409: (
+        "Conflict",
+        "An Idempotency-Key reused with another body (`conflict`), or the profile's file store "
+        "is full (`file_limit_reached`).",
+    ),
+    413: (
+        "PayloadTooLarge",
+        "The body is over api_server.max_request_bytes (decompressed), or an image or file "
+        "over max_image_bytes / max_file_bytes (`file_too_large`).",
+    ),
     414: ("UriTooLong", "A URL over 8,190 bytes (`uri_too_long`)."),
-    415: ("UnsupportedMediaType", "A body that is not `Content-Type: application/json`."),
+    415: (
+        "UnsupportedMediaType",
+        "A body that is not `Content-Type: application/json` (multipart/form-data for an "
+        "upload), or an image or file of a type hermes does not read "
+        "(`unsupported_file_type`).",
+    ),
     429: (
         "TooManyRequests",
         "api_server.max_concurrent_runs reached (`rate_limit_exceeded`, with Retry-After), or "
@@ -89,7 +106,7 @@ def _path_id(schema: dict[str, Any], doc: str) -> dict[str, Any]:
 
 
 def _username() -> dict[str, Any]:
-    return _query("username", s.USERNAME, required=True, doc="whose sessions")
+    return _query("username", ss.USERNAME, required=True, doc="whose sessions")
 
 
 def _body(component: str, examples: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +114,7 @@ def _body(component: str, examples: dict[str, Any]) -> dict[str, Any]:
         "required": True,
         "content": {
             JSON: {
-                "schema": s.ref(component),
+                "schema": b.ref(component),
                 "examples": {name: {"value": value} for name, value in examples.items()},
             }
         },
@@ -108,9 +125,9 @@ def _answers(
     component: str, errors: tuple[int, ...], *, stream: str | None = None
 ) -> dict[str, Any]:
     """200 with `component` (or, with `stream`, the component of each event of a stream)."""
-    content: dict[str, Any] = {JSON: {"schema": s.ref(component)}}
+    content: dict[str, Any] = {JSON: {"schema": b.ref(component)}}
     if stream is not None:
-        content[SSE] = {"schema": s.ref(stream)}
+        content[SSE] = {"schema": b.ref(stream)}
     out: dict[str, Any] = {"200": {"description": "OK", "content": content}}
     for status in errors:
         out[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
@@ -159,8 +176,8 @@ ACP_EXAMPLES: Final = {
 
 
 def _paths() -> dict[str, Any]:
-    session_id = _path_id(s.SESSION_ID, "a session id")
-    response_id = _path_id(s.NON_EMPTY, "a response id (`resp_…`)")
+    session_id = _path_id(ss.SESSION_ID, "a session id")
+    response_id = _path_id(b.NON_EMPTY, "a response id (`resp_…`)")
     return {
         "/v1/health": {
             "get": _op(
@@ -187,7 +204,7 @@ def _paths() -> dict[str, Any]:
                 description=_STREAM_NOTE,
                 parameters=[_idempotency_key()],
                 requestBody=_body("ChatCompletionRequest", CHAT_EXAMPLES),
-                responses=_answers("ChatCompletion", RUN_ERRORS, stream="ChatStreamEvent"),
+                responses=_answers("ChatCompletion", (*RUN_ERRORS, 404), stream="ChatStreamEvent"),
             )
         },
         "/v1/responses": {
@@ -221,6 +238,7 @@ def _paths() -> dict[str, Any]:
                 responses=_answers("ResponseDeleted", (*READ_ERRORS, 404)),
             ),
         },
+        **_file_paths(),
         "/api/v1/chat": {
             "post": _op(
                 "sessionChat",
@@ -250,10 +268,10 @@ def _paths() -> dict[str, Any]:
                 "sessions",
                 parameters=[
                     _username(),
-                    _query("page", s.PAGE, required=False, doc=f"1 to {MAX_PAGE}, default 1"),
+                    _query("page", ss.PAGE, required=False, doc=f"1 to {MAX_PAGE}, default 1"),
                     _query(
                         "page_size",
-                        s.PAGE_SIZE,
+                        ss.PAGE_SIZE,
                         required=False,
                         doc=f"1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}",
                     ),
@@ -301,10 +319,72 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _file_paths() -> dict[str, Any]:
+    file_id = _path_id(f.FILE_ID, "a file id (`file-…`)")
+    one = (*READ_ERRORS, 404)
+    return {
+        "/v1/files": {
+            "post": _op(
+                "createFile",
+                "Upload a file (multipart/form-data: `file`, `purpose`) for later `file_id`s.",
+                "files",
+                requestBody={
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": b.ref("FileUpload")}},
+                },
+                responses=_answers("FileObject", BODY_ERRORS),
+            ),
+            "get": _op(
+                "listFiles",
+                "The caller's files, newest first.",
+                "files",
+                parameters=[
+                    _query("purpose", b.STRING, required=False, doc="only files of this purpose"),
+                    _query("limit", f.LIST_LIMIT, required=False, doc="at most this many"),
+                    _query("order", f.LIST_ORDER, required=False, doc="by created_at"),
+                    _query("after", b.STRING, required=False, doc="a file id: the page after it"),
+                ],
+                responses=_answers("FileList", READ_ERRORS),
+            ),
+        },
+        "/v1/files/{id}": {
+            "get": _op(
+                "getFile",
+                "One of the caller's files.",
+                "files",
+                parameters=[file_id],
+                responses=_answers("FileObject", one),
+            ),
+            "delete": _op(
+                "deleteFile",
+                "Delete one of the caller's files.",
+                "files",
+                parameters=[file_id],
+                responses=_answers("FileDeleted", one),
+            ),
+        },
+        "/v1/files/{id}/content": {
+            "get": _op(
+                "getFileContent",
+                "The file's bytes, as a download (application/octet-stream).",
+                "files",
+                parameters=[file_id],
+                responses={
+                    **_answers("FileObject", one),
+                    "200": {
+                        "description": "OK",
+                        "content": {BINARY: {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                },
+            ),
+        },
+    }
+
+
 @functools.cache
 def document() -> dict[str, Any]:
     components = dict(s.COMPONENTS)
-    components["NewSession"] = s.obj({"session_id": s.STRING}, "session_id")
+    components["NewSession"] = b.obj({"session_id": b.STRING}, "session_id")
     return {
         "openapi": "3.1.0",
         "info": {
@@ -318,6 +398,7 @@ def document() -> dict[str, Any]:
         "security": [{"bearer": []}, {"apiKey": []}],
         "tags": [
             {"name": "openai", "description": "OpenAI's chat completions and Responses APIs"},
+            {"name": "files", "description": "OpenAI's files API, for `file_id`s in requests"},
             {"name": "sessions", "description": "Server-side sessions, native and ACP"},
             {"name": "meta", "description": "Health and this description"},
         ],
@@ -325,7 +406,7 @@ def document() -> dict[str, Any]:
         "components": {
             "schemas": components,
             "responses": {
-                name: {"description": doc, "content": {JSON: {"schema": s.ref("Error")}}}
+                name: {"description": doc, "content": {JSON: {"schema": b.ref("Error")}}}
                 for name, doc in ERRORS.values()
             },
             "securitySchemes": {

@@ -9,8 +9,22 @@ allow unknown fields (`additionalProperties` is left open): OpenAI clients send 
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
+from hermes.gateway.openapi_base import (
+    BOOLEAN,
+    NO_CONTROL,
+    NON_EMPTY,
+    STRING,
+    UNIX_TIME,
+    Schema,
+    nullable,
+    obj,
+    ref,
+    sse_event,
+)
+from hermes.gateway.openapi_files import FILE_COMPONENTS, IMAGE_AND_FILE_PARTS
+from hermes.gateway.openapi_sessions import SESSION_COMPONENTS
 from hermes.gateway.openapi_tools import (
     CHAT_TOOL_CHOICE,
     CHAT_TOOLS,
@@ -18,8 +32,6 @@ from hermes.gateway.openapi_tools import (
     RESPONSES_TOOL_CHOICE,
     RESPONSES_TOOLS,
 )
-from hermes.gateway.sessions import MAX_PAGE, MAX_PAGE_SIZE
-from hermes.stores.sessions import MAX_USERNAME
 from hermes.wire.openai_chat_request import _MAX_STOP
 from hermes.wire.openai_responses_request import (
     _MAX_ID,
@@ -29,36 +41,6 @@ from hermes.wire.openai_responses_request import (
 )
 from hermes.wire.request_fields import MAX_TOKENS
 
-Schema = dict[str, Any]
-
-SESSION_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def obj(properties: dict[str, Schema], *required: str, **extra: Any) -> Schema:
-    schema: Schema = {"type": "object", "properties": properties, **extra}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
-def nullable(schema: Schema) -> Schema:
-    """`schema` or JSON null: the parsers treat a null like an absent field."""
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-STRING: Final[Schema] = {"type": "string"}
-NON_EMPTY: Final[Schema] = {"type": "string", "minLength": 1}
-# Not only white space: what "a non-empty string" means for a message or a username.
-SOME_TEXT: Final[Schema] = {"type": "string", "pattern": r"\S"}
-NO_CONTROL: Final = r"^[^\u0000-\u001f\u007f-\u009f]*$"
-BOOLEAN: Final[Schema] = {"type": "boolean"}
-POSITIVE: Final[Schema] = {"type": "integer", "minimum": 1}
-PAGE: Final[Schema] = {**POSITIVE, "maximum": MAX_PAGE}
-PAGE_SIZE: Final[Schema] = {**POSITIVE, "maximum": MAX_PAGE_SIZE}
 TOKENS: Final[Schema] = {"type": "integer", "minimum": 1, "maximum": MAX_TOKENS}
 # A name for a stored thing (a response id, a conversation): bounded, no control characters.
 STORED_NAME: Final[Schema] = {
@@ -67,7 +49,6 @@ STORED_NAME: Final[Schema] = {
     "maxLength": _MAX_ID,
     "pattern": NO_CONTROL,
 }
-UNIX_TIME: Final[Schema] = {"type": "integer", "description": "seconds since the epoch"}
 
 
 def _number(low: float, high: float) -> Schema:
@@ -114,14 +95,19 @@ ERROR: Final = obj(
 _TEXT_PART: Final = obj(
     {"type": {"const": "text"}, "text": STRING}, "type", "text", additionalProperties=True
 )
+_MEDIA_TYPES: Final = ["image_url", "input_image", "file", "input_file"]
 _OTHER_PART: Final = obj(
-    {"type": STRING},
+    {"type": {**STRING, "not": {"enum": _MEDIA_TYPES}}},
     "type",
-    description="image_url, input_audio, file, ...: dropped (the providers are text-only)",
+    description="input_audio, refusal, ...: dropped",
 )
 _CHAT_CONTENT: Final[Schema] = {
-    "anyOf": [STRING, {"type": "array", "items": {"anyOf": [_TEXT_PART, _OTHER_PART]}}],
-    "description": "a string, or content parts; a `text` part needs its `text`",
+    "anyOf": [
+        STRING,
+        {"type": "array", "items": {"anyOf": [_TEXT_PART, *IMAGE_AND_FILE_PARTS, _OTHER_PART]}},
+    ],
+    "description": "a string, or content parts; a `text` part needs its `text`; images and "
+    "files only in user messages",
 }
 CHAT_TOOL_CALL: Final = obj(
     {
@@ -262,16 +248,19 @@ CHAT_COMPLETION: Final = _chat_object(
 # Responses
 
 
+_RESPONSES_TEXT: Final = ("input_text", "output_text", "text")
 _INPUT_PART: Final = {
     "anyOf": [
-        obj({"type": {"enum": ["input_text", "output_text", "text"]}, "text": STRING}, "type"),
+        obj({"type": {"enum": list(_RESPONSES_TEXT)}, "text": STRING}, "type"),
+        *IMAGE_AND_FILE_PARTS,
         obj(
-            {"type": STRING},
+            {"type": {**STRING, "not": {"enum": [*_RESPONSES_TEXT, *_MEDIA_TYPES]}}},
             "type",
-            description="input_image, input_file, refusal, ...: dropped (text-only providers)",
+            description="refusal, ...: dropped",
         ),
     ],
-    "description": "a text part (input_text, output_text, text) needs its `text`",
+    "description": "a text part (input_text, output_text, text) needs its `text`; images and "
+    "files only in user messages (in a function_call_output they are dropped)",
 }
 _INPUT_CONTENT: Final = {"anyOf": [STRING, {"type": "array", "items": _INPUT_PART}]}
 _ARGUMENTS: Final = {"anyOf": [STRING, {"type": "object"}]}
@@ -456,144 +445,7 @@ HEALTH: Final = obj(
 )
 
 # ---------------------------------------------------------------------------------------------
-# The session API and ACP
-
-
-USERNAME: Final = {
-    "type": "string",
-    "maxLength": MAX_USERNAME,
-    "allOf": [{"pattern": r"\S"}, {"pattern": NO_CONTROL}],
-}
-SESSION_ID: Final = {"type": "string", "pattern": SESSION_ID_PATTERN}
-SESSION_CHAT_REQUEST: Final = obj(
-    {
-        "username": USERNAME,
-        "message": SOME_TEXT,
-        "session_id": nullable(SESSION_ID),
-        "stream": {**BOOLEAN, "default": True},
-    },
-    "username",
-    "message",
-    description="One message to a session of `username` (a new one without `session_id`).",
-)
-NEW_SESSION_REQUEST: Final = obj(
-    {"username": USERNAME, "session_id": nullable(SESSION_ID)}, "username"
-)
-_TURN_USAGE: Final = ref("Usage")
-_TOOL_CALL_SEEN: Final = obj(
-    {"tool": STRING, "arguments": {}, "output": STRING}, "tool", "arguments"
-)
-SESSION_TURN: Final = obj(
-    {
-        "session_id": STRING,
-        "text": STRING,
-        "usage": _TURN_USAGE,
-        "tool_calls": {"type": "array", "items": _TOOL_CALL_SEEN},
-        "reasoning": {**STRING, "description": "the model's reasoning, when it gave any"},
-    },
-    "session_id",
-    "text",
-    "usage",
-    "tool_calls",
-)
-SESSION_INFO: Final = obj(
-    {
-        "session_id": STRING,
-        "title": {"type": ["string", "null"]},
-        "created_at": {**STRING, "format": "date-time"},
-        "updated_at": {**STRING, "format": "date-time"},
-        "message_count": {"type": "integer", "minimum": 0},
-    },
-    "session_id",
-    "title",
-    "created_at",
-    "updated_at",
-    "message_count",
-)
-SESSION_LIST: Final = obj(
-    {
-        "sessions": {"type": "array", "items": ref("SessionInfo")},
-        "page": PAGE,
-        "page_size": PAGE_SIZE,
-        "total": {"type": "integer", "minimum": 0},
-    },
-    "sessions",
-    "page",
-    "page_size",
-    "total",
-)
-SESSION: Final = {
-    "allOf": [
-        ref("SessionInfo"),
-        obj(
-            {
-                "messages": {
-                    "type": "array",
-                    "items": obj({"role": STRING, "created_at": STRING}, "role", "created_at"),
-                }
-            },
-            "messages",
-        ),
-    ]
-}
-SESSION_DELETED: Final = obj(
-    {"session_id": STRING, "deleted": {"const": True}}, "session_id", "deleted"
-)
-ACP_REQUEST: Final = obj(
-    {
-        "acp_version": {"const": "1.0"},
-        "type": {"const": "chat.request"},
-        "payload": obj(
-            {
-                "message": SOME_TEXT,
-                "session_id": {"anyOf": [{"const": ""}, SESSION_ID, {"type": "null"}]},
-                "stream": BOOLEAN,
-                "context": {
-                    "anyOf": [STRING, {"type": "object"}, {"type": "null"}],
-                    "description": "extra context for this turn only (given as instructions)",
-                },
-            },
-            "message",
-        ),
-        "metadata": obj(
-            {"user_id": USERNAME, "timestamp": {**STRING, "description": "ISO 8601"}}, "user_id"
-        ),
-    },
-    "acp_version",
-    "type",
-    "payload",
-    "metadata",
-)
-ACP_ENVELOPE: Final = obj(
-    {
-        "acp_version": {"const": "1.0"},
-        "type": {"enum": ["chat.response", "tool.call", "tool.result", "error"]},
-        "payload": {"type": "object"},
-        "metadata": obj({"timestamp": STRING, "user_id": STRING}, "timestamp", "user_id"),
-    },
-    "acp_version",
-    "type",
-    "payload",
-    "metadata",
-)
-
-# ---------------------------------------------------------------------------------------------
 # Streams: each Server-Sent Event as Schemathesis and OpenAPI 3.1 read one, its `data` JSON.
-
-
-def sse_event(data: Schema, *, done: bool = False) -> Schema:
-    """One event of a stream whose `data` is JSON matching `data` (or `[DONE]`, OpenAI's end
-    marker, when `done`)."""
-    json_data: Schema = {"type": "string", "contentMediaType": "application/json"}
-    json_data["contentSchema"] = data
-    return obj(
-        {
-            "event": STRING,
-            "data": {"anyOf": [{"const": "[DONE]"}, json_data]} if done else json_data,
-            "id": STRING,
-        },
-        "data",
-    )
 
 
 CHAT_CHUNK: Final = _chat_object(
@@ -612,26 +464,6 @@ CHAT_STREAM_EVENT: Final = sse_event({"anyOf": [CHAT_CHUNK, ref("Error")]}, done
 RESPONSES_STREAM_EVENT: Final = sse_event(
     obj({"type": STRING, "sequence_number": {"type": "integer", "minimum": 0}}, "type")
 )
-SESSION_STREAM_EVENT: Final = sse_event(
-    obj(
-        {
-            "type": {
-                "enum": [
-                    "session_id",
-                    "reasoning",
-                    "delta",
-                    "tool_call",
-                    "tool_result",
-                    "complete",
-                    "error",
-                    "end",
-                ]
-            }
-        },
-        "type",
-    )
-)
-ACP_STREAM_EVENT: Final = sse_event(ref("AcpEnvelope"))
 
 COMPONENTS: Final[dict[str, Schema]] = {
     "Error": ERROR,
@@ -645,18 +477,9 @@ COMPONENTS: Final[dict[str, Schema]] = {
     "ResponseDeleted": RESPONSE_DELETED,
     "ModelList": MODEL_LIST,
     "Health": HEALTH,
-    "SessionChatRequest": SESSION_CHAT_REQUEST,
-    "NewSessionRequest": NEW_SESSION_REQUEST,
-    "SessionTurn": SESSION_TURN,
-    "SessionInfo": SESSION_INFO,
-    "SessionList": SESSION_LIST,
-    "Session": SESSION,
-    "SessionDeleted": SESSION_DELETED,
-    "AcpRequest": ACP_REQUEST,
-    "AcpEnvelope": ACP_ENVELOPE,
     "ChatCompletionChunk": CHAT_CHUNK,
     "ChatStreamEvent": CHAT_STREAM_EVENT,
     "ResponsesStreamEvent": RESPONSES_STREAM_EVENT,
-    "SessionStreamEvent": SESSION_STREAM_EVENT,
-    "AcpStreamEvent": ACP_STREAM_EVENT,
+    **SESSION_COMPONENTS,
+    **FILE_COMPONENTS,
 }

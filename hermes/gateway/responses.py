@@ -17,6 +17,7 @@ from aiohttp import web
 
 from hermes.agent import AgentEvent, RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError, NotFound
+from hermes.gateway.attachments import resolve_responses
 from hermes.gateway.middleware import RunSlot, json_response
 from hermes.gateway.reasoning import ReasoningItems
 from hermes.gateway.requests import idempotent, read_json
@@ -82,7 +83,7 @@ class Turn:
 async def create_response(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     body = await read_json(request)
-    req = parse_responses_request(body)
+    req = await resolve_responses(request, parse_responses_request(body))  # images and files
     return await idempotent(request, body, lambda rec: _respond(request, rt, req, rec))
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import ipaddress
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hermes.config import envfile, serving
 from hermes.config.api_env import PREFIX, apply_env
+from hermes.config.limits import FileLimits
 from hermes.config.loader import load_config
 from hermes.config.schema import Config
 from hermes.errors import ConfigError
@@ -56,6 +57,7 @@ class GatewaySettings:
     allowed_hosts: tuple[str, ...] = ()
     client_tool_clash: str = "refuse"  # see ApiServerConfig.client_tool_clash
     show_reasoning: bool = True
+    files: FileLimits = field(default_factory=FileLimits)  # images and files, and /v1/files
 
     @property
     def url(self) -> str:
@@ -113,6 +115,7 @@ def load(
         allowed_hosts=tuple(check_hosts(profile.name, api.allowed_hosts)),
         client_tool_clash=api.client_tool_clash,
         show_reasoning=api.show_reasoning,
+        files=FileLimits.of(api),
     )
     check_exposure(settings)
     return Loaded(config, settings, {**environ, **file_env})

@@ -1,5 +1,6 @@
 """Every provider type hermes knows, in one table: the wire format it speaks, where it lives by
-default, which key it needs, and what it can do (tools, reasoning, its usual context window).
+default, which key it needs, and what it can do (tools, reasoning, images, its usual context
+window).
 
 Readers ask this table rather than keep lists of their own: building a provider, the context
 budget, whether a profile is chat-only, whether a key is needed, and what a profile's model card
@@ -38,6 +39,8 @@ class Kind:
     chat_only: bool = False
     context: int = DEFAULT_CONTEXT
     reasoning: bool = True  # may return reasoning (models vary; a type that never does says so)
+    # May take images; which of its models do is providers/vision.py's table (model.vision).
+    vision: bool = True
 
     @property
     def tools(self) -> bool:
@@ -61,6 +64,7 @@ KINDS: Final[dict[str, Kind]] = {
             chat_only=True,
             context=LOCAL_CONTEXT,
             reasoning=False,
+            vision=False,
         ),
         Kind("ollama", "ollama", needs_key=False, context=OLLAMA_CONTEXT),
         _compatible("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),

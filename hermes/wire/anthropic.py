@@ -35,6 +35,7 @@ from hermes.wire.anthropic_thinking import (
     encode_block,
     thinking_param,
 )
+from hermes.wire.images import anthropic_blocks
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -170,7 +171,8 @@ def _blocks(message: Message, producer: str | None) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     reasoning = message.reasoning
     if reasoning is not None and producer is not None and reasoning.producer == producer:
-        blocks.extend(encode_block(b) for b in reasoning.blocks)
+        blocks.extend(encode_block(b) for b in reasoning.blocks)  # thinking comes first
+    blocks += anthropic_blocks(message)
     if message.content:
         blocks.append({"type": "text", "text": message.content})
     if message.role == "assistant":

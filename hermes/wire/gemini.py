@@ -29,6 +29,7 @@ from hermes.messages import (
     UsageReport,
 )
 from hermes.wire import fastjson
+from hermes.wire.images import gemini_parts
 
 __all__ = [
     "API_VERSION",
@@ -200,7 +201,7 @@ def encode_contents(
         elif m.role == "tool":
             role, parts = "user", [_function_response(m, names)]
         else:
-            role, parts = "user", [{"text": m.content}] if m.content else []
+            role, parts = "user", [*gemini_parts(m), *([{"text": m.content}] if m.content else [])]
         if not parts:
             continue  # Gemini rejects a turn without parts
         if contents and contents[-1]["role"] == role:

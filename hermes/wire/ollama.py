@@ -29,6 +29,7 @@ from hermes.messages import (
     UsageReport,
 )
 from hermes.wire import fastjson
+from hermes.wire.images import ollama_images
 from hermes.wire.think import ThinkSplitter
 
 __all__ = [
@@ -119,6 +120,8 @@ def encode_messages(messages: Iterable[Message]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for m in messages:
         item: dict[str, Any] = {"role": m.role, "content": m.content or ""}
+        if m.images:
+            item["images"] = ollama_images(m)
         if m.tool_calls:
             item["tool_calls"] = [_encode_call(c) for c in m.tool_calls]
             names.update((c.id, c.name) for c in m.tool_calls)

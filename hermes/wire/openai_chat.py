@@ -27,6 +27,7 @@ from hermes.messages import (
     UsageReport,
 )
 from hermes.wire import fastjson
+from hermes.wire.images import openai_content
 from hermes.wire.openai_chat_request import ChatRequest, parse_chat_request, parse_tool_calls
 from hermes.wire.sse import SSE_DONE, SSE_KEEPALIVE, SSEDecoder, SSEEvent, sse_event
 from hermes.wire.think import ThinkSplitter, split_think
@@ -187,7 +188,7 @@ def tool_call_delta(index: int, call: ToolCall) -> dict[str, Any]:
 
 
 def encode_message(message: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    out: dict[str, Any] = {"role": message.role, "content": openai_content(message)}
     if message.tool_calls:
         out["tool_calls"] = [encode_tool_call(c) for c in message.tool_calls]
     if message.tool_call_id is not None:

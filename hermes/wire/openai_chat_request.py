@@ -10,6 +10,7 @@ from typing import Any, Final
 from hermes.errors import InvalidRequest
 from hermes.messages import Message, ReasoningEffort, Role, ToolCall
 from hermes.wire.client_tools import ClientTools, parse_client_tools
+from hermes.wire.content_parts import Attachment, FilePart, ImagePart, parse_parts
 from hermes.wire.fastjson import preview
 from hermes.wire.request_fields import (
     arguments_text,
@@ -43,6 +44,8 @@ class ChatRequest:
     stop: tuple[str, ...] = ()
     tools: ClientTools = field(default_factory=ClientTools)
     reasoning_effort: ReasoningEffort | None = None
+    # Image and file parts of `messages`, for the gateway to resolve (see wire.content_parts).
+    attachments: tuple[Attachment, ...] = ()
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -65,8 +68,14 @@ def parse_chat_request(body: Any) -> ChatRequest:
     max_tokens = opt_tokens(body, "max_tokens")
     _check_n(body.get("n"))
     tools = parse_client_tools(body, "chat")
+    messages: list[Message] = []
+    attachments: list[Attachment] = []
+    for i, m in enumerate(raw_messages):
+        message, parts = _parse_message(m, f"messages[{i}]")
+        messages.append(message)
+        attachments.extend(Attachment(i, p) for p in parts)
     return ChatRequest(
-        messages=tuple(_parse_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages)),
+        messages=tuple(messages),
         model=_opt_str(body, "model", "model"),
         stream=stream,
         include_usage=stream and bool(include_usage),
@@ -76,10 +85,11 @@ def parse_chat_request(body: Any) -> ChatRequest:
         stop=_parse_stop(body.get("stop")),
         tools=tools,
         reasoning_effort=opt_effort(body.get("reasoning_effort"), "reasoning_effort"),
+        attachments=tuple(attachments),
     )
 
 
-def _parse_message(raw: Any, where: str) -> Message:
+def _parse_message(raw: Any, where: str) -> tuple[Message, list[ImagePart | FilePart]]:
     if not isinstance(raw, dict):
         raise InvalidRequest(f"'{where}' must be an object.", param=where)
     role_raw = raw.get("role")
@@ -92,7 +102,7 @@ def _parse_message(raw: Any, where: str) -> Message:
             "'system', 'developer', 'user', 'assistant' and 'tool'.",
             param=f"{where}.role",
         )
-    content = _parse_content(raw.get("content"), f"{where}.content")
+    content, parts = _parse_content(raw.get("content"), f"{where}.content")
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     if role == "assistant":
@@ -108,28 +118,21 @@ def _parse_message(raw: Any, where: str) -> Message:
         )
     if role == "tool":
         tool_call_id = _req_str(raw, "tool_call_id", f"{where}.tool_call_id")
-    return Message(role, content, tool_calls, tool_call_id, _opt_str(raw, "name", f"{where}.name"))
+    name = _opt_str(raw, "name", f"{where}.name")
+    return Message(role, content, tool_calls, tool_call_id, name), parts
 
 
-def _parse_content(raw: Any, where: str) -> str | None:
+_TEXT_PARTS: Final = frozenset({"text"})
+
+
+def _parse_content(raw: Any, where: str) -> tuple[str | None, list[ImagePart | FilePart]]:
     if raw is None or isinstance(raw, str):
-        return raw
+        return raw, []
     if not isinstance(raw, list):
         raise InvalidRequest(
             f"'{where}' must be a string, null, or an array of content parts.", param=where
         )
-    texts: list[str] = []
-    for j, part in enumerate(raw):
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise InvalidRequest(
-                f"'{where}[{j}]' must be an object with a string 'type'.",
-                param=f"{where}[{j}].type",
-            )
-        if part["type"] == "text":
-            texts.append(_req_str(part, "text", f"{where}[{j}].text", allow_empty=True))
-        # image_url, input_audio, file ...: this gateway's providers are text-only, so dropped.
-    # Clients split paragraphs into parts without trailing newlines; "" would glue them together.
-    return "\n".join(texts)
+    return parse_parts(raw, where, _TEXT_PARTS)
 
 
 def parse_tool_calls(raw: Any, where: str) -> tuple[ToolCall, ...]:

@@ -10,6 +10,7 @@ from typing import Any, Final
 from hermes.errors import InvalidRequest
 from hermes.messages import Message, ReasoningEffort, Role, ToolCall
 from hermes.wire.client_tools import ClientTools, parse_client_tools
+from hermes.wire.content_parts import Attachment, FilePart, ImagePart, parse_parts
 from hermes.wire.fastjson import preview
 from hermes.wire.request_fields import (
     arguments_text,
@@ -52,6 +53,8 @@ class ResponsesRequest:
     model: str | None = None
     tools: ClientTools = field(default_factory=ClientTools)
     reasoning_effort: ReasoningEffort | None = None
+    # Image and file parts of `input`, for the gateway to resolve (see wire.content_parts).
+    attachments: tuple[Attachment, ...] = ()
 
 
 def parse_responses_request(body: Any) -> ResponsesRequest:
@@ -62,7 +65,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
     is the caller's call (it knows the history)."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
-    messages = _parse_input(body.get("input"))
+    messages, attachments = _parse_input(body.get("input"))
     previous = _bounded_id(
         _opt_str(body, "previous_response_id", non_empty=True), "previous_response_id"
     )
@@ -87,26 +90,30 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
         model=_opt_str(body, "model"),
         tools=tools,
         reasoning_effort=opt_reasoning(body),
+        attachments=attachments,
     )
 
 
-def _parse_input(raw: Any) -> tuple[Message, ...]:
+def _parse_input(raw: Any) -> tuple[tuple[Message, ...], tuple[Attachment, ...]]:
     if raw is None:
         raise InvalidRequest("Missing required parameter: 'input'.", param="input")
     if isinstance(raw, str) and raw:
-        return (Message("user", raw),)
+        return (Message("user", raw),), ()
     if not isinstance(raw, list) or not raw:
         raise InvalidRequest(
             "'input' must be a non-empty string or a non-empty array.", param="input"
         )
     out: list[Message] = []
+    attachments: list[Attachment] = []
     for i, item in enumerate(raw):
         where = f"input[{i}]"
         if not isinstance(item, dict):
             raise InvalidRequest(f"'{where}' must be an object.", param=where)
         kind = item.get("type", "message")
         if kind == "message":
-            out.append(_parse_message(item, where))
+            message, parts = _parse_message(item, where)
+            attachments.extend(Attachment(len(out), p) for p in parts)
+            out.append(message)
         elif kind == "function_call":
             call = _parse_function_call(item, where)
             # One model turn may say something and call several functions: in the neutral
@@ -142,10 +149,12 @@ def _parse_input(raw: Any) -> tuple[Message, ...]:
                 "and 'item_reference'.",
                 param=f"{where}.type",
             )
-    return tuple(out)
+    return tuple(out), tuple(attachments)
 
 
-def _parse_message(item: Mapping[str, Any], where: str) -> Message:
+def _parse_message(
+    item: Mapping[str, Any], where: str
+) -> tuple[Message, list[ImagePart | FilePart]]:
     role_raw = item.get("role")
     if role_raw is None:
         raise InvalidRequest(f"Missing required parameter: '{where}.role'.", param=f"{where}.role")
@@ -156,30 +165,25 @@ def _parse_message(item: Mapping[str, Any], where: str) -> Message:
             "'user', 'assistant', 'system' and 'developer'.",
             param=f"{where}.role",
         )
-    return Message(role, _parse_content(item.get("content"), f"{where}.content"))
+    text, parts = _parse_parts(item.get("content"), f"{where}.content")
+    return Message(role, text), parts
 
 
 def _parse_content(raw: Any, where: str) -> str:
+    """Text only: a function_call_output's `output` (its image or file parts are dropped)."""
+    return _parse_parts(raw, where)[0]
+
+
+def _parse_parts(raw: Any, where: str) -> tuple[str, list[ImagePart | FilePart]]:
     if raw is None:
         raise InvalidRequest(f"Missing required parameter: '{where}'.", param=where)
     if isinstance(raw, str):
-        return raw
+        return raw, []
     if not isinstance(raw, list):
         raise InvalidRequest(
             f"'{where}' must be a string or an array of content parts.", param=where
         )
-    texts: list[str] = []
-    for j, part in enumerate(raw):
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise InvalidRequest(
-                f"'{where}[{j}]' must be an object with a string 'type'.",
-                param=f"{where}[{j}].type",
-            )
-        if part["type"] in _TEXT_PARTS:
-            texts.append(_req_str(part, "text", f"{where}[{j}].text", allow_empty=True))
-        # input_image, input_file, refusal ...: this gateway's providers are text-only.
-    # Clients split paragraphs into parts without trailing newlines; "" would glue them together.
-    return "\n".join(texts)
+    return parse_parts(raw, where, _TEXT_PARTS)
 
 
 def _parse_function_call(item: Mapping[str, Any], where: str, id_key: str = "call_id") -> ToolCall:

@@ -37,6 +37,7 @@ from aiohttp import web
 
 from hermes.wire.sse import sse_event
 from tests.fakes.base import SSE_HEADERS, ScriptedError, ScriptedServer, split_text, stall_times
+from tests.fakes.images import anthropic_problem
 
 _Error = ScriptedError
 NO_TURN_LEFT = "fake upstream: no scripted turn left"
@@ -412,9 +413,15 @@ def _invalid_messages(messages: list[Any]) -> str | None:
                 f"messages.{n}: each tool_result block must answer a tool_use block of the "
                 "previous message, and each tool_use needs one"
             )
-        for b in blocks:
+        for k, b in enumerate(blocks):
             if b.get("type") == "text" and not b.get("text"):
                 return f"messages.{n}: text content blocks must be non-empty"
+            if b.get("type") == "image":
+                where = f"messages.{n}.content.{k}"
+                if role != "user":
+                    return f"{where}: image blocks are only allowed in user messages"
+                if problem := anthropic_problem(b, where):
+                    return problem
         pending = {b.get("id") for b in blocks if b.get("type") == "tool_use"}
     return None
 

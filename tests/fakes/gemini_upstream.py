@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from aiohttp import web
 
 from tests.fakes.base import ScriptedError, ScriptedServer, split_text, stall_times
+from tests.fakes.images import gemini_problem
 
 _Error = ScriptedError
 NO_TURN_LEFT = "fake gemini: no scripted turn left"
@@ -162,6 +163,8 @@ class FakeGemini(ScriptedServer):
             return _error(404, f"fake gemini: unknown method {action!r}")
         if denied := self._check_key(request):
             return denied
+        if problem := gemini_problem(body):
+            return _error(400, problem)
         turn = self._pop_turn()
         if turn is None:
             return _error(500, NO_TURN_LEFT)

@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.base import ScriptedError, ScriptedServer, split_text, stall_times
+from tests.fakes.images import ollama_problem
 
 _Error = ScriptedError
 NO_TURN_LEFT = "fake ollama: no scripted turn left"
@@ -128,6 +129,8 @@ class FakeOllama(ScriptedServer):
         model = body.get("model")
         if model not in self.models:
             return _error(404, f'model "{model}" not found, try pulling it first')
+        if problem := ollama_problem(body):
+            return _error(400, problem)
         turn = self._pop_turn()
         if turn is None:
             return _error(500, NO_TURN_LEFT)

@@ -36,6 +36,7 @@ from hermes.wire.openai_chat import (
     usage_chunk,
 )
 from tests.fakes.base import SSE_HEADERS, ScriptedError, ScriptedServer, split_text, stall_times
+from tests.fakes.images import openai_problem
 
 _Error = ScriptedError
 NO_TURN_LEFT = "fake upstream: no scripted turn left"
@@ -157,6 +158,8 @@ class FakeOpenAI(ScriptedServer):
         self._record(request, body)
         if denied := self._check_key(request):
             return denied
+        if problem := openai_problem(body):
+            return _error(400, problem)
         turn = self._pop_turn()
         if turn is None and self.responder is not None:
             text = self.responder(body)

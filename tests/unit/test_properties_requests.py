@@ -22,6 +22,7 @@ from hermes.wire import fastjson
 from hermes.wire.acp import parse_request
 from hermes.wire.openai_chat_request import parse_chat_request
 from hermes.wire.openai_responses_request import parse_responses_request
+from tests.media import PNG_URL
 from tests.untrusted import SETTINGS, Deep, json_values, mutated, recursion_limit, to_json
 
 CALL = {"id": "c1", "type": "function", "function": {"name": "ls", "arguments": "{}"}}
@@ -29,7 +30,13 @@ CHAT = {
     "model": "alice",
     "messages": [
         {"role": "system", "content": "be brief"},
-        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url"}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "hi"},
+                {"type": "image_url", "image_url": {"url": PNG_URL}},
+            ],
+        },
         {"role": "assistant", "content": None, "tool_calls": [CALL], "name": "a"},
         {"role": "tool", "tool_call_id": "c1", "content": "a.txt"},
     ],

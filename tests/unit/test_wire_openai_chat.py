@@ -35,6 +35,7 @@ from hermes.wire.openai_chat import (
     sse_event,
     usage_chunk,
 )
+from tests.media import PNG_URL
 
 USER = {"role": "user", "content": "hi"}
 
@@ -58,7 +59,7 @@ def test_full_request_is_parsed_and_unknown_fields_ignored() -> None:
                     "role": "user",
                     "content": [
                         {"type": "text", "text": "look"},
-                        {"type": "image_url", "image_url": {"url": "data:..."}},
+                        {"type": "image_url", "image_url": {"url": PNG_URL}},
                         {"type": "text", "text": "here"},
                     ],
                     "name": "bob",

@@ -30,6 +30,7 @@ from hermes.wire.openai_responses import (
     usage_dict,
 )
 from hermes.wire.sse import SSEDecoder
+from tests.media import PNG_URL
 
 # -- parse_responses_request -----------------------------------------------------------------
 
@@ -51,7 +52,7 @@ def test_input_items_map_to_messages() -> None:
                     "role": "user",
                     "content": [
                         {"type": "input_text", "text": "look"},
-                        {"type": "input_image", "image_url": "data:..."},
+                        {"type": "input_image", "image_url": PNG_URL},
                         {"type": "text", "text": "here"},
                     ],
                 },
