@@ -25,7 +25,7 @@ from hermes.errors import (
     UnsupportedMediaType,
 )
 from hermes.gateway.hosts import shown
-from hermes.gateway.runtime import RUNTIME
+from hermes.gateway.runtime import ANONYMOUS, RUNTIME
 from hermes.wire import fastjson
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -42,7 +42,6 @@ REQUEST_ID = web.RequestKey("request_id", str)
 # Who authenticated, set by `auth` on every request but /health: "key:<hash>" for a named key,
 # "server-key:<hash>" for API_SERVER_KEY, ANONYMOUS on a gateway without keys. Never a key.
 CALLER = web.RequestKey("caller", str)
-ANONYMOUS = "anonymous"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 UPLOAD_PATHS = frozenset({"/v1/files", "/files"})  # POST multipart/form-data (OpenAI's upload)
 JSON_CHARSETS = frozenset({"utf-8", "utf8"})

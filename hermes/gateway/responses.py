@@ -18,7 +18,7 @@ from aiohttp import web
 from hermes.agent import AgentEvent, RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError, NotFound
 from hermes.gateway.attachments import resolve_responses
-from hermes.gateway.middleware import RunSlot, json_response
+from hermes.gateway.middleware import CALLER, RunSlot, json_response
 from hermes.gateway.reasoning import ReasoningItems
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
@@ -53,6 +53,8 @@ class Turn:
     history: list[Message]  # through the new input; what the stored row will start from
     previous: StoredResponse | None
     prefix: int = 0  # leading messages the server put before `history` (core prompt, instructions)
+    owner: str = ""  # the named key it belongs to (see Runtime.owner)
+    conversation_key: str | None = None  # the conversation's name in the store, owner's own
 
     def response(
         self, model: str, status: ResponseStatus, output: list[dict[str, Any]], **extra: Any
@@ -88,15 +90,16 @@ async def create_response(request: web.Request) -> web.StreamResponse:
 
 
 async def get_response(request: web.Request) -> web.Response:
-    stored = await request.app[RUNTIME].responses.get(request.match_info["id"])
+    rt = request.app[RUNTIME]
+    stored = await rt.responses.get(request.match_info["id"], rt.owner(request[CALLER]))
     if stored is None:
         raise _missing(request.match_info["id"], "id")
     return json_response(stored.response)
 
 
 async def delete_response(request: web.Request) -> web.Response:
-    response_id = request.match_info["id"]
-    if not await request.app[RUNTIME].responses.delete(response_id):
+    response_id, rt = request.match_info["id"], request.app[RUNTIME]
+    if not await rt.responses.delete(response_id, rt.owner(request[CALLER])):
         raise _missing(response_id, "id")
     return json_response({"id": response_id, "object": "response", "deleted": True})
 
@@ -108,11 +111,14 @@ def _missing(response_id: str, param: str) -> NotFound:
 async def _respond(
     request: web.Request, rt: Runtime, req: ResponsesRequest, recorder: Recorder | None
 ) -> web.StreamResponse:
-    serial = rt.conversations.hold(req.conversation) if req.conversation else None
+    owner = rt.owner(request[CALLER])
+    # A named key's conversations are its own: another key's "trip" is another conversation.
+    key = f"{owner}\x1f{req.conversation}" if owner and req.conversation else req.conversation
+    serial = rt.conversations.hold(key) if key else None
     async with serial or contextlib.nullcontext():
         theirs = rt.client_tools(req.tools, "responses")
         with RunSlot(request):
-            turn = await _prepare(rt, req)
+            turn = await _prepare(rt, req, owner, key)
             agent = rt.agent(compact=True)
             system = [Message("system", turn.instructions)] if turn.instructions else []
             messages = layer(rt.prompt.get(), [*system, *turn.history])
@@ -131,20 +137,24 @@ async def _respond(
             return await _complete(rt, turn, events)
 
 
-async def _prepare(rt: Runtime, req: ResponsesRequest) -> Turn:
+async def _prepare(
+    rt: Runtime, req: ResponsesRequest, owner: str, conversation: str | None
+) -> Turn:
     previous: StoredResponse | None = None
     if req.previous_response_id:
-        previous = await rt.responses.get(req.previous_response_id)
+        previous = await rt.responses.get(req.previous_response_id, owner)
         if previous is None:
             raise _missing(req.previous_response_id, "previous_response_id")
-    elif req.conversation:
-        previous = await rt.responses.latest(req.conversation)
+    elif conversation:
+        previous = await rt.responses.latest(conversation)
     instructions = req.instructions
     if instructions is None and previous is not None:
         instructions = previous.instructions
     history = [*(previous.history if previous else ()), *req.input]
     check_tool_outputs(previous.history if previous else (), req.input)
-    return Turn(req, new_id("resp_"), int(time.time()), instructions, history, previous)
+    turn = Turn(req, new_id("resp_"), int(time.time()), instructions, history, previous)
+    turn.owner, turn.conversation_key = owner, conversation
+    return turn
 
 
 @dataclass
@@ -296,12 +306,13 @@ async def _finish(rt: Runtime, turn: Turn, output: Output, finished: RunFinished
             StoredResponse(
                 id=turn.id,
                 created_at=turn.created_at,
-                conversation=turn.request.conversation,
+                conversation=turn.conversation_key,
                 previous_response_id=turn.previous.id if turn.previous else None,
                 instructions=turn.instructions,
                 # The working context: older turns condensed once it outgrew the budget.
                 history=finished.context[turn.prefix :],
                 response=body,
+                owner=turn.owner,
             )
         )
     return body

@@ -24,6 +24,9 @@ from hermes.stores.sessions import SessionStore
 from hermes.tools import ToolContext, ToolRegistry
 from hermes.wire.client_tools import ClientTools, Format
 
+# The caller on a gateway without keys (see gateway.middleware.CALLER).
+ANONYMOUS = "anonymous"
+
 
 @dataclass(slots=True)
 class Runtime:
@@ -50,6 +53,11 @@ class Runtime:
         # Hashed once here, not per request; the caller id must never hold the key itself.
         if self.settings.key:
             self.server_key_caller = "server-key:" + digest(self.settings.key)
+
+    def owner(self, caller: str) -> str:
+        """Whose stored responses and conversations `caller` works with: a named key its own;
+        the profile's own key (API_SERVER_KEY), or anyone on a gateway without keys, all ("")."""
+        return "" if caller in (self.server_key_caller, ANONYMOUS) else caller
 
     def client_tools(self, tools: ClientTools, fmt: Format) -> tuple[dict[str, Any], ...]:
         """The client's own tools to offer the model beside the profile's (none to a model that

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS responses (
     previous_response_id TEXT,
     instructions TEXT,
     history TEXT NOT NULL,
-    response TEXT NOT NULL
+    response TEXT NOT NULL,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS responses_last_used ON responses (last_used);
 CREATE INDEX IF NOT EXISTS responses_conversation ON responses (conversation, created_at);
@@ -48,8 +49,13 @@ CREATE TABLE IF NOT EXISTS conversations (
 CREATE INDEX IF NOT EXISTS conversations_latest ON conversations (latest_response_id);
 """
 
-_COLUMNS = "id, created_at, conversation, previous_response_id, instructions, history, response"
-_GET_SQL = f"SELECT {_COLUMNS} FROM responses WHERE id = ?"
+_COLUMNS = (
+    "id, created_at, conversation, previous_response_id, instructions, history, response, owner"
+)
+# An owner sees its own responses; the profile's own key ("" here) sees all of them, as does any
+# caller a response stored before owners were recorded (NULL).
+_OWNED = "(? = '' OR owner IS NULL OR owner = ?)"
+_GET_SQL = f"SELECT {_COLUMNS} FROM responses WHERE id = ? AND {_OWNED}"
 _LATEST_SQL = (
     "SELECT "
     + ", ".join(f"r.{c}" for c in _COLUMNS.split(", "))
@@ -73,6 +79,7 @@ class StoredResponse:
     instructions: str | None
     history: tuple[Message, ...]
     response: dict[str, Any]
+    owner: str = ""  # the named API key that created it ("": the profile's own key, or none)
 
 
 class ResponseStore:
@@ -98,6 +105,7 @@ class ResponseStore:
 
     async def open(self) -> None:
         await self._db.open()
+        await self._db.call(_add_owner_column)
 
     async def close(self) -> None:
         await self._db.close()
@@ -109,9 +117,10 @@ class ResponseStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def get(self, response_id: str) -> StoredResponse | None:
-        """The response, or None if unknown, evicted or corrupt. A hit counts as a use (LRU)."""
-        return await self._db.call(self._read_and_touch, _GET_SQL, (response_id,))
+    async def get(self, response_id: str, owner: str = "") -> StoredResponse | None:
+        """The response, or None if unknown, evicted, corrupt or not `owner`'s (see _OWNED).
+        A hit counts as a use (LRU)."""
+        return await self._db.call(self._read_and_touch, _GET_SQL, (response_id, owner, owner))
 
     async def latest(self, conversation: str) -> StoredResponse | None:
         """The response `conversation` currently points at, or None if there is no such
@@ -123,11 +132,15 @@ class ResponseStore:
         in one transaction. Raises Conflict if the id is already stored."""
         await self._db.call(self._put, stored)
 
-    async def delete(self, response_id: str) -> bool:
-        """Delete one response; its conversation falls back to its newest remaining response."""
+    async def delete(self, response_id: str, owner: str = "") -> bool:
+        """Delete one response of `owner`'s; its conversation falls back to its newest remaining
+        response."""
 
         def job(conn: sqlite3.Connection) -> bool:
             with transaction(conn):
+                sql = f"SELECT id FROM responses WHERE id = ? AND {_OWNED}"
+                if conn.execute(sql, (response_id, owner, owner)).fetchone() is None:
+                    return False
                 return _remove(conn, [response_id]) > 0
 
         return await self._db.call(job)
@@ -162,10 +175,10 @@ class ResponseStore:
             try:
                 conn.execute(
                     "INSERT INTO responses (id, created_at, last_used, conversation,"
-                    " previous_response_id, instructions, history, response)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " previous_response_id, instructions, history, response, owner)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (s.id, s.created_at, now, s.conversation, s.previous_response_id,
-                     s.instructions, history, response),
+                     s.instructions, history, response, s.owner),
                 )  # fmt: skip
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"response {s.id!r} already exists") from exc
@@ -178,6 +191,13 @@ class ResponseStore:
                     (s.conversation, s.id, now),
                 )
             _remove(conn, _lru_victims(conn, self._max))
+
+
+def _add_owner_column(conn: sqlite3.Connection) -> None:
+    """A store written before owners were recorded gets the column (NULL in its old rows)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+    if "owner" not in columns:
+        conn.execute("ALTER TABLE responses ADD COLUMN owner TEXT")
 
 
 def _check_limit(n: int) -> int:
@@ -232,7 +252,7 @@ def _dumps(value: Any) -> str:
 
 def _decode(row: tuple[Any, ...], path: Path) -> StoredResponse | None:
     """The row as a StoredResponse, or None (with a warning) if a hand edit broke its JSON."""
-    rid, created_at, conversation, previous, instructions, history_json, response_json = row
+    rid, created_at, conversation, previous, instructions, history_json, response_json, owner = row
     try:
         raw_history = json.loads(history_json)
         response = json.loads(response_json)
@@ -252,4 +272,5 @@ def _decode(row: tuple[Any, ...], path: Path) -> StoredResponse | None:
         instructions=instructions,
         history=history,
         response=response,
+        owner=owner or "",
     )

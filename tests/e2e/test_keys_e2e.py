@@ -90,3 +90,37 @@ def test_a_named_key_closes_a_gateway_without_api_server_key(
         run("-p", "bob", "keys", "revoke", "laptop", check=True)
         assert_refused(models(gw, {"X-API-Key": key}))
         assert_refused(models(gw, {}))  # revoking the last key does not reopen it
+
+
+def test_stored_responses_and_conversations_are_each_named_keys_own(
+    run: Run, home: Path, up: FakeOpenAI
+) -> None:
+    """Two clients of one profile (Open WebUI and a script, each with its own key) never see
+    each other's stored responses, nor share a conversation by picking the same name; the
+    profile's own key sees every one."""
+    server_key = make_profile(home, "alice", up.base_url)
+    with run_gateway(home, "alice") as gw:
+        a = openai.OpenAI(
+            base_url=gw.base_url, api_key=create_key(run, "alice", "a"), max_retries=0
+        )
+        b = openai.OpenAI(
+            base_url=gw.base_url, api_key=create_key(run, "alice", "b"), max_retries=0
+        )
+        owner = openai.OpenAI(base_url=gw.base_url, api_key=server_key, max_retries=0)
+        up.queue_text("A's secret plan")
+        first = a.responses.create(model="alice", input="plan", conversation="trip")
+        with pytest.raises(openai.NotFoundError):
+            b.responses.retrieve(first.id)
+        with pytest.raises(openai.NotFoundError):
+            b.responses.create(model="alice", input="more", previous_response_id=first.id)
+        with pytest.raises(openai.NotFoundError):
+            b.responses.delete(first.id)
+        up.queue_text("B starts afresh")
+        b.responses.create(model="alice", input="hello", conversation="trip")
+        assert "A's secret plan" not in json.dumps(up.requests[-1][0]["messages"])
+        up.queue_text("A goes on")
+        a.responses.create(model="alice", input="go on", conversation="trip")
+        assert "A's secret plan" in json.dumps(up.requests[-1][0]["messages"])
+        assert "B starts afresh" not in json.dumps(up.requests[-1][0]["messages"])
+        assert owner.responses.retrieve(first.id).output_text == "A's secret plan"
+        a.responses.delete(first.id)

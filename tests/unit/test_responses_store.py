@@ -4,6 +4,7 @@ concurrency, corrupt rows, and crash safety under SIGKILL."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -301,3 +302,34 @@ async def test_sigkill_at_any_moment_leaves_only_whole_responses(tmp_path: Path)
                 assert got is not None and len(got.history) == 31
             latest = [await store.latest(c) for c in ("c0", "c1")]
             assert any(s is not None for s in latest)
+
+
+async def test_an_owner_sees_its_own_and_the_profile_key_sees_all(tmp_path: Path) -> None:
+    async with ResponseStore(tmp_path / "r.sqlite3") as store:
+        mine = dataclasses.replace(stored("resp_a"), owner="key:a")
+        await store.put(mine)
+        assert (await store.get("resp_a", "key:a")) == mine
+        assert await store.get("resp_a", "key:b") is None
+        assert await store.delete("resp_a", "key:b") is False
+        assert (await store.get("resp_a")) == mine  # "": the profile's own key
+        assert await store.delete("resp_a", "key:a") is True
+
+
+async def test_a_store_from_before_owners_gets_the_column_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE responses (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL,"
+        " last_used REAL NOT NULL, conversation TEXT, previous_response_id TEXT,"
+        " instructions TEXT, history TEXT NOT NULL, response TEXT NOT NULL);"
+        "INSERT INTO responses VALUES ('resp_old', 1, 1.0, NULL, NULL, NULL, '[]', '{}');"
+    )
+    conn.commit()
+    conn.close()
+    async with ResponseStore(path) as store:
+        old = await store.get("resp_old", "key:anyone")  # written before owners: anyone's
+        assert old is not None and old.owner == ""
+        await store.put(dataclasses.replace(stored("resp_new"), owner="key:a"))
+        assert await store.get("resp_new", "key:b") is None
