@@ -107,6 +107,21 @@ async def burst(server: Server, n: int, text: str) -> tuple[list[float], Counter
     return ttfts, errors, wall
 
 
+def tcp_counters() -> Counter[str]:
+    """This network namespace's listen-queue overflows and SYN retransmits (Linux TcpExt): a
+    client whose connect found the accept queue full retries after a second, which shows as a
+    TTFT one second late. Shared with anything else on the machine, so read as an indication."""
+    wanted = ("ListenOverflows", "TCPSynRetrans")
+    try:
+        rows = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()]
+    except OSError:
+        return Counter()
+    for names, values in zip(rows[::2], rows[1::2], strict=False):
+        if names and names[0] == "TcpExt:":
+            return Counter({k: int(v) for k, v in zip(names, values, strict=False) if k in wanted})
+    return Counter()
+
+
 class PeakRss:
     """Samples a process' RSS every 20 ms while running (as `async with`)."""
 
@@ -167,17 +182,24 @@ async def _scale(plan: ScalePlan, procs: Procs) -> dict[str, Any]:
     samples: dict[str, tuple[list[float], Counter[str], list[float]]] = {
         name: ([], Counter(), []) for name in paths
     }
+    tcp: dict[str, Counter[str]] = {name: Counter() for name in paths}
     rss = PeakRss(hermes.pid)
     before = rss.now()
     for _ in range(plan.rounds):
         for name, server in paths.items():
+            counted = tcp_counters()
             async with rss if name == "hermes" else contextlib.nullcontext():
                 ttfts, errors, wall = await burst(server, plan.streams, text)
+            tcp[name].update(tcp_counters() - counted)
             samples[name][0].extend(ttfts)
             samples[name][1].update(errors)
             samples[name][2].append(wall)
     results = {
-        name: {**summarise(*got, n=plan.streams * plan.rounds), "alone_ttft_s": alone[name]}
+        name: {
+            **summarise(*got, n=plan.streams * plan.rounds),
+            "alone_ttft_s": alone[name],
+            "tcp": {"ListenOverflows": 0, "TCPSynRetrans": 0, **tcp[name]},
+        }
         for name, got in samples.items()
     }
     results["hermes"]["rss_mb"] = {"before": before, "peak": rss.peak, "after": rss.now()}
@@ -227,18 +249,20 @@ def print_streams(s: dict[str, Any]) -> None:
     )
     print(
         f"{'path':8}  {'ok':>11}  {'alone TTFT':>10}  {'TTFT p50':>8}  {'TTFT p99':>8}  "
-        f"{'TTFT max':>8}  wall per burst"
+        f"{'TTFT max':>8}  {'overflows':>9}  {'SYN rtx':>7}  wall per burst"
     )
     for name, r in s["paths"].items():
         walls = ", ".join(f"{w:.2f}" for w in r["wall_s"])
         print(
             f"{name:8}  {r['ok']:>5}/{r['n']:<5}  {r['alone_ttft_s']:9.3f}s  "
-            f"{_s(r['ttft_p50_s'])}  {_s(r['ttft_p99_s'])}  {_s(r['ttft_max_s'])}  {walls} s"
+            f"{_s(r['ttft_p50_s'])}  {_s(r['ttft_p99_s'])}  {_s(r['ttft_max_s'])}  "
+            f"{r['tcp']['ListenOverflows']:9}  {r['tcp']['TCPSynRetrans']:7}  {walls} s"
         )
         for error, count in r["errors"].items():
             print(f"          {count} x {error}")
     rss = s["paths"]["hermes"]["rss_mb"]
     print("hermes RSS: " + ", ".join(f"{k} {v:.1f} MB" for k, v in rss.items()))
+    print("(overflows = listen-queue overflows, SYN rtx = SYN retransmits: the machine's counters)")
     print("open-files soft limit: " + ", ".join(f"{k} {v}" for k, v in s["nofile"].items()))
     print_targets("Streams-at-scale targets (hermes)", s["targets"], LABELS)
 
