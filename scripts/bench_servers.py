@@ -10,7 +10,7 @@
 
 Entry points (one subprocess each, started by helper_server()):
   scripts/bench_servers.py --serve-upstream PORT [--token-delay S] [--tokens N]
-  scripts/bench_servers.py --serve-relay PORT UPSTREAM_BASE_URL [--pool N]
+  scripts/bench_servers.py --serve-relay PORT UPSTREAM_BASE_URL [--pool N] [--backlog N]
 """
 
 from __future__ import annotations
@@ -334,13 +334,15 @@ def main() -> None:
     parser.add_argument("--token-delay", type=float, default=0.0, help="upstream: s per piece")
     parser.add_argument("--tokens", type=int, default=len(PIECES), help="upstream: pieces sent")
     parser.add_argument("--pool", type=int, default=RELAY_POOL, help="relay: upstream conns")
+    parser.add_argument("--backlog", type=int, default=128, help="relay: listen backlog")
     args = parser.parse_args()
     raise_nofile()
     if args.serve_upstream is not None:
         app = upstream_app(PIECES[: args.tokens], args.token_delay)
         serve(app, args.serve_upstream, backlog=UPSTREAM_BACKLOG)
     elif args.serve_relay is not None:
-        serve(relay_app(args.serve_relay[1], args.pool), int(args.serve_relay[0]))
+        app = relay_app(args.serve_relay[1], args.pool)
+        serve(app, int(args.serve_relay[0]), backlog=args.backlog)
     else:
         parser.error("give --serve-upstream or --serve-relay")
 

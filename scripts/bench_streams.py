@@ -24,13 +24,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import shutil
 import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +55,14 @@ from bench_servers import (
 TARGETS = {"ttft_p99_ratio_vs_relay": 2.0, "rss_growth_mb": 100.0}
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ScalePlan:
     streams: int = 1000
     token_delay: float = 0.5  # seconds per content piece
     tokens: int = 6
     runs: int = 1100  # hermes' api_server.max_concurrent_runs; the relay's pool as large
     rounds: int = 2  # direct, relay, hermes, then again: a passing disturbance hits all alike
+    relay_backlog: int = 128  # aiohttp's default, which the hermes gateway keeps too
 
 
 QUICK = ScalePlan(streams=300, rounds=1)
@@ -167,7 +168,8 @@ async def _scale(plan: ScalePlan, procs: Procs) -> dict[str, Any]:
     nofile = {"load_generator": raise_nofile()}  # before any server starts: they inherit it
     args = ("--token-delay", str(plan.token_delay), "--tokens", str(plan.tokens))
     upstream = helper_server(procs, "upstream", *args)
-    relay = helper_server(procs, "relay", upstream.url + "/v1", "--pool", str(plan.runs))
+    sizes = ("--pool", str(plan.runs), "--backlog", str(plan.relay_backlog))
+    relay = helper_server(procs, "relay", upstream.url + "/v1", *sizes)
     home = procs.logdir / "home"
     runs = {"api_server.max_concurrent_runs": str(plan.runs)}
     hermes = hermes_server(procs, home, make_hermes_home(home, upstream.url + "/v1", runs))
@@ -224,12 +226,12 @@ def derive(raw: dict[str, Any], plan: ScalePlan) -> dict[str, Any]:
         "target": hermes["n"],
         "ok": hermes["ok"] == hermes["n"],
     }
-    return {**raw, "targets": targets, "plan": asdict(plan)}
+    return {**raw, "targets": targets, "plan": dataclasses.asdict(plan)}
 
 
-def bench_streams(quick: bool = False) -> dict[str, Any]:
+def bench_streams(quick: bool = False, relay_backlog: int = 128) -> dict[str, Any]:
     """Run the scale phase (about half a minute; `quick`: 300 streams, one round)."""
-    plan = QUICK if quick else ScalePlan()
+    plan = dataclasses.replace(QUICK if quick else ScalePlan(), relay_backlog=relay_backlog)
     procs = Procs(Path(tempfile.mkdtemp(prefix="hermes-bench-streams-")))
     try:
         raw = uvloop.run(_scale(plan, procs))
@@ -281,8 +283,16 @@ def _s(value: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--relay-backlog", type=int, default=128, help="an experiment: the relay's listen backlog"
+    )
+    parser.add_argument("--json", action="store_true", help="the figures as JSON, not a table")
     args = parser.parse_args()
-    print(json.dumps(bench_streams(args.quick), indent=2))
+    figures = bench_streams(args.quick, args.relay_backlog)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print_streams(figures)
 
 
 if __name__ == "__main__":
