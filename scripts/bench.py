@@ -94,6 +94,26 @@ def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
 
 def print_gateway(g: dict[str, Any]) -> None:
     paths, added = g["paths"], g["added_vs_direct"]
+    print_gateway_whole(paths, added)
+    print_gateway_streamed(paths, added)
+    rss = paths["hermes"]["rss_mb"]
+    print("hermes RSS: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} MB" for k, v in rss.items()))
+    for name, samples in g["start_to_ready_s"].items():
+        starts = ", ".join(f"{s:.3f}" for s in samples)
+        print(f"{name:6} start-to-ready (spawn -> /health 200): {starts} s")
+    print("CPU ms per request at c=16, non-streamed | streamed (client = this load generator):")
+    for name, r in paths.items():
+        cpu, scpu = r["c16"]["cpu_ms_per_req"], r["stream_c16"]["cpu_ms_per_req"]
+        print(
+            f"  {name:8}  "
+            + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+            + "  |  "
+            + ", ".join(f"{k} {v:.2f}" for k, v in scpu.items())
+        )
+    print_targets("Gateway targets (hermes)", g["targets"], GATEWAY_LABELS)
+
+
+def print_gateway_whole(paths: dict[str, Any], added: dict[str, Any]) -> None:
     print("\nGateway: non-streamed latency and throughput")
     print(
         f"{'path':8}  {'c=1 p50':>8}  {'c=1 p99':>8}  {'c=1 req/s':>9}  {'c=16 p50':>8}  "
@@ -106,6 +126,9 @@ def print_gateway(g: dict[str, Any]) -> None:
             f"{r['c1']['rps']:9.0f}  {r['c16']['p50_ms']:6.2f}ms  {r['c16']['p99_ms']:6.2f}ms  "
             f"{r['c16']['rps']:10.0f}  " + (f"{plus['p50_c1_ms']:6.2f}ms" if plus else f"{'-':>8}")
         )
+
+
+def print_gateway_streamed(paths: dict[str, Any], added: dict[str, Any]) -> None:
     print("\nGateway: streamed, time to first token (TTFT) and streams drained per second")
     print(
         f"{'path':8}  {'c=1 TTFT':>8}  {'c=1 p99':>8}  {'+TTFT':>7}  {'c=16 TTFT':>9}  "
@@ -122,21 +145,6 @@ def print_gateway(g: dict[str, Any]) -> None:
             + f"{many['rps']:14.0f}"
         )
     print("(+ = added vs direct; TTFT = first non-empty delta.content; c=16 streams read whole)")
-    rss = paths["hermes"]["rss_mb"]
-    print("hermes RSS: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} MB" for k, v in rss.items()))
-    for name, samples in g["start_to_ready_s"].items():
-        starts = ", ".join(f"{s:.3f}" for s in samples)
-        print(f"{name:6} start-to-ready (spawn -> /health 200): {starts} s")
-    print("CPU ms per request at c=16, non-streamed | streamed (client = this load generator):")
-    for name, r in paths.items():
-        cpu, scpu = r["c16"]["cpu_ms_per_req"], r["stream_c16"]["cpu_ms_per_req"]
-        print(
-            f"  {name:8}  "
-            + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
-            + "  |  "
-            + ", ".join(f"{k} {v:.2f}" for k, v in scpu.items())
-        )
-    print_targets("Gateway targets (hermes)", g["targets"], GATEWAY_LABELS)
 
 
 GATEWAY_LABELS = {

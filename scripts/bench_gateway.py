@@ -63,7 +63,7 @@ TARGETS = {
     "rss_growth_mb": 1.0,  # over the second extra 1,000 requests
     "start_to_ready_s": 0.5,
 }
-AT_LEAST = {"rps_c16_pct_of_relay", "stream_rps_c16_pct_of_relay"}  # the others: at most
+AT_LEAST = frozenset({"rps_c16_pct_of_relay", "stream_rps_c16_pct_of_relay"})  # others: at most
 
 
 @dataclass(frozen=True)
@@ -305,6 +305,20 @@ async def _bench(plan: Plan, procs: Procs) -> dict[str, Any]:
     return {"paths": paths, "start_to_ready_s": starts}
 
 
+def verdicts(
+    figures: dict[str, float], targets: dict[str, float], at_least: frozenset[str] = frozenset()
+) -> dict[str, dict[str, Any]]:
+    """Each figure with its target and whether it met it (at most, or at least if named)."""
+    return {
+        name: {
+            "value": value,
+            "target": targets[name],
+            "ok": value >= targets[name] if name in at_least else value <= targets[name],
+        }
+        for name, value in figures.items()
+    }
+
+
 def derive(raw: dict[str, Any], plan: Plan) -> dict[str, Any]:
     """Added latency vs direct, hermes vs relay, and each target with its verdict."""
     paths = raw["paths"]
@@ -334,14 +348,7 @@ def derive(raw: dict[str, Any], plan: Plan) -> dict[str, Any]:
         "rss_growth_mb": rss_values[2] - rss_values[1],
         "start_to_ready_s": start,
     }
-    targets = {
-        name: {
-            "value": value,
-            "target": TARGETS[name],
-            "ok": value >= TARGETS[name] if name in AT_LEAST else value <= TARGETS[name],
-        }
-        for name, value in figures.items()
-    }
+    targets = verdicts(figures, TARGETS, AT_LEAST)
     return {
         **raw,
         "added_vs_direct": added,

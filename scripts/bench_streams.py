@@ -39,7 +39,7 @@ import psutil
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gateway import JSON_HEADERS, STREAM_BODY, percentile
+from bench_gateway import JSON_HEADERS, STREAM_BODY, percentile, verdicts
 from bench_servers import (
     PIECES,
     Procs,
@@ -149,23 +149,40 @@ class PeakRss:
         self.peak = max(self.peak, self.now())
 
 
-def summarise(
-    ttfts: list[float], errors: Counter[str], walls: list[float], n: int
-) -> dict[str, Any]:
-    ordered = sorted(ttfts)
-    return {
-        "n": n,
-        "ok": len(ordered),
-        "errors": dict(errors),
-        "ttft_p50_s": percentile(ordered, 0.50) if ordered else None,
-        "ttft_p99_s": percentile(ordered, 0.99) if ordered else None,
-        "ttft_max_s": ordered[-1] if ordered else None,
-        "wall_s": walls,
-    }
+@dataclasses.dataclass
+class PathTally:
+    """One path's bursts: TTFTs of the streams that succeeded, errors by kind, wall times, and the
+    machine's listen-queue counters over its bursts."""
+
+    ttfts: list[float] = dataclasses.field(default_factory=list)
+    errors: Counter[str] = dataclasses.field(default_factory=Counter)
+    walls: list[float] = dataclasses.field(default_factory=list)
+    tcp: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    async def burst(self, server: Server, n: int, text: str) -> None:
+        counted = tcp_counters()
+        ttfts, errors, wall = await burst(server, n, text)
+        self.tcp.update(tcp_counters() - counted)
+        self.ttfts.extend(ttfts)
+        self.errors.update(errors)
+        self.walls.append(wall)
+
+    def summary(self, n: int) -> dict[str, Any]:
+        ordered = sorted(self.ttfts)
+        return {
+            "n": n,
+            "ok": len(ordered),
+            "errors": dict(self.errors),
+            "ttft_p50_s": percentile(ordered, 0.50) if ordered else None,
+            "ttft_p99_s": percentile(ordered, 0.99) if ordered else None,
+            "ttft_max_s": ordered[-1] if ordered else None,
+            "wall_s": self.walls,
+            "tcp": {"ListenOverflows": 0, "TCPSynRetrans": 0, **self.tcp},
+        }
 
 
-async def _scale(plan: ScalePlan, procs: Procs) -> dict[str, Any]:
-    nofile = {"load_generator": raise_nofile()}  # before any server starts: they inherit it
+def start_paths(plan: ScalePlan, procs: Procs) -> dict[str, Server]:
+    """The slow upstream, the relay and hermes in front of it (none of them waited for yet)."""
     args = ("--token-delay", str(plan.token_delay), "--tokens", str(plan.tokens))
     upstream = helper_server(procs, "upstream", *args)
     sizes = ("--pool", str(plan.runs), "--backlog", str(plan.relay_backlog))
@@ -173,7 +190,12 @@ async def _scale(plan: ScalePlan, procs: Procs) -> dict[str, Any]:
     home = procs.logdir / "home"
     runs = {"api_server.max_concurrent_runs": str(plan.runs)}
     hermes = hermes_server(procs, home, make_hermes_home(home, upstream.url + "/v1", runs))
-    paths = {"direct": upstream, "relay": relay, "hermes": hermes}
+    return {"direct": upstream, "relay": relay, "hermes": hermes}
+
+
+async def _scale(plan: ScalePlan, procs: Procs) -> dict[str, Any]:
+    nofile = {"load_generator": raise_nofile()}  # before any server starts: they inherit it
+    paths = start_paths(plan, procs)
     text = "".join(PIECES[: plan.tokens])
     alone: dict[str, float] = {}
     async with aiohttp.ClientSession() as session:
@@ -181,28 +203,16 @@ async def _scale(plan: ScalePlan, procs: Procs) -> dict[str, Any]:
             await wait_healthy(session, server)
             alone[name] = await one_stream(session, server, text)  # also checks the path
     nofile.update({name: nofile_of(server.pid) for name, server in paths.items()})
-    samples: dict[str, tuple[list[float], Counter[str], list[float]]] = {
-        name: ([], Counter(), []) for name in paths
-    }
-    tcp: dict[str, Counter[str]] = {name: Counter() for name in paths}
-    rss = PeakRss(hermes.pid)
+    tallies = {name: PathTally() for name in paths}
+    rss = PeakRss(paths["hermes"].pid)
     before = rss.now()
     for _ in range(plan.rounds):
         for name, server in paths.items():
-            counted = tcp_counters()
             async with rss if name == "hermes" else contextlib.nullcontext():
-                ttfts, errors, wall = await burst(server, plan.streams, text)
-            tcp[name].update(tcp_counters() - counted)
-            samples[name][0].extend(ttfts)
-            samples[name][1].update(errors)
-            samples[name][2].append(wall)
+                await tallies[name].burst(server, plan.streams, text)
     results = {
-        name: {
-            **summarise(*got, n=plan.streams * plan.rounds),
-            "alone_ttft_s": alone[name],
-            "tcp": {"ListenOverflows": 0, "TCPSynRetrans": 0, **tcp[name]},
-        }
-        for name, got in samples.items()
+        name: {**tally.summary(plan.streams * plan.rounds), "alone_ttft_s": alone[name]}
+        for name, tally in tallies.items()
     }
     results["hermes"]["rss_mb"] = {"before": before, "peak": rss.peak, "after": rss.now()}
     return {"paths": results, "nofile": nofile}
@@ -217,10 +227,7 @@ def derive(raw: dict[str, Any], plan: ScalePlan) -> dict[str, Any]:
         / max(relay["ttft_p99_s"] or 0.0, 1e-3),
         "rss_growth_mb": max(rss["peak"], rss["after"]) - rss["before"],
     }
-    targets: dict[str, dict[str, Any]] = {
-        name: {"value": value, "target": TARGETS[name], "ok": value <= TARGETS[name]}
-        for name, value in figures.items()
-    }
+    targets = verdicts(figures, TARGETS)
     targets["all_succeed"] = {
         "value": hermes["ok"],
         "target": hermes["n"],
