@@ -6,6 +6,8 @@ Not a test: nothing here gates CI on an absolute time. Sections:
   gateway   latency, req/s and time-to-first-token direct to a fake upstream, through a minimal
             aiohttp relay and through the hermes gateway; the gateway's RSS and start-up time
             (scripts/bench_gateway.py).
+  streams   1,000 concurrent streams of a slow upstream direct, through the relay and through
+            hermes: successes, time to first token, hermes' RSS (scripts/bench_streams.py).
   sandbox   `echo hi` through the terminal tool with and without the sandbox, interleaved, in
             this process and inside a confined gateway's view (scripts/bench_sandbox.py).
   local     the bundled model's tokens/s and time to first token in-process, over HTTP and
@@ -13,7 +15,7 @@ Not a test: nothing here gates CI on an absolute time. Sections:
   local-replies  ten everyday prompts through a fresh default profile's gateway: time to the
             whole reply, finish_reason, loops (scripts/bench_local_replies.py).
 
-Run: make bench   (or: .venv/bin/python scripts/bench.py [--only cli|gateway] [--quick]
+Run: make bench   (or: .venv/bin/python scripts/bench.py [--only cli|gateway|streams|...] [--quick]
                    [--runs N] [--profiles N])
 Sections not run keep their previous results in the JSON file.
 """
@@ -32,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_gateway import bench_gateway
+from bench_gateway import bench_gateway, print_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 HERMES = str(Path(sys.executable).parent / "hermes")
@@ -92,58 +94,84 @@ def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
 
 def print_gateway(g: dict[str, Any]) -> None:
     paths, added = g["paths"], g["added_vs_direct"]
-    print("\nGateway: non-streaming latency and throughput, streaming time-to-first-token")
-    print(
-        f"{'path':8}  {'c=1 p50':>8}  {'c=1 p99':>8}  {'c=1 req/s':>9}  {'c=16 p50':>8}  "
-        f"{'c=16 p99':>8}  {'c=16 req/s':>10}  {'TTFT p50':>8}  {'TTFT p99':>8}  {'+p50 c=1':>8}"
-        f"  {'+TTFT':>7}"
-    )
-    for name, r in paths.items():
-        plus = added.get(name)
-        extra = (
-            f"{plus['p50_c1_ms']:6.2f}ms  {plus['ttft_p50_ms']:5.2f}ms"
-            if plus
-            else f"{'-':>8}  {'-':>7}"
-        )
-        print(
-            f"{name:8}  {r['c1']['p50_ms']:6.2f}ms  {r['c1']['p99_ms']:6.2f}ms  "
-            f"{r['c1']['rps']:9.0f}  {r['c16']['p50_ms']:6.2f}ms  {r['c16']['p99_ms']:6.2f}ms  "
-            f"{r['c16']['rps']:10.0f}  {r['ttft_c1']['p50_ms']:6.2f}ms  "
-            f"{r['ttft_c1']['p99_ms']:6.2f}ms  {extra}"
-        )
-    print("(+ = added vs direct; p50/p99 of latency, TTFT = first non-empty delta.content)")
+    print_gateway_whole(paths, added)
+    print_gateway_streamed(paths, added)
     rss = paths["hermes"]["rss_mb"]
     print("hermes RSS: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} MB" for k, v in rss.items()))
     for name, samples in g["start_to_ready_s"].items():
         starts = ", ".join(f"{s:.3f}" for s in samples)
         print(f"{name:6} start-to-ready (spawn -> /health 200): {starts} s")
-    print("CPU ms per request at c=16 (client = this load generator):")
+    print("CPU ms per request at c=16, non-streamed | streamed (client = this load generator):")
     for name, r in paths.items():
-        cpu = r["c16"]["cpu_ms_per_req"]
-        print(f"  {name:8}  " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
-    print("\nGateway targets (hermes)")
-    labels = {
-        "added_p50_c1_ms": ("added p50 at c=1 vs direct", "<= {:.0f} ms", "{:.2f} ms"),
-        "rps_c16_pct_of_relay": ("req/s at c=16, % of relay", ">= {:.0f} %", "{:.0f} %"),
-        "added_ttft_ratio_vs_relay": ("added TTFT p50, x relay's", "<= {:.0f}x", "{:.2f}x"),
-        "rss_mb": ("RSS, max of 3 samples", "<= {:.0f} MB", "{:.1f} MB"),
-        "rss_growth_mb": ("RSS growth, last step", "<= {:.0f} MB", "{:+.2f} MB"),
-        "start_to_ready_s": ("start-to-ready, median", "<= {:.1f} s", "{:.3f} s"),
-    }
-    for key, t in g["targets"].items():
-        label, target, value = labels[key]
-        verdict = "ok" if t["ok"] else "MISSED"
+        cpu, scpu = r["c16"]["cpu_ms_per_req"], r["stream_c16"]["cpu_ms_per_req"]
         print(
-            f"  {label:28}  {value.format(t['value']):>10}  {target.format(t['target']):>9}  "
-            f"{verdict}"
+            f"  {name:8}  "
+            + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+            + "  |  "
+            + ", ".join(f"{k} {v:.2f}" for k, v in scpu.items())
         )
+    print_targets("Gateway targets (hermes)", g["targets"], GATEWAY_LABELS)
+
+
+def print_gateway_whole(paths: dict[str, Any], added: dict[str, Any]) -> None:
+    print("\nGateway: non-streamed latency and throughput")
+    print(
+        f"{'path':8}  {'c=1 p50':>8}  {'c=1 p99':>8}  {'c=1 req/s':>9}  {'c=16 p50':>8}  "
+        f"{'c=16 p99':>8}  {'c=16 req/s':>10}  {'+p50 c=1':>8}"
+    )
+    for name, r in paths.items():
+        plus = added.get(name)
+        print(
+            f"{name:8}  {r['c1']['p50_ms']:6.2f}ms  {r['c1']['p99_ms']:6.2f}ms  "
+            f"{r['c1']['rps']:9.0f}  {r['c16']['p50_ms']:6.2f}ms  {r['c16']['p99_ms']:6.2f}ms  "
+            f"{r['c16']['rps']:10.0f}  " + (f"{plus['p50_c1_ms']:6.2f}ms" if plus else f"{'-':>8}")
+        )
+
+
+def print_gateway_streamed(paths: dict[str, Any], added: dict[str, Any]) -> None:
+    print("\nGateway: streamed, time to first token (TTFT) and streams drained per second")
+    print(
+        f"{'path':8}  {'c=1 TTFT':>8}  {'c=1 p99':>8}  {'+TTFT':>7}  {'c=16 TTFT':>9}  "
+        f"{'c=16 p99':>8}  {'+TTFT':>7}  {'c=16 streams/s':>14}"
+    )
+    for name, r in paths.items():
+        plus = added.get(name)
+        one, many = r["ttft_c1"], r["stream_c16"]
+        print(
+            f"{name:8}  {one['p50_ms']:6.2f}ms  {one['p99_ms']:6.2f}ms  "
+            + (f"{plus['ttft_p50_ms']:5.2f}ms  " if plus else f"{'-':>7}  ")
+            + f"{many['p50_ms']:7.2f}ms  {many['p99_ms']:6.2f}ms  "
+            + (f"{plus['ttft_p50_c16_ms']:5.2f}ms  " if plus else f"{'-':>7}  ")
+            + f"{many['rps']:14.0f}"
+        )
+    print("(+ = added vs direct; TTFT = first non-empty delta.content; c=16 streams read whole)")
+
+
+GATEWAY_LABELS = {
+    "added_p50_c1_ms": ("added p50 at c=1 vs direct", "<= {:.0f} ms", "{:.2f} ms"),
+    "rps_c16_pct_of_relay": ("req/s at c=16, % of relay", ">= {:.0f} %", "{:.0f} %"),
+    "stream_rps_c16_pct_of_relay": ("streams/s at c=16, % of relay", ">= {:.0f} %", "{:.0f} %"),
+    "added_ttft_ratio_vs_relay": ("added TTFT p50, x relay's", "<= {:.0f}x", "{:.2f}x"),
+    "rss_mb": ("RSS, max of 3 samples", "<= {:.0f} MB", "{:.1f} MB"),
+    "rss_growth_mb": ("RSS growth, last step", "<= {:.0f} MB", "{:+.2f} MB"),
+    "start_to_ready_s": ("start-to-ready, median", "<= {:.1f} s", "{:.3f} s"),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=("cli", "gateway", "responses", "supervisor", "local", "local-replies", "sandbox"),
+        choices=(
+            "cli",
+            "gateway",
+            "streams",
+            "responses",
+            "supervisor",
+            "local",
+            "local-replies",
+            "sandbox",
+        ),
         default=None,
     )
     parser.add_argument("--quick", action="store_true", help="fewer gateway requests (smoke run)")
@@ -161,6 +189,11 @@ def main() -> None:
     if args.only in (None, "gateway"):
         results["gateway"] = bench_gateway(quick=args.quick)
         print_gateway(results["gateway"])
+    if args.only in (None, "streams"):
+        from bench_streams import bench_streams, print_streams
+
+        results["streams"] = bench_streams(quick=args.quick)
+        print_streams(results["streams"])
     if args.only in (None, "responses"):
         from bench_responses import bench_responses, print_responses
 

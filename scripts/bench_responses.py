@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gateway import (
+from bench_servers import (
     PROFILE,
     Procs,
     helper_server,
