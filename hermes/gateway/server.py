@@ -20,7 +20,7 @@ from hermes.gateway.confinement import confine, tools_sandbox
 from hermes.profiles import ProfileStore
 
 if TYPE_CHECKING:
-    from hermes.gateway.settings import Loaded
+    from hermes.gateway.settings import GatewaySettings, Loaded
     from hermes.profiles import Profile
     from hermes.providers.base import Provider
 
@@ -86,6 +86,14 @@ def serve_foreground(
     return code if code >= 0 else 128 - code
 
 
+def listen_backlog(settings: GatewaySettings) -> int:
+    """Connections the kernel may queue before the gateway accepts them: sized from the run
+    limit, since a burst of that many clients is what the limit invites (aiohttp's 128 dropped
+    most of a burst of 1,000, whose clients retried their SYNs 1, 3 and 7 s later). The kernel
+    caps it at net.core.somaxconn."""
+    return max(128, settings.max_concurrent_runs + 64)
+
+
 async def _run(profile: Profile, loaded: Loaded, provider: Provider, marks: str) -> int:
     from aiohttp import web
 
@@ -101,7 +109,9 @@ async def _run(profile: Profile, loaded: Loaded, provider: Provider, marks: str)
         app, access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+    site = web.TCPSite(
+        runner, settings.host, settings.port, reuse_address=True, backlog=listen_backlog(settings)
+    )
     try:
         await site.start()
     except OSError as exc:
