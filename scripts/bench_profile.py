@@ -14,7 +14,7 @@ epoll, so the shares are of the time the gateway ran Python (C calls made from P
 socket writes and orjson, included).
 
   .venv/bin/python scripts/bench_profile.py [--seconds 20] [--top 25] [--target hermes|relay]
-      [--keep FILE] [--spy-arg=--ARG ...]
+      [--keep FILE] [--whole] [--spy-arg=--ARG ...]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import aiohttp
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gateway import first_token, run_level
+from bench_gateway import complete, first_token, run_level
 from bench_servers import Procs, helper_server, hermes_server, make_hermes_home, wait_healthy
 
 
@@ -46,10 +46,10 @@ def py_spy() -> str:
 
 
 async def load_while_sampling(
-    procs: Procs, seconds: float, out: Path, target: str, extra: list[str]
+    procs: Procs, seconds: float, out: Path, target: str, extra: list[str], whole: bool = False
 ) -> int:
-    """Streams at c=16 until py-spy, attached to `target` for `seconds`, exits; returns the
-    number of streams served meanwhile."""
+    """Streams (whole answers with `whole`) at c=16 until py-spy, attached to `target` for
+    `seconds`, exits; returns the number of requests served meanwhile."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
         upstream = helper_server(procs, "upstream")
         await wait_healthy(session, upstream)
@@ -59,7 +59,7 @@ async def load_while_sampling(
         else:
             server = helper_server(procs, "relay", upstream.url + "/v1")
         await wait_healthy(session, server)
-        request = partial(first_token, session, server)
+        request = partial(complete if whole else first_token, session, server)
         await run_level(200, 16, request)  # warm: pools open, caches filled
         argv = [py_spy(), "record", "--pid", str(server.pid), "--duration", str(int(seconds))]
         pause = [] if "--native" in extra else ["--nonblocking"]  # native needs it paused
@@ -142,12 +142,13 @@ def main() -> None:
     parser.add_argument("--target", choices=("hermes", "relay"), default="hermes")
     parser.add_argument("--spy-arg", action="append", default=[], help="passed to py-spy")
     parser.add_argument("--keep", type=Path, help="also write the raw (collapsed) stacks here")
+    parser.add_argument("--whole", action="store_true", help="non-streamed requests instead")
     args = parser.parse_args()
     procs = Procs(Path(tempfile.mkdtemp(prefix="hermes-bench-profile-")))
     raw = procs.logdir / f"{args.target}.stacks"
     try:
         served = uvloop.run(
-            load_while_sampling(procs, args.seconds, raw, args.target, args.spy_arg)
+            load_while_sampling(procs, args.seconds, raw, args.target, args.spy_arg, args.whole)
         )
         report(raw, args.top, served, args.seconds, args.target)
         if args.keep:
