@@ -14,6 +14,7 @@ from hermes.config.envfile import read as read_env
 from hermes.config.schema import Config
 from hermes.gateway.chat import chat_completions
 from hermes.gateway.hosts import HostPolicy
+from hermes.gateway.identity import identity
 from hermes.gateway.middleware import MIDDLEWARES, json_response
 from hermes.gateway.responses import create_response, delete_response, get_response
 from hermes.gateway.runtime import RUNTIME, Runtime
@@ -23,6 +24,7 @@ from hermes.gateway.settings import GatewaySettings
 from hermes.profiles.paths import Profile
 from hermes.providers import chat_only
 from hermes.providers.base import Provider
+from hermes.stores.frontdoor_credential import FrontdoorCheck
 from hermes.stores.keys import KeyStore
 from hermes.stores.responses import ResponseStore
 from hermes.stores.sessions import SessionStore
@@ -43,7 +45,9 @@ def create_app(
     registry: ToolRegistry | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_request_bytes)
+    app = web.Application(
+        middlewares=[*MIDDLEWARES, identity], client_max_size=settings.max_request_bytes
+    )
     small = chat_only(config)  # the bundled local model: a compact prompt and no tools
     tools = registry or ToolRegistry(default_tools(), [] if small else config.tools.enabled)
     secret_names = frozenset(read_env(profile.env_path))
@@ -78,6 +82,7 @@ def create_app(
         sessions,
         keys=keys,
         hosts=HostPolicy.for_settings(settings),
+        frontdoor=FrontdoorCheck(profile),
         chat_only=small,
     )
     app.cleanup_ctx.append(_provider_lifetime)

@@ -43,7 +43,7 @@ KEYLESS = frozenset({"vllm", "lmstudio", "llamacpp", "ollama", "local"})
 # 270M base model), so a gateway gives them a compact prompt and no tools.
 CHAT_ONLY = frozenset({"local"})
 # The shared local model server (see hermes.model_server) listens here unless told otherwise.
-LOCAL_MODEL_PORT = 8640
+LOCAL_MODEL_PORT = 8639
 LOCAL_MODEL_NAME = "gemma-3-270m"
 LOCAL_CONTEXT = 4096  # tokens: the model server's window (the model could take more; CPU can't)
 # Ollama's own default window is small and it silently drops the start of a longer prompt (the
