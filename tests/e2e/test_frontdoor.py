@@ -244,8 +244,11 @@ def test_per_user_memory_in_a_shared_profile(fresh: Door) -> None:
         return str(body["messages"][0]["content"])
 
     fresh.upstream.responder = lambda body: (
-        "tea" if "likes tea" in system_prompt(body) else "coffee"
-        if "likes coffee" in system_prompt(body) else "nothing"
+        "tea"
+        if "likes tea" in system_prompt(body)
+        else "coffee"
+        if "likes coffee" in system_prompt(body)
+        else "nothing"
     )
     said = {}
     for user in ("alice@example.com", "bob@example.com"):
