@@ -6,6 +6,9 @@ Not a test: nothing here gates CI on an absolute time. Sections:
   gateway   latency, req/s and time-to-first-token direct to a fake upstream, through a minimal
             aiohttp relay and through the hermes gateway; the gateway's RSS and start-up time
             (scripts/bench_gateway.py).
+  frontdoor the same gateway direct and through the front door, interleaved: added p50 at c1,
+            req/s at c16, time to first token; the front door's RSS with 50 profiles routed
+            (scripts/bench_frontdoor.py).
   sandbox   `echo hi` through the terminal tool with and without the sandbox, interleaved, in
             this process and inside a confined gateway's view (scripts/bench_sandbox.py).
   local     the bundled model's tokens/s and time to first token in-process, over HTTP and
@@ -143,7 +146,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=("cli", "gateway", "responses", "supervisor", "local", "local-replies", "sandbox"),
+        choices=(
+            "cli",
+            "gateway",
+            "frontdoor",
+            "responses",
+            "supervisor",
+            "local",
+            "local-replies",
+            "sandbox",
+        ),
         default=None,
     )
     parser.add_argument("--quick", action="store_true", help="fewer gateway requests (smoke run)")
@@ -161,6 +173,11 @@ def main() -> None:
     if args.only in (None, "gateway"):
         results["gateway"] = bench_gateway(quick=args.quick)
         print_gateway(results["gateway"])
+    if args.only in (None, "frontdoor"):
+        from bench_frontdoor import bench_frontdoor, print_frontdoor
+
+        results["frontdoor"] = bench_frontdoor(quick=args.quick)
+        print_frontdoor(results["frontdoor"])
     if args.only in (None, "responses"):
         from bench_responses import bench_responses, print_responses
 
