@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Print the README's table of config.yaml keys, generated from the schema dataclasses."""
+"""Print the README's table of config.yaml keys (or, with --global, of hermes.yaml's),
+generated from the schema dataclasses."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import dataclasses
 import json
 from typing import Any
 
+import sys
+
+from hermes.config.home import HomeConfig
 from hermes.config.schema import Config
 from hermes.config.validate import describe, hints, to_plain
 
@@ -35,7 +39,8 @@ def _range(metadata: Any) -> str:
 def main() -> None:
     print("| key | type | default | meaning |")
     print("|---|---|---|---|")
-    for key, kind, default, doc in rows(Config):
+    schema = HomeConfig if "--global" in sys.argv[1:] else Config
+    for key, kind, default, doc in rows(schema):
         print(f"| `{key}` | {kind} | `{default}` | {doc} |")
 
 

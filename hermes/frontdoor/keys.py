@@ -5,6 +5,7 @@ may be trusted (--trust-identity)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -58,6 +59,7 @@ def scope_of(profiles: Sequence[str] | None, *, trust_identity: bool) -> str:
     return json.dumps({"profiles": chosen, "trust_identity": trust_identity})
 
 
+@functools.lru_cache(maxsize=1024)  # per request: a key's scope is parsed once, not each time
 def grant_of(record: ApiKey) -> Grant:
     """A stored key's grant. A key without a readable scope reaches nothing (never everything)."""
     try:

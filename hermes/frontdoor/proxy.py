@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from yarl import URL
 
 from hermes.errors import UpstreamError
 from hermes.frontdoor.ledger import IdSniffer
@@ -27,6 +28,13 @@ _HOP = frozenset(
 )  # fmt: skip
 _REQUEST_DROP = _HOP | {"authorization", "x-api-key", "x-hermes-profile", "cookie"}
 _RESPONSE_DROP = _HOP | {"server", "date"}
+
+
+WHOLE = 256 * 1024  # answers up to this size with a Content-Length are passed on in one write
+
+
+def _te(upstream: aiohttp.ClientResponse) -> str:
+    return upstream.headers.get("Transfer-Encoding", "").lower()
 
 
 class GatewayUnavailable(UpstreamError):
@@ -56,7 +64,8 @@ async def relay(
     sniffer: IdSniffer | None = None,
 ) -> web.StreamResponse:
     """Send the request to `route`'s gateway and stream its answer back."""
-    url = route.base + request.rel_url.raw_path_qs
+    # As the client sent it, already encoded: yarl neither parses nor re-quotes it again.
+    url = URL(route.base + request.rel_url.raw_path_qs, encoded=True)
     try:
         upstream = await session.request(
             request.method, url, headers=headers, data=body, allow_redirects=False
@@ -66,12 +75,24 @@ async def relay(
             f"the model {route.model!r} is not answering right now; retry shortly"
         ) from exc
     async with upstream:
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        for name, value in upstream.headers.items():
-            if name.lower() not in _RESPONSE_DROP:
-                response.headers.add(name, value)
-        if upstream.content_length is not None:
-            response.content_length = upstream.content_length
+        headers = CIMultiDict(
+            (k, v) for k, v in upstream.headers.items() if k.lower() not in _RESPONSE_DROP
+        )
+        length = upstream.content_length
+        if length is not None and length <= WHOLE and "chunked" not in _te(upstream):
+            # A whole JSON answer of known, small size: one read, one write (the client can
+            # use none of it before the last byte anyway). Streams never take this path.
+            whole = await upstream.read()
+            if sniffer is not None:
+                sniffer.feed(whole)
+            return web.Response(
+                body=whole, status=upstream.status, reason=upstream.reason, headers=headers
+            )
+        response = web.StreamResponse(
+            status=upstream.status, reason=upstream.reason, headers=headers
+        )
+        if length is not None:
+            response.content_length = length
         await response.prepare(request)
         try:
             async for piece in upstream.content.iter_any():

@@ -17,6 +17,7 @@ from aiohttp import web
 from hermes.config import serving
 from hermes.errors import ConfigError, HermesError
 from hermes.frontdoor.app import STATE, State, create_app, new_state
+from hermes.frontdoor.protocol import FrontdoorRunner
 from hermes.frontdoor.routes import Router, combined_source
 from hermes.profiles import ProfileStore
 from hermes.stores.frontdoor_credential import load_secret
@@ -65,8 +66,9 @@ def serve(host: str | None = None, port: int | None = None) -> int:
 
 async def _run(state: State, host: str, port: int) -> int:
     app = create_app(state)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
-                           shutdown_timeout=SHUTDOWN_TIMEOUT)  # fmt: skip
+    runner = FrontdoorRunner(
+        app, access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
