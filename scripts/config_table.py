@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
-
 import sys
+from typing import Any
 
 from hermes.config.home import HomeConfig
 from hermes.config.schema import Config
