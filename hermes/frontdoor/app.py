@@ -24,6 +24,7 @@ from hermes.frontdoor.ledger import IdSniffer, Ledger
 from hermes.frontdoor.proxy import forward_headers, relay
 from hermes.frontdoor.routes import Route, Router
 from hermes.frontdoor.settings import SettingsWatch
+from hermes.frontdoor.upstream import Pool
 from hermes.stores.keys import KeyStore
 from hermes.wire import fastjson
 
@@ -48,7 +49,8 @@ class State:
     router: Router
     ledger: Ledger
     settings: SettingsWatch
-    session: aiohttp.ClientSession | None = None
+    pool: Pool = field(default_factory=Pool)  # keep-alive connections to the gateways
+    session: aiohttp.ClientSession | None = None  # for /health probes only
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -71,21 +73,14 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     state.keys.open()
     state.ledger.open()
-    # One pool for every gateway, connections kept alive: a request pays no TCP handshake.
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
-    state.session = aiohttp.ClientSession(
-        connector=connector,
-        auto_decompress=False,  # bytes pass through as the gateway sent them
-        cookie_jar=aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
-        skip_auto_headers=("User-Agent",),
-    )
+    state.session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
     await state.router.refresh()
     state.tasks.append(asyncio.create_task(_refresh_loop(state)))
     yield
     for task in state.tasks:
         task.cancel()
     await state.session.close()
+    state.pool.close()
     state.ledger.close()
     state.keys.close()
 
@@ -200,8 +195,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     route = _route_for(request, caller, parsed)
     sniffer = IdSniffer() if request.method == "POST" and request.path in MAKES_RESPONSES else None
     headers = forward_headers(request, route, state.settings.current.strip, caller.user)
-    assert state.session is not None
-    response = await relay(request, state.session, route, headers, body, sniffer)
+    response = await relay(request, state.pool, route, headers, body, sniffer)
     if sniffer is not None and sniffer.found and response.status < 300:
         state.ledger.record(sniffer.found, route.profile, caller.grant.key_hash, caller.user)
     stored = RESPONSE_PATH.fullmatch(request.path)

@@ -44,9 +44,10 @@ class Running:
 class Route:
     profile: str
     model: str  # the advertised model id
-    base: str  # http://host:port (no /v1)
+    host: str  # where the front door reaches the gateway (loopback for a wildcard bind)
+    port: int
     credential: str = field(repr=False)  # the front door's, for this profile's gateway
-    card: Mapping[str, Any]  # its /v1/models entry
+    card: Mapping[str, Any] = field(default_factory=dict)  # its /v1/models entry
 
 
 class RouteTable:
@@ -103,9 +104,8 @@ class Router:
             card, model = described
             credential = credential_for(self.secret, gateway.profile)
             publish(self.store.path(gateway.profile), credential)
-            host = serving.url_host(serving.health_host(gateway.host))
-            base = f"http://{host}:{gateway.port}"
-            routes.append(Route(gateway.profile, model, base, credential, card))
+            host = serving.health_host(gateway.host)
+            routes.append(Route(gateway.profile, model, host, gateway.port, credential, card))
         return RouteTable(tuple(routes))
 
     def _describe(self, gateway: Running) -> tuple[Mapping[str, Any], str] | None:

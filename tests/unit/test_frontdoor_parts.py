@@ -137,7 +137,7 @@ def test_the_sniffer_finds_the_response_id_across_pieces() -> None:
 
 
 def _route(profile: str, model: str) -> Route:
-    return Route(profile, model, "http://127.0.0.1:1", "hfd_x", {"id": model})
+    return Route(profile, model, "127.0.0.1", 1, "hfd_x", {"id": model})
 
 
 def test_the_table_finds_model_ids_before_profile_names() -> None:
