@@ -14,7 +14,7 @@ from hermes.config.envfile import read as read_env
 from hermes.config.schema import Config
 from hermes.gateway.chat import chat_completions
 from hermes.gateway.hosts import HostPolicy
-from hermes.gateway.identity import identity
+from hermes.gateway.identity import UserScopedResponses, identity
 from hermes.gateway.middleware import MIDDLEWARES, json_response
 from hermes.gateway.responses import create_response, delete_response, get_response
 from hermes.gateway.runtime import RUNTIME, Runtime
@@ -26,7 +26,6 @@ from hermes.providers import chat_only
 from hermes.providers.base import Provider
 from hermes.stores.frontdoor_credential import FrontdoorCheck
 from hermes.stores.keys import KeyStore
-from hermes.stores.responses import ResponseStore
 from hermes.stores.sessions import SessionStore
 from hermes.tools import ToolContext, ToolRegistry, default_tools
 from hermes.wire.openai_chat import models_response
@@ -64,7 +63,7 @@ def create_app(
     prompt = PromptCache(
         profile, tools.names(), memory_chars=config.tools.memory.max_chars, compact=small
     )
-    store = ResponseStore(
+    store = UserScopedResponses(
         profile.state_dir / "responses.sqlite3",
         max_responses=config.api_server.max_stored_responses,
     )

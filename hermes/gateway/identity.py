@@ -9,11 +9,14 @@ only through memory.users.user_key."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from aiohttp import web
 
 from hermes.gateway.middleware import CALLER, FRONTDOOR, Handler
 from hermes.gateway.requests import read_body
 from hermes.memory.users import current_user, user_key
+from hermes.stores.responses import ResponseStore, StoredResponse
 from hermes.stores.sessions import check_username
 from hermes.wire import fastjson
 
@@ -29,9 +32,14 @@ USER = web.RequestKey("user", str)  # the user id the request speaks for, as sen
 async def identity(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Sets memory.users.current_user for the request's whole run (its tasks inherit it)."""
     raw = await _claimed(request)
+    key = user_key(raw)
     if raw is not None:
         request[USER] = raw
-    token = current_user.set(user_key(raw))
+        if request.get(CALLER) == FRONTDOOR and key is not None:
+            # Idempotency replays and handed-back tool turns are kept per caller: per user,
+            # not one pool for everyone behind the front door.
+            request[CALLER] = f"{FRONTDOOR}:{key}"
+    token = current_user.set(key)
     try:
         return await handler(request)
     finally:
@@ -67,3 +75,23 @@ def with_username(request: web.Request, body: object) -> object:
     if forwarded is None or not isinstance(body, dict):
         return body
     return {**body, "username": forwarded}
+
+
+class UserScopedResponses(ResponseStore):
+    """Named conversations (`conversation` in the Responses API) are per user when the request
+    names one: alice's `chat` and bob's `chat` in one shared profile are two conversations.
+    The stored name is `<user key>` + U+001F + the name; a client cannot send such a name itself
+    (conversation names are printable), so no caller reaches another user's conversation."""
+
+    async def latest(self, conversation: str) -> StoredResponse | None:
+        return await super().latest(_scoped(conversation))
+
+    async def put(self, stored: StoredResponse) -> None:
+        if stored.conversation is not None:
+            stored = dataclasses.replace(stored, conversation=_scoped(stored.conversation))
+        await super().put(stored)
+
+
+def _scoped(conversation: str) -> str:
+    user = current_user.get()
+    return conversation if user is None else f"{user}\x1f{conversation}"

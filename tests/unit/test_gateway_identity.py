@@ -111,3 +111,29 @@ async def test_the_memory_tool_keeps_each_users_facts_apart(tmp_path: Path) -> N
     assert (tmp_path / "m" / "users" / "alice@x" / "USER.md").read_text().count("likes tea") == 1
     await memory.fn(ctx, action="add", content="shared fact")
     assert "shared fact" in (tmp_path / "m" / "MEMORY.md").read_text()
+
+
+class UserTurns(Echo):
+    """Answers with every user message it was given, joined: the history the model saw."""
+
+    async def stream(self, messages: Any, **_: Any) -> AsyncIterator[StreamEvent]:
+        said = [m.content for m in messages if m.role == "user"]
+        yield TextDelta(" | ".join(str(s) for s in said))
+        yield Finish("stop")
+
+
+async def test_named_conversations_are_per_user(aiohttp_client: Any, store: ProfileStore) -> None:
+    client = await client_for(aiohttp_client, store, UserTurns(), API_SERVER_KEY=KEY)
+    publish(store.get("default"), CREDENTIAL)
+
+    async def turn(user: str, text: str) -> str:
+        headers = {"Authorization": f"Bearer {CREDENTIAL}", "X-Hermes-User": user}
+        body = {"model": "m", "input": text, "conversation": "chat"}
+        answer = await client.post("/v1/responses", json=body, headers=headers)
+        assert answer.status == 200, await answer.text()
+        data = await answer.json()
+        return str(data["output"][-1]["content"][0]["text"])
+
+    assert await turn("alice@x", "alice's secret") == "alice's secret"
+    assert await turn("bob@x", "hello") == "hello"  # not alice's history
+    assert await turn("alice@x", "again") == "alice's secret | again"
