@@ -20,7 +20,14 @@ from openai import OpenAI
 from hermes.profiles import ProfileStore
 from hermes.profiles.settings import set_value
 from tests.e2e.gateway_process import free_port
-from tests.e2e.supervisor_process import disable_default, hermes, status, supervisor, wait_for
+from tests.e2e.supervisor_process import (
+    add_profile,
+    disable_default,
+    hermes,
+    status,
+    supervisor,
+    wait_for,
+)
 from tests.fakes.openai_upstream import FakeOpenAI
 
 PROFILES = ("alice", "bob", "research")
@@ -266,6 +273,27 @@ def test_keys_listing_shows_scope_and_status(door: Door) -> None:
     assert rows["alice-only"]["profiles"] == "alice" and rows["owui"]["trust_identity"] is True
     assert rows["expired"]["status"] == "expired" and rows["revoked"]["status"] == "revoked"
     assert all(r["prefix"].startswith("hfk_") for r in rows.values())
+
+
+def test_reload_starts_moves_and_stops_the_front_door(home: Path) -> None:
+    disable_default(home)
+    add_profile(home, "solo")
+    port = free_port()
+    with supervisor(home):
+        assert status(home)["frontdoor"] is None
+        for key, value in (("frontdoor.enabled", "true"), ("frontdoor.port", str(port))):
+            assert hermes(home, "config", "set", "--global", key, value).returncode == 0
+        assert "started: @frontdoor" in hermes(home, "reload").stdout
+        entry = status(home)["frontdoor"]
+        assert entry["state"] == "running" and entry["port"] == port
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["frontdoor"] is True
+        hermes(home, "config", "set", "--global", "frontdoor.enabled", "false")
+        assert "stopped: @frontdoor" in hermes(home, "reload").stdout
+        assert status(home)["frontdoor"] is None
+    # With no supervisor, status still says where the front door would be.
+    hermes(home, "config", "set", "--global", "frontdoor.enabled", "true")
+    stopped = status(home)["frontdoor"]
+    assert stopped["state"] == "stopped" and stopped["url"] == f"http://127.0.0.1:{port}/v1"
 
 
 def test_the_supervisor_restarts_the_front_door_after_kill_9(door: Door) -> None:
