@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from hermes.errors import InvalidRequest
 from hermes.frontdoor.keys import ALL, Grant
+from hermes.stores.sessions import MAX_USERNAME
 
 OPENWEBUI_HEADERS = (
     "X-OpenWebUI-User-Email",
@@ -25,7 +26,7 @@ OPENWEBUI_HEADERS = (
     "X-OpenWebUI-User-Role",
 )
 GATEWAY_USER_HEADER = "X-Hermes-User"  # what the gateway reads (gateway/identity.py)
-MAX_USER_CHARS = 256  # the gateway's sessions refuse longer usernames
+MAX_USER_CHARS = MAX_USERNAME  # what the gateway's sessions take as a username
 
 
 @dataclass(frozen=True, slots=True)

@@ -247,3 +247,14 @@ async def test_huge_headers_are_refused_in_the_openai_shape(door: Make) -> None:
     many = {f"X-Many-{i}": "x" for i in range(200)}
     answer = await client.get("/v1/models", headers=bearer(keys["all"], **many))
     assert answer.status == 431
+
+
+async def test_an_untrusted_key_never_reads_identities_not_even_to_refuse_them(
+    door: Make,
+) -> None:
+    client, keys = await door(users="{a@x: [alice]}")
+    odd = bearer(keys["all"], **{"X-OpenWebUI-User-Email": "x" * 1000})
+    assert (await client.get("/v1/models", headers=odd)).status == 200
+    trusted = bearer(keys["owui"], **{"X-OpenWebUI-User-Email": "x" * 1000})
+    answer = await client.get("/v1/models", headers=trusted)
+    assert answer.status == 400 and (await answer.json())["error"]["param"] == "user"
