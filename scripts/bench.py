@@ -8,6 +8,9 @@ Not a test: nothing here gates CI on an absolute time. Sections:
             (scripts/bench_gateway.py).
   streams   1,000 concurrent streams of a slow upstream direct, through the relay and through
             hermes: successes, time to first token, hermes' RSS (scripts/bench_streams.py).
+  frontdoor the same gateway direct and through the front door, interleaved: added p50 at c1,
+            req/s at c16, time to first token; the front door's RSS with 50 profiles routed
+            (scripts/bench_frontdoor.py).
   sandbox   `echo hi` through the terminal tool with and without the sandbox, interleaved, in
             this process and inside a confined gateway's view (scripts/bench_sandbox.py).
   local     the bundled model's tokens/s and time to first token in-process, over HTTP and
@@ -166,6 +169,7 @@ def main() -> None:
             "cli",
             "gateway",
             "streams",
+            "frontdoor",
             "responses",
             "supervisor",
             "local",
@@ -194,6 +198,11 @@ def main() -> None:
 
         results["streams"] = bench_streams(quick=args.quick)
         print_streams(results["streams"])
+    if args.only in (None, "frontdoor"):
+        from bench_frontdoor import bench_frontdoor, print_frontdoor
+
+        results["frontdoor"] = bench_frontdoor(quick=args.quick)
+        print_frontdoor(results["frontdoor"])
     if args.only in (None, "responses"):
         from bench_responses import bench_responses, print_responses
 

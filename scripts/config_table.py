@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Print the README's table of config.yaml keys, generated from the schema dataclasses."""
+"""Print the README's table of config.yaml keys (or, with --global, of hermes.yaml's),
+generated from the schema dataclasses."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from typing import Any
 
+from hermes.config.home import HomeConfig
 from hermes.config.schema import Config
 from hermes.config.validate import describe, hints, to_plain
 
@@ -35,7 +38,8 @@ def _range(metadata: Any) -> str:
 def main() -> None:
     print("| key | type | default | meaning |")
     print("|---|---|---|---|")
-    for key, kind, default, doc in rows(Config):
+    schema = HomeConfig if "--global" in sys.argv[1:] else Config
+    for key, kind, default, doc in rows(schema):
         print(f"| `{key}` | {kind} | `{default}` | {doc} |")
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from hermes.memory import memory_sections
+from hermes.memory.users import current_user, user_file
 from hermes.messages import Message
 from hermes.profiles.paths import Profile
 from hermes.skills import list_skills
@@ -23,14 +26,18 @@ COMPACT_PERSONA_CHARS = 200  # a longer first sentence is not a persona line: us
 
 
 def build_system_prompt(
-    profile: Profile, tool_names: Iterable[str], *, memory_chars: int = 8000
+    profile: Profile,
+    tool_names: Iterable[str],
+    *,
+    memory_chars: int = 8000,
+    user: str | None = None,
 ) -> str:
     try:
         soul = profile.soul_path.read_text(encoding="utf-8", errors="replace").strip()
     except FileNotFoundError:
         soul = ""
     parts = [soul or FALLBACK_SOUL]
-    for title, text in memory_sections(profile.memory_dir, memory_chars):
+    for title, text in memory_sections(profile.memory_dir, memory_chars, user):
         parts.append(f"## {title}\n\n{text}")
     names = sorted(tool_names)
     skills = list_skills(profile.skills_dir)
@@ -75,15 +82,24 @@ def _first_sentence(text: str) -> str:
 
 
 _MARKUP = tuple("#-*>|`")
+MAX_CACHED_USERS = 256  # prompts kept for this many users; beyond, the least recent is rebuilt
+
+
+@dataclass(slots=True)
+class _Built:
+    watched: tuple[str, ...]
+    signature: tuple[object, ...] | None = None
+    prompt: str = ""
 
 
 class PromptCache:
     """The core prompt, rebuilt only when a file it reads changed: a handful of stat() calls per
     request instead of reading every file (a hand edit or the memory tool shows up at once).
 
-    Watched: SOUL.md, MEMORY.md, USER.md, the skills folder (its mtime changes when a skill is
-    added or removed) and each SKILL.md seen at the last build. Paths are plain strings: pathlib
-    costs more than the stat() calls themselves on this hot path."""
+    Watched: SOUL.md, MEMORY.md, USER.md (the current user's, memory/users.py), the skills
+    folder (its mtime changes when a skill is added or removed) and each SKILL.md seen at the
+    last build. One prompt is kept per user. Paths are plain strings: pathlib costs more than
+    the stat() calls themselves on this hot path."""
 
     def __init__(
         self,
@@ -98,32 +114,42 @@ class PromptCache:
         self.memory_chars = memory_chars
         self.compact = compact  # build_compact_prompt: for a small chat-only model
         self._skills_dir = str(profile.skills_dir)
-        self._base = (
-            str(profile.soul_path),
-            str(profile.memory_dir / "MEMORY.md"),
-            str(profile.memory_dir / "USER.md"),
-            self._skills_dir,
-        )
-        self._watched: tuple[str, ...] = self._base
-        self._signature: tuple[object, ...] | None = None
-        self._prompt = ""
+        self._built: OrderedDict[str | None, _Built] = OrderedDict()
 
     def get(self) -> str:
-        signature = tuple(map(_stat, self._watched))
-        if signature != self._signature:
-            self._rebuild()
-        return self._prompt
+        user = None if self.compact else current_user.get()
+        built = self._built.get(user)
+        if built is None:
+            built = self._built[user] = _Built(self._base(user))
+            while len(self._built) > MAX_CACHED_USERS:
+                self._built.popitem(last=False)
+        elif user is not None:
+            self._built.move_to_end(user)
+        if tuple(map(_stat, built.watched)) != built.signature:
+            self._rebuild(built, user)
+        return built.prompt
 
-    def _rebuild(self) -> None:
+    def _base(self, user: str | None) -> tuple[str, ...]:
+        profile = self.profile
+        return (
+            str(profile.soul_path),
+            str(profile.memory_dir / "MEMORY.md"),
+            str(user_file(profile.memory_dir, user)),
+            self._skills_dir,
+        )
+
+    def _rebuild(self, built: _Built, user: str | None) -> None:
         skills: list[str] = []
         with contextlib.suppress(OSError):
             skills = [f"{self._skills_dir}/{n}/SKILL.md" for n in os.listdir(self._skills_dir)]
-        self._watched = (*self._base, *skills)
-        self._signature = tuple(map(_stat, self._watched))  # before reading: a racing edit
-        self._prompt = (  # makes the next get() rebuild again
+        built.watched = (*self._base(user), *skills)
+        built.signature = tuple(map(_stat, built.watched))  # before reading: a racing edit
+        built.prompt = (  # makes the next get() rebuild again
             build_compact_prompt(self.profile)
             if self.compact
-            else build_system_prompt(self.profile, self.tool_names, memory_chars=self.memory_chars)
+            else build_system_prompt(
+                self.profile, self.tool_names, memory_chars=self.memory_chars, user=user
+            )
         )
 
 

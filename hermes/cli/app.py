@@ -72,6 +72,7 @@ def _register() -> None:
     from hermes.cli import (
         config_cmds,
         doctor_cmds,
+        frontdoor_cmds,
         gateway_cmds,
         keys_cmds,
         logs_cmds,
@@ -84,6 +85,7 @@ def _register() -> None:
     app.add_typer(profile_cmds.app, name="profile", help="Create and manage profiles.")
     app.add_typer(config_cmds.app, name="config", help="Read and change a profile's settings.")
     app.add_typer(keys_cmds.app, name="keys", help="Named, revocable API keys for the gateway.")
+    app.add_typer(frontdoor_cmds.app, name="frontdoor", help="One URL and key for every profile.")
     app.command("gateway")(gateway_cmds.gateway)
     for name in ("up", "down", "status", "start", "stop", "restart", "reload"):
         app.command(name)(getattr(supervisor_cmds, name))

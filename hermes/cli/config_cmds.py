@@ -1,4 +1,5 @@
-"""`hermes config …`: set, get, unset, list, path, for the current profile."""
+"""`hermes config …`: set, get, unset, list, path, for the current profile, or with --global
+for the whole HERMES_HOME ($HERMES_HOME/hermes.yaml: the front door's settings)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from hermes.cli.state import State
 app = typer.Typer(no_args_is_help=True)
 
 RevealOpt = Annotated[bool, typer.Option("--reveal", help="Show secrets unmasked.")]
+GlobalOpt = Annotated[
+    bool,
+    typer.Option("--global", help="$HERMES_HOME/hermes.yaml (frontdoor.*), not a profile's."),
+]
 
 
 def _state(ctx: typer.Context) -> State:
@@ -37,12 +42,19 @@ def set_(
         typer.Argument(help="UPPER_SNAKE (goes to .env) or dotted.lower (goes to config.yaml)."),
     ],
     value: Annotated[str, typer.Argument(help="Typed the YAML way: true, 3, [a, b].")],
+    global_: GlobalOpt = False,
 ) -> None:
-    """Set a key in the profile's .env or config.yaml."""
+    """Set a key in the profile's .env or config.yaml (or, with --global, in hermes.yaml)."""
     from hermes.config.secrets import is_secret_env, is_secret_name, mask
     from hermes.profiles.settings import is_env_key, set_value
 
     state = _state(ctx)
+    if global_:
+        from hermes.config.home import set_home_value
+
+        typed = set_home_value(state.store.home, key, value)
+        echo(f"hermes.yaml: {key} = {_show(typed)}")
+        return
     profile = state.profile()
     before = _model(profile) if key == "model.provider" else None
     for line in set_value(state.store, profile, key, value):
@@ -78,19 +90,37 @@ def _stale_model_note(profile: Any, before: tuple[str, str]) -> None:
 
 @app.command("get")
 def get(
-    ctx: typer.Context, key: Annotated[str, typer.Argument()], reveal: RevealOpt = False
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument()],
+    reveal: RevealOpt = False,
+    global_: GlobalOpt = False,
 ) -> None:
     """Print a key's value (secrets masked unless --reveal)."""
     from hermes.profiles.settings import get_value
+
+    if global_:
+        from hermes.config.home import home_value
+
+        echo(_show(home_value(_state(ctx).store.home, key)))
+        return
 
     setting = get_value(_state(ctx).profile(), key)
     echo(_show(setting.shown(reveal)))
 
 
 @app.command("unset")
-def unset(ctx: typer.Context, key: Annotated[str, typer.Argument()]) -> None:
+def unset(
+    ctx: typer.Context, key: Annotated[str, typer.Argument()], global_: GlobalOpt = False
+) -> None:
     """Remove a key, returning it to its default."""
     from hermes.profiles.settings import unset_value
+
+    if global_:
+        from hermes.config.home import unset_home_value
+
+        done = unset_home_value(_state(ctx).store.home, key)
+        (echo if done else note)(f"hermes.yaml: {key} {'unset' if done else 'was not set'}")
+        return
 
     profile = _state(ctx).profile()
     if unset_value(profile, key):
@@ -104,9 +134,20 @@ def list_(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     reveal: RevealOpt = False,
+    global_: GlobalOpt = False,
 ) -> None:
     """Every setting of config.yaml (with defaults) and .env, and where each comes from."""
     from hermes.profiles.settings import list_values
+
+    if global_:
+        from hermes.config.home import home_values
+
+        rows = home_values(_state(ctx).store.home)
+        if as_json:
+            print_json([{"key": k, "value": v, "source": src} for k, v, src in rows])
+        else:
+            table(("KEY", "VALUE", "SOURCE"), [(k, _show(v), src) for k, v, src in rows])
+        return
 
     settings = list_values(_state(ctx).profile())
     if as_json:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from hermes.cli.output import echo, note, print_json, table
+from hermes.cli.output import echo, key_dict, key_row, note, print_json, table, when
 from hermes.cli.state import State
-
-if TYPE_CHECKING:
-    from hermes.stores.keys import ApiKey
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -40,7 +37,7 @@ def create(
     with KeyStore.for_profile(profile) as keys:
         record, key = keys.create(label, expires_days)
     echo(key)  # the one and only time the key is shown: stdout, so `$(hermes keys create …)` works
-    expires = "" if record.expires_at is None else f", expires {_when(record.expires_at)}"
+    expires = "" if record.expires_at is None else f", expires {when(record.expires_at)}"
     note(f"key {label!r} created for profile {profile.name!r}{expires}; it will not be shown again")
 
 
@@ -59,18 +56,13 @@ def list_(
         records = keys.list()
     now = time.time()
     if as_json:
-        print_json([_as_dict(r, now) for r in records])
+        print_json([key_dict(r, now) for r in records])
         return
     if not records:
         note(f"profile {profile.name!r} has no keys; create one with `hermes keys create LABEL`")
         return
     headers = ("LABEL", "PREFIX", "STATUS", "CREATED", "LAST USED", "EXPIRES", "REVOKED")
-    rows = [
-        (r.label, f"{r.prefix}…", r.status(now), _when(r.created_at), _when(r.last_used_at),
-         _when(r.expires_at), _when(r.revoked_at))
-        for r in records
-    ]  # fmt: skip
-    table(headers, rows)
+    table(headers, [key_row(r, now) for r in records])
 
 
 @app.command("revoke")
@@ -82,29 +74,3 @@ def revoke(ctx: typer.Context, label: LabelArg) -> None:
     with KeyStore.for_profile(profile) as keys:
         record = keys.revoke(label)
     echo(f"{profile.name}: key {label!r} ({record.prefix}…) revoked")
-
-
-def _as_dict(record: ApiKey, now: float) -> dict[str, Any]:
-    return {
-        "label": record.label,
-        "prefix": record.prefix,
-        "status": record.status(now),
-        "created_at": _iso(record.created_at),
-        "last_used_at": _iso(record.last_used_at),
-        "expires_at": _iso(record.expires_at),
-        "revoked_at": _iso(record.revoked_at),
-    }
-
-
-def _iso(ts: float | None) -> str | None:
-    from datetime import UTC, datetime
-
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _when(ts: float | None) -> str | None:
-    """Minutes are enough in a table; None prints as '-'."""
-    iso = _iso(ts)
-    return None if iso is None else iso[:16].replace("T", " ") + "Z"

@@ -14,7 +14,7 @@ app = typer.Typer(no_args_is_help=True)
 def serve(
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[
-        int | None, typer.Option(help="Port (default $HERMES_MODEL_PORT or 8640).")
+        int | None, typer.Option(help="Port (default $HERMES_MODEL_PORT or 8639).")
     ] = None,
 ) -> None:
     """Serve the bundled Gemma 3 270M as an OpenAI-compatible API until Ctrl-C / SIGTERM."""

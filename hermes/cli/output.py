@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hermes.stores.keys import ApiKey
 
 
 def echo(text: str = "") -> None:
@@ -48,3 +51,39 @@ def _cell(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value)
     return str(value)
+
+
+# -- named keys (`hermes keys`, `hermes frontdoor keys`) ---------------------------------------
+
+
+def key_dict(record: ApiKey, now: float) -> dict[str, Any]:
+    return {
+        "label": record.label,
+        "prefix": record.prefix,
+        "status": record.status(now),
+        "created_at": iso(record.created_at),
+        "last_used_at": iso(record.last_used_at),
+        "expires_at": iso(record.expires_at),
+        "revoked_at": iso(record.revoked_at),
+    }
+
+
+def key_row(record: ApiKey, now: float) -> tuple[Any, ...]:
+    """LABEL, PREFIX, STATUS, CREATED, LAST USED, EXPIRES, REVOKED."""
+    r = record
+    return (r.label, f"{r.prefix}…", r.status(now), when(r.created_at), when(r.last_used_at),
+            when(r.expires_at), when(r.revoked_at))  # fmt: skip
+
+
+def iso(ts: float | None) -> str | None:
+    from datetime import UTC, datetime
+
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def when(ts: float | None) -> str | None:
+    """Minutes are enough in a table; None prints as '-'."""
+    stamp = iso(ts)
+    return None if stamp is None else stamp[:16].replace("T", " ") + "Z"

@@ -72,9 +72,10 @@ def _detach(ctx: typer.Context, names: list[str]) -> int:
             return 1
         if client.running():
             status = client.status()
-            if all(g["state"] not in ("starting", "backoff") for g in status["gateways"]):
+            children = _children(status)
+            if all(g["state"] not in ("starting", "backoff") for g in children):
                 _print_status(status)
-                failed = [g for g in status["gateways"] if g["state"] == "fatal"]
+                failed = [g for g in children if g["state"] == "fatal"]
                 for g in failed:
                     error(f"{g['profile']}: {g['last_error']}")
                 return 1 if failed else 0
@@ -111,6 +112,7 @@ def status(
     except SupervisorNotRunning:
         infos = state.store.infos()
         data = {
+            "frontdoor": _stopped_frontdoor(state),
             "pid": None,
             "summary": "no supervisor running",
             "gateways": [
@@ -132,11 +134,36 @@ def status(
         code = 3
     if only is not None:
         data["gateways"] = [g for g in data["gateways"] if g["profile"] == only]
+        data.pop("frontdoor", None)
     if as_json:
         print_json(data)
     else:
         _print_status(data)
     raise typer.Exit(code)
+
+
+def _children(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """The gateways, then the front door when there is one."""
+    door = status.get("frontdoor")
+    return [*status["gateways"], *([door] if door else [])]
+
+
+def _stopped_frontdoor(state: State) -> dict[str, Any] | None:
+    """With no supervisor: the front door as hermes.yaml sets it up, if it is enabled."""
+    from hermes.config import serving
+    from hermes.config.home import load_home
+    from hermes.errors import HermesError
+
+    entry: dict[str, Any] = dict.fromkeys(("pid", "port", "url", "uptime", "rss", "cpu"))
+    entry.update(name="frontdoor", profile="@frontdoor", state="stopped", restarts=0)
+    entry["last_error"] = None
+    try:
+        config = load_home(state.store.home).frontdoor
+    except HermesError as exc:
+        return {**entry, "last_error": exc.message}
+    if not config.enabled:
+        return None
+    return {**entry, "port": config.port, "url": serving.base_url(config.host, config.port)}
 
 
 def _print_status(data: dict[str, Any], width: int | None = None) -> None:
@@ -160,14 +187,14 @@ def _print_status(data: dict[str, Any], width: int | None = None) -> None:
         table.add_column(column, no_wrap=True)
     if wide:
         table.add_column("LAST ERROR", overflow="fold")
-    for g in data["gateways"]:
+    for g in _children(data):
         color = colors.get(g["state"], "white")
         # Running on its old settings, its files broken: said in full where there is room, by
         # a `*` before the error line under the table where there is not.
         flag = " (config error)" if wide else "*"
         shown = f"{g['state']}{flag}" if g.get("config_error") else g["state"]
         row = [
-            g["profile"],
+            "(front door)" if g.get("name") == "frontdoor" else g["profile"],
             f"[{color}]{shown}[/]",
             _s(g["pid"]),
             g["url"] if wide else _s(g["port"]),
@@ -179,13 +206,13 @@ def _print_status(data: dict[str, Any], width: int | None = None) -> None:
         table.add_row(*row, *([_error_of(g)] if wide else []))
     console.print(table)
     if not wide:
-        for g in data["gateways"]:
+        for g in _children(data):
             if _error_of(g):
                 console.print(f"{g['profile']}: {_error_of(g)}", highlight=False)
     for g in data["gateways"]:
         for note in _sandbox_notes(g):
             console.print(f"[yellow]{g['profile']}[/]: {note}", highlight=False)
-    for g in data["gateways"]:
+    for g in _children(data):
         if g["state"] == "fatal" and g.get("log_tail"):
             Console(stderr=True).print(
                 f"[red]{g['profile']}[/] last log lines:\n  " + "\n  ".join(g["log_tail"]),

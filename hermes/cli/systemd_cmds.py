@@ -60,20 +60,25 @@ def print_(
         bool,
         typer.Option("--gateway", help="The per-profile template hermes-gateway@.service."),
     ] = False,
+    frontdoor: Annotated[
+        bool, typer.Option("--frontdoor", help="hermes-frontdoor.service, the front door alone.")
+    ] = False,
     run_as: RunAsOpt = None,
 ) -> None:
-    """Print the hermes.service unit (the supervisor), or with --gateway the gateway template."""
-    from hermes.supervisor.systemd import gateway_unit, supervisor_unit
+    """Print the hermes.service unit (the supervisor), or with --gateway the gateway template,
+    or with --frontdoor the front door's unit."""
+    from hermes.supervisor.systemd import frontdoor_unit, gateway_unit, supervisor_unit
 
     scope = _scope(user_scope)
-    render = gateway_unit if gateway else supervisor_unit
+    render = frontdoor_unit if frontdoor else gateway_unit if gateway else supervisor_unit
     text = render(scope=scope, home=_home(), user=_run_as(scope, run_as))
     echo(text.rstrip("\n"))
 
 
 @app.command("install")
 def install(user_scope: ScopeOpt = None, run_as: RunAsOpt = None) -> None:
-    """Write hermes.service and hermes-gateway@.service, then show the commands to start them."""
+    """Write hermes.service, hermes-gateway@.service and hermes-frontdoor.service, then show
+    the commands to start them."""
     from hermes.supervisor import systemd
 
     scope = _scope(user_scope)

@@ -33,12 +33,12 @@ from hermes.errors import ConfigError
 from hermes.fsutil import atomic_write
 
 
-def parse_cli_value(key: str, raw: str) -> Any:
+def parse_cli_value(key: str, raw: str, *, schema: type = Config) -> Any:
     """A CLI string typed the YAML way (`true`, `3`, `[a, b]`) and checked against the schema:
     its type, and the range or names the schema declares for the key. Plain string fields take
     the text as given, so `model.name 3` stays the string "3"."""
     try:
-        hint = field_hint(Config, key)
+        hint = field_hint(schema, key)
         if takes_text(hint):
             value: Any = raw
         else:
@@ -48,7 +48,7 @@ def parse_cli_value(key: str, raw: str) -> Any:
                 value = raw
         keypath = tuple(key.split("."))
         typed = coerce(value, hint, keypath)
-        check_value(typed, field_metadata(Config, key), keypath)
+        check_value(typed, field_metadata(schema, key), keypath)
     except SchemaError as exc:
         raise ConfigError(str(exc), param=key) from None
     return to_plain(typed)
@@ -62,12 +62,12 @@ def _yaml() -> YAML:
     return rt
 
 
-def _load_rt(path: Path, key: str) -> CommentedMap:
+def _load_rt(path: Path, key: str, schema: type) -> CommentedMap:
     """config.yaml for editing `key`. A file that does not load is refused (the error names the
     line) unless what is wrong is `key` itself: the edit may be what fixes it, and the result is
     checked before it is written."""
     try:
-        load_config(path)
+        _check_file(path, schema)
     except ConfigError as exc:
         if exc.param is None or not (exc.param == key or exc.param.startswith(key + ".")):
             raise
@@ -89,18 +89,31 @@ def _load_editable(path: Path) -> Any:
         raise ConfigError(f"{path}: cannot edit: nested too deeply") from None
 
 
-def _dump(path: Path, data: CommentedMap) -> None:
+def _check_file(path: Path, schema: type) -> None:
+    """The file as it is loads into `schema` (ConfigError naming the line otherwise)."""
+    if schema is Config:
+        load_config(path)
+        return
+    from hermes.config.loader import read_yaml
+
+    try:
+        build(schema, read_yaml(path))
+    except SchemaError as exc:
+        raise ConfigError(f"{path}: {exc}", param=dotted(exc.keypath) or None) from None
+
+
+def _dump(path: Path, data: CommentedMap, schema: type) -> None:
     buf = io.StringIO()
     _yaml().dump(data, buf)
     try:
-        build(Config, yaml.safe_load(buf.getvalue()))
+        build(schema, yaml.safe_load(buf.getvalue()))
     except SchemaError as exc:  # belt and braces: never write a file that would not load
         raise ConfigError(f"{path}: {exc}", param=dotted(exc.keypath)) from None
     atomic_write(path, buf.getvalue(), mode=0o644)
 
 
-def set_yaml_key(path: Path, key: str, value: Any) -> None:
-    data = _load_rt(path, key)
+def set_yaml_key(path: Path, key: str, value: Any, *, schema: type = Config) -> None:
+    data = _load_rt(path, key, schema)
     node = data
     parts = key.split(".")
     for part in parts[:-1]:
@@ -110,7 +123,7 @@ def set_yaml_key(path: Path, key: str, value: Any) -> None:
             node[part] = child
         node = child
     node[parts[-1]] = _quoted(value)
-    _dump(path, data)
+    _dump(path, data, schema)
 
 
 def _quoted(value: Any) -> Any:
@@ -129,13 +142,13 @@ def _quoted(value: Any) -> Any:
     return value
 
 
-def unset_yaml_key(path: Path, key: str) -> bool:
+def unset_yaml_key(path: Path, key: str, *, schema: type = Config) -> bool:
     """Remove `key`; True if it was present. Emptied parent mappings are removed too."""
-    field_hint(Config, key)
-    data = _load_rt(path, key)
+    field_hint(schema, key)
+    data = _load_rt(path, key, schema)
     if not _remove(data, key.split(".")):
         return False
-    _dump(path, data)
+    _dump(path, data, schema)
     return True
 
 

@@ -56,6 +56,8 @@ def describe(hint: Any) -> str:
     if origin is list:
         inner = describe(get_args(hint)[0]).removeprefix("a ").removeprefix("an ")
         return f"a list of {inner}s"
+    if origin is dict:
+        return f"a mapping of names to {describe(get_args(hint)[1])}"
     names = {
         bool: "true/false",
         int: "a whole number",
@@ -116,6 +118,9 @@ def check_value(value: Any, metadata: Mapping[str, Any], keypath: KeyPath) -> No
     check_bounds(value, metadata, keypath)
     if "choices" in metadata and "names_of" not in metadata:
         check_choices(value, metadata["choices"], keypath)
+    pattern = metadata.get("pattern")
+    if pattern is not None and isinstance(value, str) and not pattern.fullmatch(value):
+        raise SchemaError(keypath, f"{_show(value)} is not {metadata['pattern_doc']}")
 
 
 def check_names(obj: Any, root: Any, keypath: KeyPath) -> None:
@@ -193,6 +198,14 @@ def coerce(value: Any, hint: Any, keypath: KeyPath) -> Any:
             raise SchemaError(keypath, f"expected {describe(hint)}, got {_show(value)}")
         (item,) = get_args(hint)
         return [coerce(v, item, (*keypath, i)) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SchemaError(keypath, f"expected {describe(hint)}, got {_show(value)}")
+        key_hint, item = get_args(hint)
+        return {
+            coerce(k, key_hint, keypath): coerce(v, item, (*keypath, str(k)))
+            for k, v in value.items()
+        }
     if origin is Literal:
         choices = get_args(hint)
         if isinstance(value, bool) and ("on" if value else "off") in choices:

@@ -16,6 +16,7 @@ from hermes.gateway import files
 from hermes.gateway.attachments import FILES, Files
 from hermes.gateway.chat import chat_completions
 from hermes.gateway.hosts import HostPolicy
+from hermes.gateway.identity import UserScopedResponses, identity
 from hermes.gateway.middleware import MIDDLEWARES, json_response
 from hermes.gateway.responses import create_response, delete_response, get_response
 from hermes.gateway.runtime import RUNTIME, Runtime
@@ -27,8 +28,8 @@ from hermes.providers import chat_only
 from hermes.providers.base import Provider
 from hermes.providers.vision import vision_of
 from hermes.stores.files import FileStore
+from hermes.stores.frontdoor_credential import FrontdoorCheck
 from hermes.stores.keys import KeyStore
-from hermes.stores.responses import ResponseStore
 from hermes.stores.sessions import SessionStore
 from hermes.tools import ToolContext, ToolRegistry, default_tools
 from hermes.wire.openai_chat import models_response
@@ -47,7 +48,9 @@ def create_app(
     registry: ToolRegistry | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_request_bytes)
+    app = web.Application(
+        middlewares=[*MIDDLEWARES, identity], client_max_size=settings.max_request_bytes
+    )
     small = chat_only(config)  # the bundled local model: a compact prompt and no tools
     tools = registry or ToolRegistry(default_tools(), [] if small else config.tools.enabled)
     secret_names = frozenset(read_env(profile.env_path))
@@ -64,7 +67,7 @@ def create_app(
     prompt = PromptCache(
         profile, tools.names(), memory_chars=config.tools.memory.max_chars, compact=small
     )
-    store = ResponseStore(
+    store = UserScopedResponses(
         profile.state_dir / "responses.sqlite3",
         max_responses=config.api_server.max_stored_responses,
     )
@@ -82,6 +85,7 @@ def create_app(
         sessions,
         keys=keys,
         hosts=HostPolicy.for_settings(settings),
+        frontdoor=FrontdoorCheck(profile),
         chat_only=small,
     )
     app[FILES] = Files(

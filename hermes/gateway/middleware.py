@@ -42,6 +42,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 # Who authenticated, set by `auth` on every request but /health: "key:<hash>" for a named key,
 # "server-key:<hash>" for API_SERVER_KEY, ANONYMOUS on a gateway without keys. Never a key.
 CALLER = web.RequestKey("caller", str)
+FRONTDOOR = "frontdoor"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 UPLOAD_PATHS = frozenset({"/v1/files", "/files"})  # POST multipart/form-data (OpenAI's upload)
 JSON_CHARSETS = frozenset({"utf-8", "utf8"})
@@ -236,6 +237,8 @@ def _authenticate(request: web.Request) -> str:
     rt = request.app[RUNTIME]
     key = rt.settings.key
     presented = _presented_key(request)
+    if presented is not None and rt.frontdoor.check(presented):
+        return FRONTDOOR  # hfd_…: the front door's own credential (stores/frontdoor_credential)
     if presented is not None:
         # aiohttp decodes a header as UTF-8 and keeps any other byte as a lone surrogate
         # (latin-1 from some clients): compare the bytes the client sent, never fail on them.

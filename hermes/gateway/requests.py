@@ -25,19 +25,25 @@ MAX_IDEMPOTENCY_KEY = 255  # Stripe's bound, which the OpenAI SDKs' keys (a UUID
 async def read_json(request: web.Request) -> Any:
     """The parsed JSON body. The size limit holds for the body as decoded: a gzip or deflate
     body (the only encodings `json_only` lets through) is counted after decompression."""
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[RUNTIME].settings.max_request_bytes
-        raise PayloadTooLarge(f"request body over {limit} bytes (after decompression)") from None
-    except RequestPayloadError as exc:
-        raise _unreadable(request, exc) from None
+    raw = await read_body(request)
     if not raw.strip():
         raise InvalidRequest("the request body is empty; send a JSON object")
     try:
         return fastjson.loads(raw)
     except ValueError as exc:
         raise InvalidRequest(f"malformed JSON in the request body: {exc}") from None
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The body's bytes (aiohttp keeps them: a second read costs nothing), its failures as
+    read_json reports them."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[RUNTIME].settings.max_request_bytes
+        raise PayloadTooLarge(f"request body over {limit} bytes (after decompression)") from None
+    except RequestPayloadError as exc:
+        raise _unreadable(request, exc) from None
 
 
 def _unreadable(request: web.Request, exc: RequestPayloadError) -> InvalidRequest:

@@ -18,6 +18,7 @@ from hermes.gateway.settings import GatewaySettings
 from hermes.gateway.turns import HandedTurns
 from hermes.profiles.paths import Profile
 from hermes.providers.base import Provider
+from hermes.stores.frontdoor_credential import FrontdoorCheck
 from hermes.stores.keys import KeyStore, digest
 from hermes.stores.responses import ResponseStore
 from hermes.stores.sessions import SessionStore
@@ -41,6 +42,7 @@ class Runtime:
     sessions: SessionStore
     keys: KeyStore  # named API keys (`hermes keys`), checked beside API_SERVER_KEY
     hosts: HostPolicy  # the names this gateway answers to in the Host header
+    frontdoor: FrontdoorCheck  # recognises the front door's own credential
     idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
     conversations: KeyedLocks = field(default_factory=KeyedLocks)
     handed: HandedTurns = field(default_factory=HandedTurns)  # see gateway/turns.py

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from hermes.agent import RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError, InvalidRequest
+from hermes.gateway.identity import username_for, with_username
 from hermes.gateway.middleware import RunSlot, json_response
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
@@ -61,7 +62,7 @@ def parse_chat(body: Any) -> TurnRequest:
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
+    body = with_username(request, await read_json(request))
     turn = parse_chat(body)
     return await idempotent(
         request, body, lambda rec: run_turn(request, turn, _native, _native_whole, rec)
@@ -72,7 +73,7 @@ async def acp_chat(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     req = acp.parse_request(body)
     turn = TurnRequest(
-        _acp_field(check_username, req.user_id, "metadata.user_id"),
+        _acp_field(lambda given: username_for(request, given), req.user_id, "metadata.user_id"),
         req.message,
         _acp_field(check_session_id, req.session_id, "payload.session_id")
         if req.session_id

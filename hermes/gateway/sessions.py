@@ -8,11 +8,12 @@ from typing import Any
 from aiohttp import web
 
 from hermes.errors import InvalidRequest
+from hermes.gateway.identity import username_for
 from hermes.gateway.middleware import json_response
 from hermes.gateway.requests import read_json
 from hermes.gateway.runtime import RUNTIME
 from hermes.messages import message_to_dict
-from hermes.stores.sessions import check_session_id, check_username, iso_time, new_session_id
+from hermes.stores.sessions import check_session_id, iso_time, new_session_id
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -24,7 +25,7 @@ async def new_session(request: web.Request) -> web.Response:
     body = await read_json(request)
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
-    username = check_username(body.get("username"))
+    username = username_for(request, body.get("username"))
     raw_id = body.get("session_id")
     session_id = check_session_id(raw_id) if raw_id is not None else new_session_id()
     session = await request.app[RUNTIME].sessions.open_session(username, session_id)
@@ -32,7 +33,7 @@ async def new_session(request: web.Request) -> web.Response:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    username = check_username(request.query.get("username"))
+    username = username_for(request, request.query.get("username"))
     page = _positive(request, "page", 1, MAX_PAGE)
     page_size = _positive(request, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     infos, total = await request.app[RUNTIME].sessions.list_for(username, page, page_size)
@@ -47,7 +48,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
-    username = check_username(request.query.get("username"))
+    username = username_for(request, request.query.get("username"))
     session_id = check_session_id(request.match_info["id"])
     rt = request.app[RUNTIME]
     session = await rt.sessions.get(username, session_id)
@@ -64,7 +65,7 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 async def delete_session(request: web.Request) -> web.Response:
-    username = check_username(request.query.get("username"))
+    username = username_for(request, request.query.get("username"))
     session_id = check_session_id(request.match_info["id"])
     await request.app[RUNTIME].sessions.delete(username, session_id)
     return json_response({"session_id": session_id, "deleted": True})

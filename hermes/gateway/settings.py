@@ -14,9 +14,8 @@ from hermes.config.limits import FileLimits
 from hermes.config.loader import load_config
 from hermes.config.schema import Config
 from hermes.errors import ConfigError
-from hermes.profiles.paths import DEFAULT_PROFILE, Profile
+from hermes.profiles.paths import Profile, model_id
 
-DEFAULT_MODEL_NAME = "hermes-agent"  # what existing clients of the default profile already use
 MIN_KEY_LENGTH = 16
 MIN_DISTINCT_CHARS = 8
 # Matched lower-cased without `-`, `_`, `.` and spaces, so `Change-Me` and `YOUR_API_KEY` count.
@@ -100,14 +99,13 @@ def load(
             f"the API server is disabled for profile {profile.name!r}; enable it with "
             f"`hermes -p {profile.name} config set API_SERVER_ENABLED true`"
         )
-    default_name = DEFAULT_MODEL_NAME if profile.name == DEFAULT_PROFILE else profile.name
     settings = GatewaySettings(
         profile=profile.name,
         host=host or api.host,
         port=port if port is not None else api.port,
         key=api.key or None,
         cors_origins=tuple(api.cors_origins),
-        model_name=api.model_name or default_name,
+        model_name=model_id(profile.name, api.model_name),
         tool_progress=api.tool_progress,
         max_concurrent_runs=max(1, api.max_concurrent_runs),
         max_request_bytes=max(1024, api.max_request_bytes),

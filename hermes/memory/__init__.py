@@ -1,5 +1,7 @@
 """The profile's memory: memory/MEMORY.md (what the agent chose to remember) and memory/USER.md
-(what it knows about its user). Both are part of every system prompt, bounded in size.
+(what it knows about its user; in a profile shared by several users, each has their own,
+memory/users/<id>/USER.md: see memory/users.py). Both are part of every system prompt, bounded
+in size.
 
 MEMORY.md is a short header followed by one entry per line, each line starting with "- ". The
 memory tool edits it through the functions here: every change is made under memory/.lock and
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from hermes.errors import Conflict, InvalidRequest, NotFound
 from hermes.fsutil import atomic_write, locked
+from hermes.memory.users import USER_FILE, user_file
 
 MEMORY_FILE = "MEMORY.md"
 LOCK_FILE = ".lock"
@@ -22,6 +25,7 @@ MEMORY_HEADER = (
     "# Memory\n\n"
     "Facts this agent has chosen to remember across conversations, one entry per line.\n"
 )
+USER_HEADER = "# About the user\n\nWhat this agent knows about its user, one entry per line.\n"
 
 
 class MemoryFull(Conflict):
@@ -56,11 +60,17 @@ def read_bounded(path: Path, max_chars: int) -> str:
     return "[… older entries omitted …]\n" + text[-max_chars:]
 
 
-def memory_sections(memory_dir: Path, max_chars: int) -> list[tuple[str, str]]:
-    """(title, text) of the non-empty memory files, for the system prompt."""
+def memory_sections(
+    memory_dir: Path, max_chars: int, user: str | None = None
+) -> list[tuple[str, str]]:
+    """(title, text) of the non-empty memory files, for the system prompt: the shared MEMORY.md
+    and the USER.md of `user` (a users.user_key; None: the profile's own USER.md)."""
     out = []
-    for title, name in (("Memory", "MEMORY.md"), ("About the user", "USER.md")):
-        text = read_bounded(memory_dir / name, max_chars)
+    for title, path in (
+        ("Memory", memory_dir / MEMORY_FILE),
+        ("About the user", user_file(memory_dir, user)),
+    ):
+        text = read_bounded(path, max_chars)
         if text:
             out.append((title, text))
     return out
@@ -75,27 +85,29 @@ def normalize_entry(text: str) -> str:
     return line
 
 
-def entries(memory_dir: Path) -> list[Entry]:
-    """MEMORY.md's entries in file order, numbered from 1."""
-    return _entries(_read(memory_dir / MEMORY_FILE).splitlines())
+def entries(memory_dir: Path, name: str = MEMORY_FILE) -> list[Entry]:
+    """The entries of MEMORY.md (or `name` in `memory_dir`) in file order, numbered from 1."""
+    return _entries(_read(memory_dir / name).splitlines())
 
 
-def memory_size(memory_dir: Path) -> int:
-    """MEMORY.md's length in characters (0 if it does not exist)."""
-    return len(_read(memory_dir / MEMORY_FILE))
+def memory_size(memory_dir: Path, name: str = MEMORY_FILE) -> int:
+    """MEMORY.md's (or `name`'s) length in characters (0 if it does not exist)."""
+    return len(_read(memory_dir / name))
 
 
-def add_entry(memory_dir: Path, text: str, max_chars: int) -> Added:
-    """Append `text` as one entry. An entry equal to an existing one (ignoring case and spacing)
-    is not added again. InvalidRequest if `text` is empty, MemoryFull past `max_chars`."""
+def add_entry(memory_dir: Path, text: str, max_chars: int, *, name: str = MEMORY_FILE) -> Added:
+    """Append `text` as one entry of MEMORY.md (or `name`, e.g. a user's USER.md). An entry
+    equal to an existing one (ignoring case and spacing) is not added again. InvalidRequest if
+    `text` is empty, MemoryFull past `max_chars`."""
     line = normalize_entry(text)
     if not line:
         raise InvalidRequest("the entry is empty; give the fact to remember", param="content")
-    path = memory_dir / MEMORY_FILE
+    path = memory_dir / name
+    memory_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a user's folder, on first use
     with locked(memory_dir / LOCK_FILE):
         current = _read(path)
         if not current.strip():
-            current = MEMORY_HEADER
+            current = USER_HEADER if name == USER_FILE else MEMORY_HEADER
         existing = _entries(current.splitlines())
         for entry in existing:
             if _key(entry.text) == _key(line):
@@ -105,7 +117,7 @@ def add_entry(memory_dir: Path, text: str, max_chars: int) -> Added:
         new = f"{current}{ENTRY_PREFIX}{line}\n"
         if len(new) > max_chars:
             raise MemoryFull(
-                f"memory is full: this entry would make MEMORY.md {len(new)} characters, over "
+                f"memory is full: this entry would make {name} {len(new)} characters, over "
                 f"its limit of {max_chars} ({len(current)} used). Remove entries that are no "
                 "longer useful or consolidate several into one first, then add again.",
                 param="content",
@@ -114,13 +126,19 @@ def add_entry(memory_dir: Path, text: str, max_chars: int) -> Added:
     return Added(Entry(len(existing) + 1, line), added=True, size=len(new))
 
 
-def search_entries(memory_dir: Path, query: str) -> list[Entry]:
+def search_entries(memory_dir: Path, query: str, name: str = MEMORY_FILE) -> list[Entry]:
     """The entries containing `query`, case-insensitively, with their indexes."""
     needle = query.strip().casefold()
-    return [e for e in entries(memory_dir) if needle in e.text.casefold()]
+    return [e for e in entries(memory_dir, name) if needle in e.text.casefold()]
 
 
-def remove_entry(memory_dir: Path, *, query: str | None = None, text: str | None = None) -> Entry:
+def remove_entry(
+    memory_dir: Path,
+    *,
+    query: str | None = None,
+    text: str | None = None,
+    name: str = MEMORY_FILE,
+) -> Entry:
     """Remove exactly one entry: the one equal to `text` (ignoring case and spacing) or else the
     one containing `query` (case-insensitive). NotFound if none matches; Conflict, listing the
     candidates, if several different entries do."""
@@ -131,7 +149,9 @@ def remove_entry(memory_dir: Path, *, query: str | None = None, text: str | None
             "say which entry to remove: `query` (text it contains) or `content` (its exact text)",
             param="query",
         )
-    path = memory_dir / MEMORY_FILE
+    path = memory_dir / name
+    if not path.exists():
+        raise NotFound(f"no memory entry {_what(exact, needle)} (0 entries in memory)")
     with locked(memory_dir / LOCK_FILE):
         lines = _read(path).splitlines()
         found = _entries(lines)
@@ -139,7 +159,7 @@ def remove_entry(memory_dir: Path, *, query: str | None = None, text: str | None
             matches = [e for e in found if _key(e.text) == _key(exact)]
         else:
             matches = [e for e in found if needle.casefold() in e.text.casefold()]
-        what = repr(exact) if exact else f"containing {needle!r}"
+        what = _what(exact, needle)
         if not matches:
             raise NotFound(f"no memory entry {what} ({len(found)} entries in memory)")
         if len({_key(m.text) for m in matches}) > 1:
@@ -152,6 +172,10 @@ def remove_entry(memory_dir: Path, *, query: str | None = None, text: str | None
         target = matches[0]
         _write(path, _without_entry(lines, target.index))
     return target
+
+
+def _what(exact: str, needle: str) -> str:
+    return repr(exact) if exact else f"containing {needle!r}"
 
 
 def _entries(lines: list[str]) -> list[Entry]:

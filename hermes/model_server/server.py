@@ -24,7 +24,7 @@ from hermes.wire.openai_chat import chunk, completion_response, models_response,
 from hermes.wire.openai_chat_request import ChatRequest, parse_chat_request
 from hermes.wire.sse import SSE_DONE, sse_event
 
-DEFAULT_PORT = 8640
+DEFAULT_PORT = 8639  # = hermes.providers.LOCAL_MODEL_PORT (8640 is the front door's)
 MODEL = web.AppKey("model", LocalModel)
 
 

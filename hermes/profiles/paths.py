@@ -40,6 +40,15 @@ RESERVED_NAMES = frozenset(
     }
 )
 DEFAULT_PROFILE = "default"
+DEFAULT_MODEL_NAME = "hermes-agent"  # what existing clients of the default profile already use
+
+
+def model_id(profile: str, model_name: str | None) -> str:
+    """The model id a profile is advertised as (its gateway's /v1/models, the front door's
+    routing): api_server.model_name, else the profile's name (`hermes-agent` for default)."""
+    if model_name:
+        return model_name
+    return DEFAULT_MODEL_NAME if profile == DEFAULT_PROFILE else profile
 
 
 def hermes_home() -> Path:

@@ -15,7 +15,7 @@ from typing import Final, Literal
 Wire = Literal["openai", "anthropic", "gemini", "ollama"]
 
 # The shared local model server (see hermes.model_server) listens here unless told otherwise.
-LOCAL_MODEL_PORT: Final = 8640
+LOCAL_MODEL_PORT: Final = 8639  # 8640 is the front door's
 LOCAL_MODEL_NAME: Final = "gemma-3-270m"
 LOCAL_CONTEXT: Final = (
     4096  # tokens: the model server's window (the model could take more; CPU can't)

@@ -46,9 +46,16 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active_label ON api_keys (label)
     WHERE revoked_at IS NULL;
+CREATE TABLE IF NOT EXISTS key_scopes (
+    key_hash TEXT PRIMARY KEY REFERENCES api_keys (key_hash),
+    scope TEXT NOT NULL
+);
 """
+# A key's scope (what the front door's keys may reach, as JSON) sits in a table of its own: a
+# profile's key store never has one, and a file made before scopes existed gains the table.
 _SELECT = (
-    "SELECT key_hash, label, prefix, created_at, expires_at, revoked_at, last_used_at FROM api_keys"
+    "SELECT api_keys.key_hash, label, prefix, created_at, expires_at, revoked_at, last_used_at,"
+    " scope FROM api_keys LEFT JOIN key_scopes USING (key_hash)"
 )
 
 
@@ -67,6 +74,7 @@ class ApiKey:
     expires_at: float | None = None
     revoked_at: float | None = None
     last_used_at: float | None = None
+    scope: str | None = None  # what the key may reach, for the store's owner to read
 
     def status(self, now: float) -> str:
         if self.revoked_at is not None:
@@ -102,8 +110,10 @@ class KeyStore:
         *,
         clock: Callable[[], float] = time.time,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        key_prefix: str = KEY_PREFIX,
     ) -> None:
         self.path = path
+        self.key_prefix = key_prefix  # what a key of this store starts with (`hk_`, `hfk_`)
         self._clock = clock
         self._busy_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
@@ -142,13 +152,17 @@ class KeyStore:
 
     # --- the CLI's side ---
 
-    def create(self, label: str, expires_days: int | None = None) -> tuple[ApiKey, str]:
-        """A new key labelled `label`: its record and the key itself, which is never stored."""
+    def create(
+        self, label: str, expires_days: int | None = None, *, scope: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key labelled `label` (with `scope`, in the same transaction): its record and
+        the key itself, which is never stored."""
         validate_label(label)
         now = self._clock()
         expires_at = None if expires_days is None else now + _check_days(expires_days) * 86400.0
-        key = KEY_PREFIX + secrets.token_urlsafe(32)
-        record = ApiKey(digest(key), label, key[:PREFIX_CHARS], now, expires_at)
+        key = self.key_prefix + secrets.token_urlsafe(32)
+        shown = key[: PREFIX_CHARS + len(self.key_prefix) - len(KEY_PREFIX)]
+        record = ApiKey(digest(key), label, shown, now, expires_at, scope=scope)
         try:
             with self._transaction() as conn:
                 conn.execute(
@@ -156,6 +170,11 @@ class KeyStore:
                     " VALUES (?, ?, ?, ?, ?)",
                     (record.key_hash, label, record.prefix, now, expires_at),
                 )
+                if scope is not None:
+                    conn.execute(
+                        "INSERT INTO key_scopes (key_hash, scope) VALUES (?, ?)",
+                        (record.key_hash, scope),
+                    )
         except sqlite3.IntegrityError as exc:
             raise Conflict(
                 f"an active key is already labelled {label!r}; revoke it first "
@@ -165,7 +184,7 @@ class KeyStore:
 
     def list(self) -> list[ApiKey]:
         """Every key ever created, revoked ones included, oldest first."""
-        rows = self._require().execute(f"{_SELECT} ORDER BY created_at, rowid").fetchall()
+        rows = self._require().execute(f"{_SELECT} ORDER BY created_at, api_keys.rowid").fetchall()
         return [_record(row) for row in rows]
 
     def revoke(self, label: str) -> ApiKey:
@@ -178,7 +197,9 @@ class KeyStore:
             ).fetchone()
             if row is None:
                 raise KeyNotFound(self._not_found(conn, label), param="label")
-            conn.execute("UPDATE api_keys SET revoked_at = ? WHERE key_hash = ?", (now, row[0]))
+            conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE key_hash = ?", (now, str(row[0]))
+            )
         return replace(_record(row), revoked_at=now)
 
     # --- the gateway's side: per request, on the event loop ---
@@ -191,7 +212,7 @@ class KeyStore:
 
     def check(self, presented: str) -> ApiKey | None:
         """The record of `presented` if it is an active key, else None."""
-        if not presented.startswith(KEY_PREFIX):
+        if not presented.startswith(self.key_prefix):
             return None  # API_SERVER_KEY or junk: no hashing, no SQLite
         wanted = digest(presented)
         self._refresh()
@@ -270,10 +291,10 @@ def _check_days(days: int) -> int:
 
 
 def _record(row: tuple[Any, ...]) -> ApiKey:
-    key_hash, label, prefix, created, expires, revoked, used = row
+    key_hash, label, prefix, created, expires, revoked, used, scope = row
     return ApiKey(
         str(key_hash), str(label), str(prefix), float(created), _opt(expires), _opt(revoked),
-        _opt(used),
+        _opt(used), None if scope is None else str(scope),
     )  # fmt: skip
 
 

@@ -8,10 +8,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hermes.config import serving
 from hermes.errors import ConfigError, HermesError, InvalidRequest
 from hermes.profiles import Profile, ProfileInfo, ProfileStore
+
+if TYPE_CHECKING:
+    from hermes.config.home import FrontdoorConfig
 
 # The only variables a gateway inherits from the supervisor: a key set in one place never leaks
 # into every profile.
@@ -135,15 +139,20 @@ def specs(
     candidates: Sequence[Candidate],
     environ: Mapping[str, str],
     supervisor_pid: int,
+    frontdoor: FrontdoorConfig | str | None = None,
 ) -> list[GatewaySpec]:
-    """The plan proper, a pure function of what was read: one spec per candidate, and the
-    shared model server's when one of them uses the bundled model. A profile on the bundled
-    model is not ready before the model server is: until then its first answers would be 502s
-    (what the banner's curl of `make run` used to get)."""
+    """The plan proper, a pure function of what was read: one spec per candidate, the shared
+    model server's when one of them uses the bundled model, and the front door's when
+    hermes.yaml enables it (`frontdoor`: its settings, or why hermes.yaml cannot be read). A
+    profile on the bundled model is not ready before the model server is: until then its first
+    answers would be 502s (what the banner's curl of `make run` used to get)."""
     out = [spec_for(home, c, environ, supervisor_pid) for c in candidates]
+    taken = {s.port: s.profile for s in out if s.error is None}
     if any(s.needs == MODEL_SERVER for s in out):
-        taken = {s.port: s.profile for s in out if s.error is None}
         out.append(model_server_spec(home, environ, supervisor_pid, taken=taken))
+        taken[out[-1].port] = "the local model server"
+    if frontdoor is not None:
+        out.append(frontdoor_spec(home, environ, supervisor_pid, frontdoor, taken=taken))
     return out
 
 
@@ -157,6 +166,7 @@ def plan(
     rest is `specs`. A profile whose .env or config.yaml is broken gets a spec carrying the
     error: it is reported as unable to start, and the others start."""
     chosen = choose(store.infos(), names)
+    frontdoor = home_frontdoor(store.home)
     candidates = [
         Candidate(
             info,
@@ -166,10 +176,58 @@ def plan(
         )
         for info in chosen
     ]
-    return specs(store.home, candidates, environ, supervisor_pid)
+    return specs(store.home, candidates, environ, supervisor_pid, frontdoor)
 
 
 MODEL_SERVER = "@local-model"  # not a valid profile name, so it never collides with one
+FRONTDOOR = "@frontdoor"
+
+
+def home_frontdoor(home: Path) -> FrontdoorConfig | str | None:
+    """hermes.yaml's front door settings if it is enabled, None if not, the error if the file
+    is broken (the front door then cannot start, and says why; the gateways still do)."""
+    from hermes.config.home import load_home
+
+    try:
+        config = load_home(home).frontdoor
+    except HermesError as exc:
+        return exc.message
+    return config if config.enabled else None
+
+
+def frontdoor_spec(
+    home: Path,
+    environ: Mapping[str, str],
+    supervisor_pid: int,
+    config: FrontdoorConfig | str,
+    *,
+    taken: Mapping[int, str],
+) -> GatewaySpec:
+    """The front door: one more supervised child, reached on its port like a gateway."""
+    from hermes.config.home import FrontdoorConfig
+
+    error = config if isinstance(config, str) else None
+    chosen = FrontdoorConfig() if isinstance(config, str) else config
+    if error is None and chosen.port in taken:
+        error = f"frontdoor.port {chosen.port} is also the port of {taken[chosen.port]}"
+    env = {
+        **base_env(environ),
+        "HERMES_HOME": str(home),
+        "HERMES_SUPERVISOR_PID": str(supervisor_pid),
+        "PYTHONUNBUFFERED": "1",
+    }
+    argv = (sys.executable, "-P", "-m", "hermes.frontdoor")
+    return GatewaySpec(
+        profile=FRONTDOOR,
+        port=chosen.port,
+        host=chosen.host,
+        argv=(*argv, "--host", chosen.host, "--port", str(chosen.port)),
+        env=env,
+        log_path=home / "logs" / "frontdoor.log",
+        fingerprint=hashlib.sha256(f"{chosen.host}\0{chosen.port}".encode()).hexdigest()[:16],
+        ready_mark=b"hermes frontdoor ready",
+        error=error,
+    )
 
 
 def uses_local_model(store: ProfileStore, info: ProfileInfo) -> bool:

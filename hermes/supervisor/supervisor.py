@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from hermes.errors import ConfigError, Conflict, HermesError, NotFound
 from hermes.profiles import ProfileStore
 from hermes.supervisor.control import Action, ControlServer
-from hermes.supervisor.plan import GatewaySpec, plan
+from hermes.supervisor.plan import FRONTDOOR, GatewaySpec, plan
 from hermes.supervisor.process import Gateway, Policy, Seams, State
 
 log = logging.getLogger("hermes.supervisor")
@@ -124,15 +125,41 @@ class Supervisor:
     # -- control actions -----------------------------------------------------------------------
 
     def process_groups(self) -> set[int]:
-        """The pid of each running gateway's process group leader (what it was started as)."""
+        """The pid of each running gateway's process group leader (what it was started as).
+        Not the front door's: it runs no tools, and asks the control socket for `routes`."""
         return {
             g.proc.pid
             for g in self.gateways.values()
-            if g.proc is not None and g.proc.returncode is None
+            if g.proc is not None and g.proc.returncode is None and g.spec.profile != FRONTDOOR
         }
 
     def status(self) -> list[dict[str, Any]]:
         return [g.status() for g in self.gateways.values()]
+
+    def routes(self) -> list[dict[str, Any]]:
+        """The profiles' gateways that are running, and where: the front door's routing table."""
+        now, wall = self.seams.clock.now(), time.time()
+        return [
+            {
+                "profile": g.spec.profile,
+                "host": g.spec.host,
+                "port": g.spec.port,
+                "started": wall - (now - g.started_at) if g.started_at is not None else None,
+            }
+            for g in self.gateways.values()
+            if g.state == State.RUNNING and g.spec.profile_root is not None
+        ]
+
+    def _status_reply(self) -> dict[str, Any]:
+        """`hermes status`: the gateways, and the front door as an entry of its own."""
+        entries = self.status()
+        door = next((e for e in entries if e["profile"] == FRONTDOOR), None)
+        return {
+            "pid": os.getpid(),
+            "summary": self.summary(),
+            "gateways": [e for e in entries if e["profile"] != FRONTDOOR],
+            "frontdoor": None if door is None else {**door, "name": "frontdoor"},
+        }
 
     async def start(self, name: str) -> dict[str, Any]:
         """Start a stopped (or fatal) gateway with the config on disk now, not the one it was
@@ -243,7 +270,10 @@ class Supervisor:
         """What the control socket serves (`hermes status / start / stop / …` send these)."""
 
         async def status(_: dict[str, Any]) -> dict[str, Any]:
-            return {"pid": os.getpid(), "summary": self.summary(), "gateways": self.status()}
+            return self._status_reply()
+
+        async def routes(_: dict[str, Any]) -> list[dict[str, Any]]:
+            return self.routes()
 
         async def down(_: dict[str, Any]) -> dict[str, Any]:
             self.stopping.set()
@@ -260,6 +290,7 @@ class Supervisor:
 
         return {
             "status": status,
+            "routes": routes,
             "down": down,
             "reload": reload,
             "start": on_profile(self.start),

@@ -1,5 +1,7 @@
-"""systemd units for production: `hermes.service` runs the supervisor (`hermes up`), the template
-`hermes-gateway@.service` runs one profile's gateway without it (`%i` = the profile).
+"""systemd units for production: `hermes.service` runs the supervisor (`hermes up`, which also
+runs the front door when hermes.yaml enables it), the template `hermes-gateway@.service` runs one
+profile's gateway without it (`%i` = the profile), and `hermes-frontdoor.service` the front door
+without it (for gateways run by their own units).
 
 Rendering is pure; `install` is the only function that touches the disk."""
 
@@ -19,6 +21,7 @@ Scope = Literal["user", "system"]
 
 SUPERVISOR_UNIT = "hermes.service"
 GATEWAY_UNIT = "hermes-gateway@.service"
+FRONTDOOR_UNIT = "hermes-frontdoor.service"
 UNIT_MODE = 0o644
 
 # Characters that need no quoting in a unit file word; anything else is double-quoted.
@@ -77,6 +80,24 @@ def gateway_unit(
     return _render(scope, "hermes gateway for profile %i", service)
 
 
+def frontdoor_unit(
+    *, scope: Scope, home: Path, python: str = sys.executable, user: str | None = None
+) -> str:
+    """`hermes-frontdoor.service`: the front door alone, on frontdoor.host / frontdoor.port,
+    for gateways run without the supervisor (it then finds them by their /health). Under
+    `hermes.service` it is not needed: the supervisor runs the front door itself."""
+    service: Section = [
+        ("Type", "simple"),
+        ("ExecStart", _command(python, "-P", "-m", "hermes.frontdoor")),
+        ("Restart", "on-failure"),
+        ("RestartSec", "2"),
+        ("TimeoutStopSec", "30"),
+        ("SyslogIdentifier", "hermes-frontdoor"),
+        *_environment(scope, home, user),
+    ]
+    return _render(scope, "hermes front door: every profile behind one URL", service)
+
+
 def unit_dir(scope: Scope) -> Path:
     """Where the administrator's units go: $XDG_CONFIG_HOME/systemd/user (default
     ~/.config/systemd/user) or /etc/systemd/system."""
@@ -95,12 +116,16 @@ def install(
     user: str | None = None,
     directory: Path | None = None,
 ) -> list[Path]:
-    """Write both units (atomically, mode 0644) into `directory` (default `unit_dir(scope)`);
+    """Write the three units (atomically, mode 0644) into `directory` (default `unit_dir(scope)`);
     returns their paths. Raises UnitInstallError with a one-line reason on failure."""
     target = directory if directory is not None else unit_dir(scope)
     units = {
-        SUPERVISOR_UNIT: supervisor_unit(scope=scope, home=home, python=python, user=user),
-        GATEWAY_UNIT: gateway_unit(scope=scope, home=home, python=python, user=user),
+        name: render(scope=scope, home=home, python=python, user=user)
+        for name, render in (
+            (SUPERVISOR_UNIT, supervisor_unit),
+            (GATEWAY_UNIT, gateway_unit),
+            (FRONTDOOR_UNIT, frontdoor_unit),
+        )
     }
     written: list[Path] = []
     for name, text in units.items():

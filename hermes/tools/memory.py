@@ -1,4 +1,6 @@
-"""The memory tool: the agent's own notes in MEMORY.md, which is part of every system prompt."""
+"""The memory tool: the agent's own notes in MEMORY.md, and what it knows about the user it is
+talking with in USER.md (that user's own file in a shared profile); both are part of every
+system prompt."""
 
 from __future__ import annotations
 
@@ -6,12 +8,22 @@ import asyncio
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from hermes.memory import Entry, add_entry, entries, memory_size, remove_entry, search_entries
+from hermes.memory import (
+    MEMORY_FILE,
+    Entry,
+    add_entry,
+    entries,
+    memory_size,
+    remove_entry,
+    search_entries,
+)
+from hermes.memory.users import USER_FILE, current_user, user_dir
 from hermes.tools.base import Tool, ToolContext, tool
 from hermes.tools.errors import ToolError
 
 Action = Literal["add", "list", "search", "remove"]
 ACTIONS: tuple[str, ...] = get_args(Action)
+Scope = Literal["memory", "user"]
 
 
 def _marker(args: dict[str, Any]) -> str:
@@ -20,7 +32,11 @@ def _marker(args: dict[str, Any]) -> str:
 
 @tool(marker=_marker)
 async def memory(
-    ctx: ToolContext, action: Action, content: str | None = None, query: str | None = None
+    ctx: ToolContext,
+    action: Action,
+    content: str | None = None,
+    query: str | None = None,
+    file: Scope = "memory",
 ) -> str:
     """Your long-term memory: short facts kept across conversations in MEMORY.md, which is shown
     to you at the start of every conversation. Save what will matter later (the user's
@@ -33,27 +49,37 @@ async def memory(
             containing `query` (or equal to `content`)
         content: for `add`, the fact to remember, one line; for `remove`, an entry's exact text
         query: for `search` and `remove`, text the entry contains (case-insensitive)
+        file: `memory` (MEMORY.md, shared by all your conversations) or `user` (USER.md: facts
+            about the person you are talking with, seen only in conversations with them)
     """
-    folder = _memory_dir(ctx)
+    folder, name = _where(ctx, file)
     max_chars = ctx.settings.memory.max_chars
     if action == "add":
-        return await asyncio.to_thread(_add, folder, content or "", max_chars)
+        return await asyncio.to_thread(_add, folder, name, content or "", max_chars)
     if action == "list":
-        return _list(folder, max_chars)
+        return _list(folder, name, max_chars)
     if action == "search":
-        return _search(folder, _required(query, "query", action))
+        return _search(folder, name, _required(query, "query", action))
     if action == "remove":
         if not (content or "").strip():
             _required(query, "query", action)
-        removed = await asyncio.to_thread(remove_entry, folder, query=query, text=content)
+        removed = await asyncio.to_thread(
+            remove_entry, folder, query=query, text=content, name=name
+        )
         return f"Removed entry {removed.index}: {removed.text}"
     raise ToolError(f"unknown action {action!r}; valid actions: {', '.join(ACTIONS)}")
 
 
-def _memory_dir(ctx: ToolContext) -> Path:
+def _where(ctx: ToolContext, file: str) -> tuple[Path, str]:
+    """The folder and file `file` names: MEMORY.md, or the current user's USER.md."""
     if ctx.memory_dir is None:
         raise ToolError("memory is not available: this profile has no memory folder")
-    return ctx.memory_dir
+    if file == "memory":
+        return ctx.memory_dir, MEMORY_FILE
+    if file != "user":
+        raise ToolError(f"unknown file {file!r}; valid files: memory, user")
+    user = current_user.get()
+    return (ctx.memory_dir if user is None else user_dir(ctx.memory_dir, user)), USER_FILE
 
 
 def _required(value: str | None, name: str, action: str) -> str:
@@ -62,8 +88,8 @@ def _required(value: str | None, name: str, action: str) -> str:
     return value or ""
 
 
-def _add(folder: Path, content: str, max_chars: int) -> str:
-    result = add_entry(folder, content, max_chars)
+def _add(folder: Path, name: str, content: str, max_chars: int) -> str:
+    result = add_entry(folder, content, max_chars, name=name)
     if not result.added:
         return (
             f"Already remembered as entry {result.entry.index}: {result.entry.text} "
@@ -72,17 +98,17 @@ def _add(folder: Path, content: str, max_chars: int) -> str:
     return f"Remembered as entry {result.entry.index} ({result.size}/{max_chars} characters used)."
 
 
-def _list(folder: Path, max_chars: int) -> str:
-    found = entries(folder)
+def _list(folder: Path, name: str, max_chars: int) -> str:
+    found = entries(folder, name)
     if not found:
-        return "Memory is empty. Save a fact with action `add`."
-    used = memory_size(folder)
+        return f"{name} is empty. Save a fact with action `add`."
+    used = memory_size(folder, name)
     return f"{len(found)} entries ({used}/{max_chars} characters used):\n{_numbered(found)}"
 
 
-def _search(folder: Path, query: str) -> str:
-    found = search_entries(folder, query)
-    total = len(entries(folder))
+def _search(folder: Path, name: str, query: str) -> str:
+    found = search_entries(folder, query, name)
+    total = len(entries(folder, name))
     if not found:
         return f"No entry contains {query.strip()!r} ({total} entries in memory)."
     return f"{len(found)} of {total} entries contain {query.strip()!r}:\n{_numbered(found)}"

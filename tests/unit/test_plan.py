@@ -100,3 +100,28 @@ def test_an_ipv6_profile_gets_a_bracketed_url_and_a_loopback_probe() -> None:
     (spec,) = specs(HOME, [candidate(v6)], {}, 1)
     assert spec.url == "http://[::1]:18010/v1" and spec.health_host == "::1"
     assert spec.argv[-4:] == ("--host", "::", "--port", "18010")
+
+
+def test_the_front_door_is_one_more_child_when_enabled() -> None:
+    from hermes.config.home import FrontdoorConfig
+    from hermes.supervisor.plan import FRONTDOOR
+
+    door = FrontdoorConfig(enabled=True, port=18640)
+    out = specs(HOME, [candidate(ALICE)], {"SECRET": "x"}, 1, door)
+    spec = out[-1]
+    assert spec.profile == FRONTDOOR and spec.error is None and spec.profile_root is None
+    assert spec.argv[-5:] == ("hermes.frontdoor", "--host", "127.0.0.1", "--port", "18640")
+    assert spec.url == "http://127.0.0.1:18640/v1" and "SECRET" not in spec.env
+    assert spec.ready_mark == b"hermes frontdoor ready"
+    moved = specs(HOME, [candidate(ALICE)], {}, 1, FrontdoorConfig(enabled=True, port=18641))
+    assert moved[-1].fingerprint != spec.fingerprint  # `reload` restarts it on a new port
+
+
+def test_the_front_door_cannot_start_on_a_profiles_port_or_a_broken_file() -> None:
+    from hermes.config.home import FrontdoorConfig
+
+    clash = specs(HOME, [candidate(ALICE)], {}, 1, FrontdoorConfig(enabled=True, port=18001))
+    assert clash[-1].error == "frontdoor.port 18001 is also the port of alice"
+    assert clash[0].error is None  # the profile still starts
+    broken = specs(HOME, [candidate(ALICE)], {}, 1, "hermes.yaml: frontdoor.port: expected …")
+    assert broken[-1].error is not None and broken[-1].error.startswith("hermes.yaml")

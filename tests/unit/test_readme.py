@@ -19,3 +19,6 @@ def test_readme_config_table_matches_the_schema() -> None:
     for key, kind, default, doc in table["rows"](table["Config"]):
         row = f"| `{key}` | {kind} | `{default}` | {doc} |"
         assert row in readme, f"README config table is stale for {key}: run scripts/config_table.py"
+    for key, kind, default, doc in table["rows"](table["HomeConfig"]):
+        row = f"| `{key}` | {kind} | `{default}` | {doc} |"
+        assert row in readme, f"hermes.yaml table is stale for {key}: config_table.py --global"

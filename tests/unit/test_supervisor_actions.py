@@ -158,3 +158,24 @@ async def test_a_profile_on_the_bundled_model_is_starting_until_the_model_server
     alice, server = supervisor.gateways["alice"], supervisor.gateways[MODEL_SERVER]
     assert alice.started_at is not None and server.started_at is not None
     await supervisor._stop_all()
+
+
+async def test_the_front_door_is_supervised_and_routes_list_running_profiles_only(
+    sup: Supervisor, home: Path
+) -> None:
+    from hermes.config.home import set_home_value
+    from hermes.supervisor.plan import FRONTDOOR
+
+    set_home_value(home, "frontdoor.enabled", "true")
+    set_home_value(home, "frontdoor.port", "18640")
+    assert (await sup.reload())["started"] == [FRONTDOOR]
+    reply = sup._status_reply()
+    assert reply["frontdoor"]["name"] == "frontdoor" and reply["frontdoor"]["port"] == 18640
+    assert FRONTDOOR not in [g["profile"] for g in reply["gateways"]]
+    door = sup.gateways[FRONTDOOR]
+    assert door.proc is not None and door.proc.pid not in sup.process_groups()
+    await sup.stop("bob")
+    assert [r["profile"] for r in sup.routes()] == ["alice"]  # no bob, no model server
+    set_home_value(home, "frontdoor.enabled", "false")
+    assert (await sup.reload())["stopped"] == [FRONTDOOR]
+    assert sup._status_reply()["frontdoor"] is None

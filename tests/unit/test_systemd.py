@@ -20,10 +20,12 @@ from hermes.cli.app import HermesGroup
 from hermes.errors import InvalidRequest
 from hermes.supervisor import systemd
 from hermes.supervisor.systemd import (
+    FRONTDOOR_UNIT,
     GATEWAY_UNIT,
     SUPERVISOR_UNIT,
     Scope,
     UnitInstallError,
+    frontdoor_unit,
     gateway_unit,
     install,
     next_steps,
@@ -152,10 +154,10 @@ def test_units_pass_systemd_analyze_verify(scope: Scope, tmp_path: Path) -> None
     home = tmp_path / "hermes home %"  # a space and a specifier character: quoting is verified
     home.mkdir()
     written = install(scope, home, directory=tmp_path / "out")
-    assert [p.name for p in written] == [SUPERVISOR_UNIT, GATEWAY_UNIT]
+    assert [p.name for p in written] == [SUPERVISOR_UNIT, GATEWAY_UNIT, FRONTDOOR_UNIT]
     instance = tmp_path / "out" / "hermes-gateway@alice.service"
     instance.symlink_to(written[1])  # a template is verified through one of its instances
-    for unit in (written[0], instance):
+    for unit in (written[0], instance, written[2]):
         result = verify(unit, scope, tmp_path / "run")
         # verify exits 0 on many problems (an unknown key, a bad value): stderr must be empty.
         assert (result.returncode, result.stderr) == (0, ""), f"{unit.name}: {result.stderr}"
@@ -174,23 +176,32 @@ def test_verify_does_catch_a_bad_unit(tmp_path: Path) -> None:
 # --- install, unit_dir, next_steps ----------------------------------------------------------
 
 
-def test_install_writes_both_units(tmp_path: Path) -> None:
+def test_install_writes_every_unit(tmp_path: Path) -> None:
     home = tmp_path / "home"
     target = tmp_path / "deep" / "units"
+    names = [SUPERVISOR_UNIT, GATEWAY_UNIT, FRONTDOOR_UNIT]
     paths = install("user", home, directory=target)
-    assert paths == [target / SUPERVISOR_UNIT, target / GATEWAY_UNIT]
+    assert paths == [target / name for name in names]
     assert paths[0].read_text() == supervisor_unit(scope="user", home=home)
     assert paths[1].read_text() == gateway_unit(scope="user", home=home)
+    assert paths[2].read_text() == frontdoor_unit(scope="user", home=home)
     for path in paths:
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
-    assert sorted(p.name for p in target.iterdir()) == sorted([SUPERVISOR_UNIT, GATEWAY_UNIT])
+    assert sorted(p.name for p in target.iterdir()) == sorted(names)
     install("user", home, directory=target)  # again: replaced in place
-    assert len(list(target.iterdir())) == 2
+    assert len(list(target.iterdir())) == 3
+
+
+def test_frontdoor_unit_runs_the_front_door(tmp_path: Path) -> None:
+    lines = directives(frontdoor_unit(scope="system", home=tmp_path))
+    assert f"ExecStart={PYTHON} -P -m hermes.frontdoor" in lines
+    assert "Restart=on-failure" in lines and f"ReadWritePaths={tmp_path}" in lines
 
 
 def test_install_defaults_to_unit_dir(units_dir: Path, tmp_path: Path) -> None:
     paths = install("system", tmp_path)
-    assert paths == [units_dir / "system" / SUPERVISOR_UNIT, units_dir / "system" / GATEWAY_UNIT]
+    names = [SUPERVISOR_UNIT, GATEWAY_UNIT, FRONTDOOR_UNIT]
+    assert paths == [units_dir / "system" / name for name in names]
 
 
 def test_install_permission_denied_is_one_clear_error(

@@ -1,0 +1,5 @@
+import sys
+
+from hermes.frontdoor.server import main
+
+sys.exit(main())
