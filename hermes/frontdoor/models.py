@@ -13,13 +13,9 @@ from hermes.config.loader import load_config
 from hermes.profiles import Profile, ProfileStore
 from hermes.profiles.paths import model_id
 
-# Model families known to read images, and to reason before answering (by the provider's model
-# id). A guess from the name, and said to be one: a profile may set what it knows instead.
-_IMAGES = re.compile(
-    r"gpt-4o|gpt-4\.1|gpt-5|o[134](-|$)|claude-(3|sonnet|opus|haiku)|gemini|llava|pixtral|"
-    r"-vl\b|vision|gemma-3-(4|12|27)b|llama-?4|mistral-(medium|small)-3",
-    re.I,
-)
+# Model families known to reason before answering (by the provider's model id): a guess from
+# the name, for provider types that may reason at all (providers/kinds.py). Whether a model takes
+# images is the gateway's own answer (model.vision and its table, providers/vision.py).
 _REASONING = re.compile(
     r"\bo[134](-|$)|gpt-5|deepseek-r1|reason|think|qwq|claude-(3-7|sonnet-4|opus-4)|gemini-(2\.5|3)",
     re.I,
@@ -29,6 +25,8 @@ _REASONING = re.compile(
 def describe_profile(store: ProfileStore, profile: Profile) -> tuple[dict[str, Any], str]:
     """(its /v1/models entry, its model id). ConfigError when its files are broken."""
     from hermes.providers import chat_only, choices, context_length
+    from hermes.providers.kinds import kind
+    from hermes.providers.vision import vision_of
 
     config = load_config(profile.config_path, cache=profile.config_cache_path)
     api, problems = apply_env(config.api_server, envfile.read(profile.env_path))
@@ -37,9 +35,10 @@ def describe_profile(store: ProfileStore, profile: Profile) -> tuple[dict[str, A
 
         raise ConfigError("; ".join(problems))
     model = model_id(profile.name, api.model_name)
-    upstream = choices(config)[0].model
+    primary = choices(config)[0]
     tools = not chat_only(config) and config.tools.enabled != []
-    images = bool(_IMAGES.search(upstream))
+    images = vision_of(config).images
+    reasoning = kind(primary.kind).reasoning and bool(_REASONING.search(primary.model))
     card: dict[str, Any] = {
         "id": model,
         "object": "model",
@@ -49,7 +48,7 @@ def describe_profile(store: ProfileStore, profile: Profile) -> tuple[dict[str, A
         "capabilities": {
             "images": images,
             "tools": tools,
-            "reasoning": bool(_REASONING.search(upstream)),
+            "reasoning": reasoning,
         },
         "profile": profile.name,
         "description": config.description or None,
