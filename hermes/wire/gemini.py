@@ -485,6 +485,9 @@ def parse_error(text: str) -> ErrorInfo:
 
 
 def _error_message(error: Any) -> str:
+    """An error's message, never empty (a message that ends in ": " tells the user nothing)."""
     if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return str(error["message"])
-    return fastjson.preview(error)
+        text = str(error["message"])
+    else:
+        text = fastjson.preview(error)
+    return text.strip() or "no message"

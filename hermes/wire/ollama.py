@@ -214,8 +214,8 @@ class ChatAccumulator:
         if not isinstance(obj, dict):
             raise WireError("Ollama sent a chat object that is not a JSON object.")
         if obj.get("error") is not None:
-            detail = error_text(obj) or fastjson.preview(obj["error"])
-            raise WireError(f"Ollama reported an error: {detail}")
+            detail = error_text(obj).strip() or fastjson.preview(obj["error"]).strip("'\" ")
+            raise WireError(f"Ollama reported an error: {detail or 'no message'}")
         events: list[StreamEvent] = []
         message = obj.get("message")
         if message is not None:

@@ -514,6 +514,9 @@ def _parse_usage(raw: Any) -> Usage:
 
 
 def _error_text(error: Any) -> str:
+    """An error's message, never empty (a message that ends in ": " tells the user nothing)."""
     if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return str(error["message"])
-    return fastjson.preview(error)
+        text = str(error["message"])
+    else:
+        text = fastjson.preview(error)
+    return text.strip() or "no message"
