@@ -65,11 +65,9 @@ async def _respond(
         agent = rt.agent()
         history = rt.handed.restore(caller, [_clean(m) for m in chat.messages])
         messages = layer(rt.prompt.get(), history)
-        events = _remembering(
-            rt,
-            caller,
-            agent.run(messages, params, incremental=chat.stream, client_tools=theirs),
-        )
+        events = agent.run(messages, params, incremental=chat.stream, client_tools=theirs)
+        if theirs:  # only a run offered the client's tools can end in them
+            events = _remembering(rt, caller, events)
         if chat.stream:
             return await _stream(request, rt, events, chat, recorder)
         return await _complete(rt, events)

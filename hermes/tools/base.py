@@ -171,12 +171,15 @@ class ToolRegistry:
                 )
         chosen = self._all.keys() if enabled is None else set(enabled)
         self._enabled = {n: t for n, t in self._all.items() if n in chosen}
+        # Built once: every model call sends them, and they never change.
+        self._schemas = tuple(t.schema() for t in self._enabled.values())
 
     def names(self) -> list[str]:
         return list(self._enabled)
 
     def schemas(self) -> list[dict[str, Any]]:
-        return [t.schema() for t in self._enabled.values()]
+        """The enabled tools' schemas (shared: callers copy before changing one)."""
+        return list(self._schemas)
 
     def marker(self, name: str, arguments_json: str) -> str:
         """The tool's progress marker; the tool's name if anything about the call is off."""
