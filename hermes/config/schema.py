@@ -339,6 +339,14 @@ class ApiServerConfig:
         default=10 * 1024 * 1024,
         metadata=bounded("largest request body accepted", least=MIN_BYTES),
     )
+    max_background_runs: int = field(
+        default=16,
+        metadata=bounded("Responses background runs at once before 429", least=1),
+    )
+    background_retention_hours: int = field(
+        default=24,
+        metadata=bounded("hours a finished background run's events are kept", least=1),
+    )
     max_stored_responses: int = field(
         default=1000,
         metadata=bounded("Responses API store size; least recently used evicted first", least=1),

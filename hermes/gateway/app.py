@@ -3,6 +3,7 @@ routes; everything it holds lives on the app under typed keys."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
 
@@ -14,11 +15,13 @@ from hermes.config.envfile import read as read_env
 from hermes.config.schema import Config
 from hermes.gateway import files
 from hermes.gateway.attachments import FILES, Files
+from hermes.gateway.background import BackgroundRuns
 from hermes.gateway.chat import chat_completions
 from hermes.gateway.hosts import HostPolicy
 from hermes.gateway.identity import UserScopedResponses, identity
 from hermes.gateway.middleware import MIDDLEWARES, json_response
 from hermes.gateway.responses import create_response, delete_response, get_response
+from hermes.gateway.responses_background import cancel_response
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.session_chat import acp_chat, chat
 from hermes.gateway.sessions import delete_session, get_session, list_sessions, new_session
@@ -30,6 +33,7 @@ from hermes.providers.vision import vision_of
 from hermes.stores.files import FileStore
 from hermes.stores.frontdoor_credential import FrontdoorCheck
 from hermes.stores.keys import KeyStore
+from hermes.stores.runs import RunStore
 from hermes.stores.sessions import SessionStore
 from hermes.tools import ToolContext, ToolRegistry, default_tools
 from hermes.wire.openai_chat import models_response
@@ -87,6 +91,9 @@ def create_app(
         hosts=HostPolicy.for_settings(settings),
         frontdoor=FrontdoorCheck(profile),
         chat_only=small,
+        background=BackgroundRuns(
+            RunStore(profile.state_dir / "runs.sqlite3"), config.api_server.max_background_runs
+        ),
     )
     app[FILES] = Files(
         FileStore(
@@ -131,11 +138,27 @@ async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
     try:
         await rt.sessions.open()
         try:
-            yield
+            async with _background(rt):
+                yield
         finally:
             await rt.sessions.close()
     finally:
         await rt.responses.close()
+
+
+@contextlib.asynccontextmanager
+async def _background(rt: Runtime) -> AsyncIterator[None]:
+    """The run store open; runs a previous process left unfinished failed, old ones forgotten;
+    at the end, the runs still going cancelled (each records that it was)."""
+    runs = rt.background
+    await runs.store.open()
+    try:
+        await runs.recover()
+        await runs.store.forget_older_than(3600 * rt.config.api_server.background_retention_hours)
+        yield
+        await runs.stop()
+    finally:
+        await runs.store.close()
 
 
 def add_routes(app: web.Application) -> None:
@@ -146,6 +169,7 @@ def add_routes(app: web.Application) -> None:
         app.router.add_post(f"{prefix}/responses", create_response)
         app.router.add_get(f"{prefix}/responses/{{id}}", get_response)
         app.router.add_delete(f"{prefix}/responses/{{id}}", delete_response)
+        app.router.add_post(f"{prefix}/responses/{{id}}/cancel", cancel_response)
         files.routes(app, prefix)
     app.router.add_post("/api/v1/chat", chat)
     app.router.add_post("/api/v1/chat/new_session", new_session)

@@ -225,10 +225,28 @@ def _paths() -> dict[str, Any]:
         "/v1/responses/{id}": {
             "get": _op(
                 "getResponse",
-                "A stored response.",
+                "A stored response, or a background response as it stands.",
                 "openai",
-                parameters=[response_id],
-                responses=_answers("Response", (*READ_ERRORS, 404)),
+                description="With `stream=true` (a background response only): its events "
+                "after `starting_after`, replayed, then followed live to its end.",
+                parameters=[
+                    response_id,
+                    _query(
+                        "stream",
+                        {"type": "string", "enum": ["true", "false", "1", "0"]},
+                        required=False,
+                        doc="stream a background response's events again",
+                    ),
+                    _query(
+                        "starting_after",
+                        {"type": "string", "pattern": "^-?[0-9]+$"},
+                        required=False,
+                        doc="the last sequence number seen (-1: from the start)",
+                    ),
+                ],
+                responses=_answers(
+                    "Response", (*READ_ERRORS, 400, 404), stream="ResponsesStreamEvent"
+                ),
             ),
             "delete": _op(
                 "deleteResponse",
@@ -237,6 +255,15 @@ def _paths() -> dict[str, Any]:
                 parameters=[response_id],
                 responses=_answers("ResponseDeleted", (*READ_ERRORS, 404)),
             ),
+        },
+        "/v1/responses/{id}/cancel": {
+            "post": _op(
+                "cancelResponse",
+                "Cancel a background response (its upstream request and tools too).",
+                "openai",
+                parameters=[response_id],
+                responses=_answers("Response", (*READ_ERRORS, 400, 404)),
+            )
         },
         **_file_paths(),
         "/api/v1/chat": {

@@ -348,6 +348,10 @@ RESPONSES_REQUEST: Final = obj(
         "tool_choice": RESPONSES_TOOL_CHOICE,
         "parallel_tool_calls": PARALLEL_TOOL_CALLS,
         "store": nullable(BOOLEAN),
+        "background": {
+            **nullable(BOOLEAN),
+            "description": "run on whatever the client does (needs store); GET and cancel by id",
+        },
         "stream": nullable(BOOLEAN),
         "max_output_tokens": nullable(TOKENS),
         "temperature": _number(0, 2),

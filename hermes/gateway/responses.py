@@ -11,7 +11,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -78,6 +78,7 @@ class Turn:
             tool_choice=req.tools.choice,
             parallel_tool_calls=req.tools.parallel,
             reasoning_effort=req.reasoning_effort,
+            background=req.background,
             **extra,
         )
 
@@ -89,12 +90,20 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     return await idempotent(request, body, lambda rec: _respond(request, rt, req, rec))
 
 
-async def get_response(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
-    stored = await rt.responses.get(request.match_info["id"], rt.owner(request[CALLER]))
-    if stored is None:
-        raise _missing(request.match_info["id"], "id")
-    return json_response(stored.response)
+async def get_response(request: web.Request) -> web.StreamResponse:
+    rt, response_id = request.app[RUNTIME], request.match_info["id"]
+    owner = rt.owner(request[CALLER])
+    if request.query.get("stream", "false").lower() in ("true", "1"):
+        from hermes.gateway.responses_background import stream_again
+
+        return await stream_again(request, rt, response_id, owner)
+    stored = await rt.responses.get(response_id, owner)
+    if stored is not None:
+        return json_response(stored.response)
+    running = await rt.background.get(response_id, owner)  # a background run's state
+    if running is None:
+        raise _missing(response_id, "id")
+    return json_response(running)
 
 
 async def delete_response(request: web.Request) -> web.Response:
@@ -111,30 +120,46 @@ def _missing(response_id: str, param: str) -> NotFound:
 async def _respond(
     request: web.Request, rt: Runtime, req: ResponsesRequest, recorder: Recorder | None
 ) -> web.StreamResponse:
+    if req.background:
+        from hermes.gateway.responses_background import respond_in_background
+
+        return await respond_in_background(request, rt, req)
     owner = rt.owner(request[CALLER])
-    # A named key's conversations are its own: another key's "trip" is another conversation.
-    key = f"{owner}\x1f{req.conversation}" if owner and req.conversation else req.conversation
+    key = conversation_key(owner, req.conversation)
     serial = rt.conversations.hold(key) if key else None
     async with serial or contextlib.nullcontext():
-        theirs = rt.client_tools(req.tools, "responses")
         with RunSlot(request):
-            turn = await _prepare(rt, req, owner, key)
-            agent = rt.agent(compact=True)
-            system = [Message("system", turn.instructions)] if turn.instructions else []
-            messages = layer(rt.prompt.get(), [*system, *turn.history])
-            turn.prefix = len(messages) - len(turn.history)
-            params = ModelParams(
-                req.max_output_tokens,
-                req.temperature,
-                req.top_p,
-                reasoning_effort=req.reasoning_effort,
-                tool_choice=req.tools.choice,
-                parallel_tool_calls=req.tools.parallel,
-            )
-            events = agent.run(messages, params, incremental=req.stream, client_tools=theirs)
+            turn, events = await begin(rt, req, owner, key)
             if req.stream:
                 return await _stream(request, rt, turn, events, recorder)
             return await _complete(rt, turn, events)
+
+
+def conversation_key(owner: str, conversation: str | None) -> str | None:
+    """A named key's conversations are its own: another key's "trip" is another conversation."""
+    return f"{owner}\x1f{conversation}" if owner and conversation else conversation
+
+
+async def begin(
+    rt: Runtime, req: ResponsesRequest, owner: str, key: str | None
+) -> tuple[Turn, AsyncIterator[AgentEvent]]:
+    """The turn resolved against its history, and the agent's run of it."""
+    theirs = rt.client_tools(req.tools, "responses")
+    turn = await _prepare(rt, req, owner, key)
+    agent = rt.agent(compact=True)
+    system = [Message("system", turn.instructions)] if turn.instructions else []
+    messages = layer(rt.prompt.get(), [*system, *turn.history])
+    turn.prefix = len(messages) - len(turn.history)
+    params = ModelParams(
+        req.max_output_tokens,
+        req.temperature,
+        req.top_p,
+        reasoning_effort=req.reasoning_effort,
+        tool_choice=req.tools.choice,
+        parallel_tool_calls=req.tools.parallel,
+    )
+    incremental = req.stream or req.background  # a background run's events are followed live
+    return turn, agent.run(messages, params, incremental=incremental, client_tools=theirs)
 
 
 async def _prepare(
@@ -342,7 +367,8 @@ async def _stream(
 class ResponsesStream:
     """A run as Responses stream events: created and in_progress at once, each output item's
     ladder as the run goes (see Output), then completed, incomplete or failed with the whole
-    response, stored before the last event goes out."""
+    response, stored before the last event goes out. The events as dicts (`*_events`, what a
+    background run records) or as SSE bytes (the Renderer a live stream is driven by)."""
 
     keepalive = SSE_KEEPALIVE
 
@@ -352,21 +378,28 @@ class ResponsesStream:
         self.headers: dict[str, str] = {}
         self.seq = EventSequence()
         self.output = Output(self.seq, show_reasoning=rt.settings.show_reasoning)
+        self.final: dict[str, Any] | None = None  # the response object, once the run ended
 
-    def opening(self) -> bytes:
+    def snapshot(self, status: str) -> dict[str, Any]:
+        """The response as it stands: its output so far, `status` as given."""
+        return self.turn.response(
+            self.rt.settings.model_name, cast(ResponseStatus, status), list(self.output.items)
+        )
+
+    def opening_events(self) -> list[dict[str, Any]]:
         started = self.turn.response(self.rt.settings.model_name, "in_progress", [])
-        return sse(self.seq.created(started)) + sse(self.seq.in_progress(started))
+        return [self.seq.created(started), self.seq.in_progress(started)]
 
-    async def render(self, event: AgentEvent) -> bytes:
+    async def events_of(self, event: AgentEvent) -> list[dict[str, Any]]:
         if not isinstance(event, RunFinished):
-            return b"".join(sse(e) for e in self.output.feed(event))
+            return self.output.feed(event)
         ladder = self.output.finish(event)
-        body = await _finish(self.rt, self.turn, self.output, event)
+        body = self.final = await _finish(self.rt, self.turn, self.output, event)
         seq = self.seq
         done = seq.incomplete(body) if body["status"] == "incomplete" else seq.completed(body)
-        return b"".join(sse(e) for e in (*ladder, done))
+        return [*ladder, done]
 
-    def failure(self, message: str, error: HermesError | None) -> bytes:
+    def failure_events(self, message: str, error: HermesError | None) -> list[dict[str, Any]]:
         # The Responses API has its own short list of error codes.
         code = (
             "rate_limit_exceeded" if error is not None and error.status == 429 else "server_error"
@@ -377,7 +410,16 @@ class ResponsesStream:
             self.output.items,
             error={"code": code, "message": message},
         )
-        return sse(self.seq.failed(failed))
+        return [self.seq.failed(failed)]
+
+    def opening(self) -> bytes:
+        return b"".join(sse(e) for e in self.opening_events())
+
+    async def render(self, event: AgentEvent) -> bytes:
+        return b"".join(sse(e) for e in await self.events_of(event))
+
+    def failure(self, message: str, error: HermesError | None) -> bytes:
+        return b"".join(sse(e) for e in self.failure_events(message, error))
 
     def closing(self) -> bytes:
         return b""

@@ -11,6 +11,7 @@ from aiohttp import web
 from hermes.agent import Agent, Compactor, ContextPolicy
 from hermes.agent.prompt import PromptCache
 from hermes.config.schema import Config
+from hermes.gateway.background import BackgroundRuns
 from hermes.gateway.hosts import HostPolicy
 from hermes.gateway.idempotency import IdempotencyCache
 from hermes.gateway.locks import KeyedLocks
@@ -47,6 +48,7 @@ class Runtime:
     conversations: KeyedLocks = field(default_factory=KeyedLocks)
     handed: HandedTurns = field(default_factory=HandedTurns)  # see gateway/turns.py
     chat_only: bool = False  # a model that takes no tools: clients' tools are not offered either
+    background: BackgroundRuns = field(kw_only=True)  # Responses background runs
     started_at: int = field(default_factory=lambda: int(time.time()))
     active_runs: int = 0
     server_key_caller: str = field(init=False, default="")  # API_SERVER_KEY's caller id

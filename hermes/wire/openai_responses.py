@@ -180,6 +180,7 @@ def response_object(
     tools: Sequence[Mapping[str, Any]] = (),
     tool_choice: ToolChoice | None = None,
     parallel_tool_calls: bool | None = None,
+    background: bool = False,
 ) -> dict[str, Any]:
     """A `response` object. `error` is {"code", "message"} with a code from OpenAI's list
     ("server_error", "rate_limit_exceeded", ...); `incomplete_reason` is e.g.
@@ -191,7 +192,7 @@ def response_object(
         "object": "response",
         "created_at": created_at,
         "status": status,
-        "background": False,
+        "background": background,
         "completed_at": completed_at if status == "completed" else None,
         "conversation": {"id": conversation} if conversation is not None else None,
         "error": dict(error) if error is not None else None,

@@ -53,6 +53,7 @@ class ResponsesRequest:
     model: str | None = None
     tools: ClientTools = field(default_factory=ClientTools)
     reasoning_effort: ReasoningEffort | None = None
+    background: bool = False  # the run goes on whatever the client does (gateway/background.py)
     # Image and file parts of `input`, for the gateway to resolve (see wire.content_parts).
     attachments: tuple[Attachment, ...] = ()
 
@@ -82,6 +83,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
         previous_response_id=previous,
         conversation=conversation,
         store=_opt_bool(body, "store", default=True),
+        background=_opt_bool(body, "background", default=False),
         stream=_opt_bool(body, "stream", default=False),
         max_output_tokens=opt_tokens(body, "max_output_tokens"),
         temperature=_opt_number(body, "temperature", 0.0, 2.0),

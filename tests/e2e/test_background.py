@@ -1,0 +1,131 @@
+"""Responses background mode against the real gateway with the openai SDK and a slow scripted
+upstream: a run that outlives its client, a stream resumed after a disconnect without a gap or
+a duplicate, cancel, and a run cut off by kill -9 marked failed after the restart."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.e2e.gateway_process import Gateway, make_profile, run_gateway
+from tests.fakes.openai_upstream import FakeOpenAI
+
+SLOW = "one two three four five six"
+
+
+@pytest.fixture
+def gw(upstream: FakeOpenAI, home: Path) -> Iterator[Gateway]:
+    make_profile(home, "alice", upstream.base_url)
+    with run_gateway(home, "alice") as gateway:
+        yield gateway
+
+
+def sdk(gw: Gateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key=gw.key, max_retries=0, timeout=30)
+
+
+def wait_status(client: openai.OpenAI, rid: str, statuses: set[str], timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = client.responses.retrieve(rid)
+        if r.status in statuses:
+            return r
+        time.sleep(0.05)
+    raise AssertionError(f"{rid} never reached {statuses}")
+
+
+def test_a_background_run_answers_at_once_and_finishes_alone(gw: Gateway, up: FakeOpenAI) -> None:
+    up.queue_text(SLOW, chunk_delay=0.15)
+    client = sdk(gw)
+    start = time.monotonic()
+    first = client.responses.create(model="alice", input="count", background=True)
+    assert time.monotonic() - start < 1.0  # not the ~1 s the answer takes
+    assert first.status in ("queued", "in_progress") and first.background is True
+    done = wait_status(client, first.id, {"completed"})
+    assert done.output_text == SLOW and done.background is True
+    up.queue_text("next")  # and it is a stored response like any other
+    follow = client.responses.create(model="alice", input="more", previous_response_id=first.id)
+    assert follow.output_text == "next"
+
+
+def test_a_dropped_stream_resumes_without_gap_or_duplicate(gw: Gateway, up: FakeOpenAI) -> None:
+    up.queue_text(SLOW, chunk_delay=0.15)
+    client = sdk(gw)
+    seen: list[Any] = []
+    with client.responses.create(
+        model="alice", input="count", background=True, stream=True
+    ) as stream:
+        for event in stream:
+            seen.append(event)
+            if event.type == "response.output_text.delta":
+                break  # the client goes away mid-answer
+    rid = seen[0].response.id
+    last = seen[-1].sequence_number
+    rest = list(client.responses.retrieve(rid, stream=True, starting_after=last))
+    numbers = [e.sequence_number for e in seen] + [e.sequence_number for e in rest]
+    assert numbers == list(range(len(numbers)))  # no gap, no duplicate
+    assert rest[-1].type == "response.completed"
+    text = "".join(e.delta for e in (*seen, *rest) if e.type == "response.output_text.delta")
+    assert text == SLOW
+    again = list(client.responses.retrieve(rid, stream=True, starting_after=-1))  # all of it
+    assert [e.sequence_number for e in again] == list(range(len(numbers)))
+
+
+def test_cancel_stops_the_run_and_its_upstream_request(gw: Gateway, up: FakeOpenAI) -> None:
+    up.queue_stall(30, mid_stream=True)
+    client = sdk(gw)
+    first = client.responses.create(model="alice", input="wait", background=True)
+    deadline = time.monotonic() + 10
+    while not up.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    start = time.monotonic()
+    cancelled = client.responses.cancel(first.id)
+    assert cancelled.status == "cancelled"
+    assert time.monotonic() - start < 1.0
+    deadline = time.monotonic() + 5
+    while up.disconnects == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert up.disconnects == 1  # the upstream request was cancelled too
+    assert client.responses.retrieve(first.id).status == "cancelled"
+
+
+def test_a_run_cut_off_by_kill_9_is_failed_after_the_restart(
+    upstream: FakeOpenAI, home: Path, up: FakeOpenAI
+) -> None:
+    make_profile(home, "alice", upstream.base_url)
+    up.queue_stall(30, mid_stream=True)
+    with run_gateway(home, "alice") as gw:
+        client = sdk(gw)
+        first = client.responses.create(model="alice", input="wait", background=True)
+        deadline = time.monotonic() + 10
+        while not up.requests and time.monotonic() < deadline:
+            time.sleep(0.02)  # the run is waiting on its upstream: mid-run
+        gw.proc.send_signal(signal.SIGKILL)
+        gw.proc.wait(10)
+    with run_gateway(home, "alice") as gw:
+        after = sdk(gw).responses.retrieve(first.id)
+        assert after.status == "failed" and after.error is not None
+        assert "stopped while this response was running" in after.error.message
+
+
+def test_background_needs_store_and_only_background_runs_cancel(
+    gw: Gateway, up: FakeOpenAI
+) -> None:
+    client = sdk(gw)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model="alice", input="x", background=True, store=False)
+    assert "store" in str(err.value)
+    up.queue_text("plain")
+    plain = client.responses.create(model="alice", input="x")
+    with pytest.raises(openai.BadRequestError):
+        client.responses.cancel(plain.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.cancel("resp_nosuch")
+    with pytest.raises(openai.NotFoundError):
+        list(client.responses.retrieve(plain.id, stream=True))
