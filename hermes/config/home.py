@@ -22,6 +22,8 @@ FILE_NAME = "hermes.yaml"
 FRONTDOOR_PORT = 8640
 # An HTTP header name (RFC 9110 token characters): anything else could never be sent.
 HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
+# A name or an IPv4/IPv6 address; an empty host would bind every interface.
+HOST = re.compile(r"[A-Za-z0-9.:%_-]{1,253}")
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,14 @@ class FrontdoorConfig:
         default=False,
         metadata=doc("run the front door (one URL and key for every profile) under `hermes up`"),
     )
-    host: str = field(default="127.0.0.1", metadata=doc("the front door's bind address"))
+    host: str = field(
+        default="127.0.0.1",
+        metadata={
+            "doc": "the front door's bind address",
+            "pattern": HOST,
+            "pattern_doc": "a host name or address (127.0.0.1, 0.0.0.0, ::1)",
+        },
+    )
     port: int = field(
         default=FRONTDOOR_PORT, metadata=bounded("the front door's port", least=1, most=65535)
     )

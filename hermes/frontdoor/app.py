@@ -18,7 +18,7 @@ from aiohttp import web
 
 from hermes import __version__
 from hermes.errors import HermesError, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
-from hermes.frontdoor.identity import Caller, caller_for, claimed_ids
+from hermes.frontdoor.identity import KEY_ID, Caller, caller_for, claimed_ids
 from hermes.frontdoor.keys import BUSY_TIMEOUT_MS, grant_of, key_store
 from hermes.frontdoor.ledger import IdSniffer, Ledger
 from hermes.frontdoor.proxy import forward_headers, relay
@@ -196,7 +196,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     caller = authenticate(request, parsed.get("user") if parsed is not None else None)
     route = _route_for(request, caller, parsed)
     sniffer = IdSniffer() if request.method == "POST" and request.path in MAKES_RESPONSES else None
-    headers = forward_headers(request, route, state.settings.current.strip, caller.user)
+    strip = state.settings.current.strip
+    headers = forward_headers(request, route, strip, caller.user, caller.grant.key_hash[:KEY_ID])
     response = await relay(request, state.pool, route, headers, body, sniffer)
     if sniffer is not None and sniffer.found and response.status < 300:
         state.ledger.record(sniffer.found, route.profile, caller.grant.key_hash, caller.user)

@@ -26,6 +26,10 @@ OPENWEBUI_HEADERS = (
     "X-OpenWebUI-User-Role",
 )
 GATEWAY_USER_HEADER = "X-Hermes-User"  # what the gateway reads (gateway/identity.py)
+# Which front-door key the request came with (a prefix of its hash): the gateway sees one
+# credential for every key and keeps each key's files, conversations and sessions apart by it.
+GATEWAY_KEY_HEADER = "X-Hermes-Key"
+KEY_ID = 32  # hex characters of the SHA-256: unique enough, and no secret
 MAX_USER_CHARS = MAX_USERNAME  # what the gateway's sessions take as a username
 
 
@@ -45,7 +49,12 @@ class Caller:
 
 def identity_headers(custom: str | None) -> tuple[str, ...]:
     """Every header that names a user: stripped from requests whatever the key."""
-    return (*OPENWEBUI_HEADERS, GATEWAY_USER_HEADER, *([custom] if custom else []))
+    return (
+        *OPENWEBUI_HEADERS,
+        GATEWAY_USER_HEADER,
+        GATEWAY_KEY_HEADER,
+        *([custom] if custom else []),
+    )
 
 
 def claimed_ids(

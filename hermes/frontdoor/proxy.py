@@ -14,6 +14,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from hermes.errors import UpstreamError
+from hermes.frontdoor.identity import GATEWAY_KEY_HEADER
 from hermes.frontdoor.ledger import IdSniffer
 from hermes.frontdoor.routes import Route
 from hermes.frontdoor.upstream import Answer, Pool, UpstreamFailed
@@ -37,13 +38,15 @@ class GatewayUnavailable(UpstreamError):
 
 
 def forward_headers(
-    request: web.Request, route: Route, strip: Iterable[str], user: str | None
+    request: web.Request, route: Route, strip: Iterable[str], user: str | None, key_id: str
 ) -> list[tuple[str, str]]:
     """The client's headers less hop-by-hop ones, its key and every identity header; plus the
-    front door's credential and, when known, the user (`X-Hermes-User`)."""
+    front door's credential, the key's id (`X-Hermes-Key`) and, when known, the user
+    (`X-Hermes-User`)."""
     dropped = _REQUEST_DROP | {h.lower() for h in strip}
     headers = [(k, v) for k, v in request.headers.items() if k.lower() not in dropped]
     headers.append(("Authorization", f"Bearer {route.credential}"))
+    headers.append((GATEWAY_KEY_HEADER, key_id))
     if user is not None:
         headers.append(("X-Hermes-User", user))
     return headers

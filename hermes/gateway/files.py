@@ -65,6 +65,12 @@ async def _parse_form(request: web.Request, limit: int) -> tuple[bytes, str, str
             break
         if not isinstance(part, BodyPartReader):
             raise InvalidRequest("nested multipart bodies are not supported")
+        again = data if part.name == "file" else purpose if part.name == "purpose" else None
+        if again is not None:
+            # Which one was meant? Keeping the last would lose the first without a word.
+            raise InvalidRequest(
+                f"the upload has two '{part.name}' parts; send one", param=part.name
+            )
         if part.name == "file":
             data = await _read_capped(part, limit, "file")
             filename, declared = part.filename or "", part.headers.get("Content-Type")

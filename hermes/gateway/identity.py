@@ -10,6 +10,7 @@ only through memory.users.user_key."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from aiohttp import web
 
@@ -21,11 +22,16 @@ from hermes.stores.sessions import check_username
 from hermes.wire import fastjson
 
 USER_HEADER = "X-Hermes-User"
+# Which front-door key (a prefix of its hash): every key reaches the gateway with the front
+# door's one credential, and each key's files, conversations and sessions must stay its own.
+KEY_HEADER = "X-Hermes-Key"
+_KEY_ID = re.compile(r"[0-9a-f]{1,64}")
 # The endpoints whose body may carry the OpenAI `user` field.
 USER_FIELD_PATHS = frozenset(
     {"/v1/chat/completions", "/chat/completions", "/v1/responses", "/responses"}
 )
 USER = web.RequestKey("user", str)  # the user id the request speaks for, as sent (if any)
+FRONTDOOR_KEY = web.RequestKey("frontdoor_key", str)  # the front-door key's id, if it came so
 
 
 @web.middleware
@@ -33,12 +39,16 @@ async def identity(request: web.Request, handler: Handler) -> web.StreamResponse
     """Sets memory.users.current_user for the request's whole run (its tasks inherit it)."""
     raw = await _claimed(request)
     key = user_key(raw)
+    if request.get(CALLER) == FRONTDOOR:
+        # Files, stored responses, idempotency replays and handed-back tool turns are kept per
+        # caller: per front-door key and per user, not one pool for everyone behind the door.
+        found = request.headers.get(KEY_HEADER, "")
+        door_key = found if _KEY_ID.fullmatch(found) else ""
+        request[FRONTDOOR_KEY] = door_key
+        user = f":{key}" if raw is not None and key is not None else ""
+        request[CALLER] = f"{FRONTDOOR}:{door_key}{user}"
     if raw is not None:
         request[USER] = raw
-        if request.get(CALLER) == FRONTDOOR and key is not None:
-            # Idempotency replays and handed-back tool turns are kept per caller: per user,
-            # not one pool for everyone behind the front door.
-            request[CALLER] = f"{FRONTDOOR}:{key}"
     token = current_user.set(key)
     try:
         return await handler(request)
@@ -66,7 +76,15 @@ def username_for(request: web.Request, given: object) -> str:
     """The session API's username: the front door's user when it named one (a client cannot
     reach another user's sessions through it), else the `username` the client gave."""
     forwarded = request.get(USER)
-    return check_username(forwarded if forwarded is not None else given)
+    return scoped_username(request, check_username(forwarded if forwarded is not None else given))
+
+
+def scoped_username(request: web.Request, username: str) -> str:
+    """Through the front door, the sessions of `username` under this front-door key: another
+    key naming the same username (or a trusted key's user) reaches other sessions. A client
+    cannot send the separator itself (usernames are printable)."""
+    door_key = request.get(FRONTDOOR_KEY)
+    return username if door_key is None else f"{door_key}\x1f{username}"
 
 
 def with_username(request: web.Request, body: object) -> object:

@@ -300,9 +300,10 @@ async def json_only(request: web.Request, handler: Handler) -> web.StreamRespons
     declared = request.headers.get("Content-Type")
     if declared == "application/json":  # what the SDKs send: no parsing
         return await handler(request)
-    if request.path in UPLOAD_PATHS and request.content_type == "multipart/form-data":
+    if request.path in UPLOAD_PATHS and request.method == "POST":
         # Uploads only store a file: they never drive the agent, and a page without the key
         # cannot make one (auth ran first, and refuses foreign origins on a keyless gateway).
+        # The handler refuses, unread, any body that is not multipart, saying so.
         return await handler(request)
     if request.method in BODY_METHODS and request.match_info.http_exception is None:
         if declared is None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
 
 from hermes.agent import RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError, InvalidRequest
-from hermes.gateway.identity import username_for, with_username
+from hermes.gateway.identity import scoped_username, username_for, with_username
 from hermes.gateway.middleware import RunSlot, json_response
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
@@ -64,6 +64,7 @@ def parse_chat(body: Any) -> TurnRequest:
 async def chat(request: web.Request) -> web.StreamResponse:
     body = with_username(request, await read_json(request))
     turn = parse_chat(body)
+    turn = replace(turn, username=scoped_username(request, turn.username))
     return await idempotent(
         request, body, lambda rec: run_turn(request, turn, _native, _native_whole, rec)
     )

@@ -77,7 +77,13 @@ def check_tool_outputs(history: Sequence[Message], new: Sequence[Message]) -> No
             )
     answered = {m.tool_call_id for m in (*history, *new) if m.role == "tool"}
     last = next((m for m in reversed(history) if m.role == "assistant"), None)
-    for call in last.tool_calls if last is not None else ():
+    # The last answer of the history, and any call the client sends in its input (store:
+    # false: it keeps the history itself).
+    calls = [
+        *(last.tool_calls if last is not None else ()),
+        *(c for m in new for c in m.tool_calls),
+    ]
+    for call in calls:
         if call.id not in answered:
             raise InvalidRequest(
                 f"No tool output found for function call {call.id!r}.", param="input"

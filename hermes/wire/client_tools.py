@@ -9,15 +9,15 @@ Responses does not ({"type": "function", name, ...}); likewise a named `tool_cho
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
 
 from hermes.errors import InvalidRequest
-from hermes.messages import ToolChoice
+from hermes.messages import Message, ToolChoice
 from hermes.wire.fastjson import MAX_DEPTH, dumps_text
 
-__all__ = ["ClientTools", "parse_client_tools"]
+__all__ = ["ClientTools", "check_tool_results", "parse_client_tools"]
 
 Format = Literal["chat", "responses"]
 # OpenAI's own rule for function names; it is also what every provider accepts.
@@ -180,3 +180,27 @@ def _parse_choice(raw: Any, fmt: Format) -> ToolChoice | None:
     raise InvalidRequest(
         f"'tool_choice' must be 'none', 'auto', 'required' or {shape}.", param="tool_choice"
     )
+
+
+def check_tool_results(messages: Sequence[Message], where: str = "messages") -> None:
+    """Every tool result answers a call made before it, and every call is answered later: a
+    history that breaks either is refused by OpenAI (and by every upstream, later and as a
+    502), so it is a 400 here, naming the message."""
+    made: set[str] = set()
+    for i, m in enumerate(messages):
+        if m.role == "tool" and m.tool_call_id not in made:
+            raise InvalidRequest(
+                f"'{where}[{i}]' answers the tool call {m.tool_call_id!r}, which no earlier "
+                "assistant message made.",
+                param=f"{where}[{i}].tool_call_id",
+            )
+        made.update(c.id for c in m.tool_calls)
+    answered = {m.tool_call_id for m in messages if m.role == "tool"}
+    for i, m in enumerate(messages):
+        missing = [c.id for c in m.tool_calls if c.id not in answered]
+        if missing:
+            raise InvalidRequest(
+                f"An assistant message with 'tool_calls' must be followed by tool messages "
+                f"answering each call; no answer to {', '.join(map(repr, missing[:5]))}.",
+                param=f"{where}[{i}].tool_calls",
+            )

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from hermes.errors import InvalidRequest
 from hermes.messages import Message, ReasoningEffort, Role, ToolCall
-from hermes.wire.client_tools import ClientTools, parse_client_tools
+from hermes.wire.client_tools import ClientTools, check_tool_results, parse_client_tools
 from hermes.wire.content_parts import Attachment, FilePart, ImagePart, parse_parts
 from hermes.wire.fastjson import preview
 from hermes.wire.request_fields import (
@@ -74,6 +74,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         message, parts = _parse_message(m, f"messages[{i}]")
         messages.append(message)
         attachments.extend(Attachment(i, p) for p in parts)
+    check_tool_results(messages)
     return ChatRequest(
         messages=tuple(messages),
         model=_opt_str(body, "model", "model"),

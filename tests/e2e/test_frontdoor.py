@@ -267,6 +267,38 @@ def test_per_user_memory_in_a_shared_profile(fresh: Door) -> None:
     assert said == {"alice@example.com": "tea", "bob@example.com": "coffee"}
 
 
+def test_two_keys_on_one_profile_never_share_files_conversations_or_sessions(
+    fresh: Door,
+) -> None:
+    """Two front-door keys reach a gateway with one credential: the gateway must still tell
+    them apart (found by a hostile run: one key listed and read the other's uploads)."""
+    fresh.upstream.responder = lambda body: json.dumps(body["messages"][1:])
+    on_alice = {"X-Hermes-Profile": "alice"}  # /v1/files has no `model`
+    mine, theirs = fresh.client("all", **on_alice), fresh.client("alice", **on_alice)
+    secret = mine.files.create(file=("secret.txt", b"the all key's secret"), purpose="user_data")
+    assert [f.id for f in theirs.files.list()] == []
+    with pytest.raises(openai.NotFoundError):
+        theirs.files.content(secret.id)
+    mine.responses.create(model="alice", input="the all key's plan", conversation="c")
+    other = theirs.responses.create(model="alice", input="hello", conversation="c")
+    assert "plan" not in other.output_text
+    for key in ("all", "alice"):  # each key names the same username "sam"
+        headers = {"Authorization": f"Bearer {fresh.keys[key]}", "X-Hermes-Profile": "alice"}
+        base = f"http://127.0.0.1:{fresh.port}/api/v1/chat"
+        made = httpx.post(f"{base}/new_session", json={"username": "sam"}, headers=headers)
+        assert made.status_code == 200, made.text
+        listed = httpx.get(f"{base}/sessions", params={"username": "sam"}, headers=headers)
+        assert [s["session_id"] for s in listed.json()["sessions"]] == [made.json()["session_id"]]
+    # Nor does an untrusted key reach a trusted user's sessions by naming them.
+    owui = {"Authorization": f"Bearer {fresh.keys['owui']}", OWUI_EMAIL: "alice@example.com"}
+    base = f"http://127.0.0.1:{fresh.port}/api/v1/chat"
+    httpx.post(f"{base}/new_session", json={}, headers={**owui, "X-Hermes-Profile": "alice"})
+    headers = {"Authorization": f"Bearer {fresh.keys['all']}", "X-Hermes-Profile": "alice"}
+    named = {"username": "alice@example.com"}
+    listed = httpx.get(f"{base}/sessions", params=named, headers=headers)
+    assert listed.json()["sessions"] == []
+
+
 def test_keys_listing_shows_scope_and_status(door: Door) -> None:
     listed = hermes(door.home, "frontdoor", "keys", "list", "--json")
     rows = {r["label"]: r for r in json.loads(listed.stdout)}

@@ -13,6 +13,7 @@ from hermes.messages import Message, ToolCall, ToolChoice
 from hermes.wire import anthropic, gemini, ollama
 from hermes.wire.client_tools import MAX_TOOLS, parse_client_tools
 from hermes.wire.openai_chat import encode_chat_request
+from hermes.wire.openai_chat_request import parse_chat_request
 
 PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}}
 CHAT_TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": PARAMS}}
@@ -218,3 +219,48 @@ def test_a_continuation_needs_every_handed_output_and_only_those() -> None:
     with pytest.raises(InvalidRequest, match="call_x"):
         check_tool_outputs(history, [Message("tool", "?", tool_call_id="call_x")])
     check_tool_outputs([Message("user", "q"), Message("assistant", "done")], [Message("user", "n")])
+
+
+def test_calls_the_client_sends_in_its_input_need_their_outputs_too() -> None:
+    # store: false, or a history the client keeps: a function_call item without its output
+    # went to the model as a call never answered (OpenAI, and every upstream, refuse that).
+    call = Message("assistant", None, (ToolCall("call_n", "get_weather", "{}"),))
+    check_tool_outputs([], [call, Message("tool", "sunny", tool_call_id="call_n")])
+    with pytest.raises(InvalidRequest, match="call_n"):
+        check_tool_outputs([], [Message("user", "q"), call])
+
+
+CALLED = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+}
+
+
+@pytest.mark.parametrize(
+    ("messages", "param"),
+    [
+        (
+            [
+                {"role": "user", "content": "q"},
+                {"role": "tool", "tool_call_id": "c9", "content": "x"},
+            ],
+            "messages[1].tool_call_id",
+        ),
+        (
+            [{"role": "user", "content": "q"}, CALLED, {"role": "user", "content": "and?"}],
+            "messages[1].tool_calls",
+        ),
+    ],
+)
+def test_chat_tool_results_must_answer_calls_and_calls_need_results(
+    messages: list[dict[str, Any]], param: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_chat_request({"messages": messages})
+    assert caught.value.param == param
+
+
+def test_a_chat_history_with_every_call_answered_passes() -> None:
+    answered = [CALLED, {"role": "tool", "tool_call_id": "c1", "content": "x"}]
+    assert len(parse_chat_request({"messages": answered}).messages) == 2

@@ -252,3 +252,32 @@ async def test_a_multipart_body_with_a_broken_part_header_is_400(
     headers = {**auth(), "Content-Type": f"multipart/form-data; boundary={b}"}
     r = await client.post("/v1/files", data=body, headers=headers)
     assert r.status == 400 and "malformed multipart body" in (await r.json())["error"]["message"]
+
+
+@pytest.mark.parametrize("twice", ["file", "purpose"])
+async def test_an_upload_with_two_files_or_two_purposes_is_400(
+    aiohttp_client: Any, store: ProfileStore, twice: str
+) -> None:
+    """Found by a hostile run: the last `file` part was kept and the first silently lost."""
+    client = await gateway(aiohttp_client, store, Recording())
+    data = aiohttp.FormData(default_to_multipart=True)
+    data.add_field("file", b"first", filename="a.txt")
+    data.add_field("purpose", "user_data")
+    if twice == "file":
+        data.add_field("file", b"second", filename="b.txt")
+    else:
+        data.add_field("purpose", "vision")
+    r = await client.post("/v1/files", data=data, headers=auth())
+    assert r.status == 400, await r.text()
+    assert (await r.json())["error"]["param"] == twice
+    listed = await client.get("/v1/files", headers=auth())
+    assert (await listed.json())["data"] == []
+
+
+async def test_a_form_that_is_not_multipart_is_told_to_be_multipart(
+    aiohttp_client: Any, store: ProfileStore
+) -> None:
+    client = await gateway(aiohttp_client, store, Recording())
+    r = await client.post("/v1/files", data={"purpose": "user_data"}, headers=auth())
+    assert r.status == 415
+    assert "multipart/form-data" in (await r.json())["error"]["message"]

@@ -156,6 +156,10 @@ def test_hermes_yaml_is_validated_and_listed(tmp_path: Path) -> None:
         set_home_value(tmp_path, "frontdoor.port", "0")
     with pytest.raises(ConfigError, match="header name"):
         set_home_value(tmp_path, "frontdoor.identity_header", "Bad Header:")
+    for host in ("", " ", "0.0.0.0 evil"):  # "" would bind every interface
+        with pytest.raises(ConfigError, match="host name or address"):
+            set_home_value(tmp_path, "frontdoor.host", host)
+    set_home_value(tmp_path, "frontdoor.host", "::1")
     with pytest.raises(ConfigError, match="mapping"):
         set_home_value(tmp_path, "frontdoor.users", "[alice]")
     sources = {key: source for key, _, source in home_values(tmp_path)}

@@ -142,6 +142,18 @@ def test_error_bodies_become_upstream_errors(status: int, body: bytes) -> None:
     assert isinstance(error, UpstreamError)
 
 
+def merged_text(events: list[Any]) -> list[Any]:
+    """`events` with each run of TextDeltas joined into one: where text pieces break is the
+    upstream's business (white space that may open a `<think>` block is held back a moment)."""
+    out: list[Any] = []
+    for event in events:
+        if isinstance(event, TextDelta) and out and isinstance(out[-1], TextDelta):
+            out[-1] = TextDelta(out[-1].text + event.text)
+        elif not (isinstance(event, TextDelta) and not event.text):
+            out.append(event)
+    return out
+
+
 @SETTINGS
 @given(
     st.data(),
@@ -162,7 +174,8 @@ def test_good_streams_decode_the_same_at_any_chunking(
     lines.append(FINAL)
     body = b"".join(json.dumps(line, ensure_ascii=False).encode() + b"\n" for line in lines)
     events = stream_events(provider(), data.draw(chunked(body)))
-    expected: list[Any] = [TextDelta(p) for p in pieces]
+    text = "".join(pieces)
+    expected: list[Any] = [TextDelta(text)] if text else []
     if calls:
         made = (
             ToolCall(f"call_{n}", "f", json.dumps(a, ensure_ascii=False))
@@ -170,7 +183,7 @@ def test_good_streams_decode_the_same_at_any_chunking(
         )
         expected.append(ToolCallsReady(tuple(made)))
     expected += [UsageReport(Usage(3, 4)), Finish("tool_calls" if calls else "stop")]
-    assert events == expected
+    assert merged_text(events) == expected
 
 
 @SETTINGS
