@@ -49,6 +49,7 @@ class BackgroundRuns:
         self.store = store
         self.limit = limit
         self.live: dict[str, LiveRun] = {}
+        self.stopping = False  # the gateway is stopping: a run cancelled now did not finish
 
     def check_room(self) -> None:
         if len(self.live) >= self.limit:
@@ -130,6 +131,7 @@ class BackgroundRuns:
 
     async def stop(self) -> None:
         """Cancel the runs still going (the gateway is stopping); each records its end."""
+        self.stopping = True
         tasks = [live.task for live in self.live.values() if live.task is not None]
         for task in tasks:
             task.cancel()
@@ -152,6 +154,12 @@ async def run_in_background(
         status, response = final()
     except asyncio.CancelledError:
         status, response = "cancelled", live.stream.snapshot("cancelled")
+        if runs.stopping:  # not the client's cancel: the gateway is going away under the run
+            status = "failed"
+            response = {
+                **live.stream.snapshot("failed"),
+                "error": {"code": "server_error", "message": RESTARTED},
+            }
     except Exception as exc:
         error = exc if isinstance(exc, HermesError) else None
         message = error.message if error else "internal error; see the gateway log"

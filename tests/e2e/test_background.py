@@ -129,3 +129,19 @@ def test_background_needs_store_and_only_background_runs_cancel(
         client.responses.cancel("resp_nosuch")
     with pytest.raises(openai.NotFoundError):
         list(client.responses.retrieve(plain.id, stream=True))
+
+
+def test_a_run_going_when_the_gateway_stops_is_failed_not_cancelled(
+    upstream: FakeOpenAI, home: Path, up: FakeOpenAI
+) -> None:
+    make_profile(home, "alice", upstream.base_url)
+    up.queue_stall(30, mid_stream=True)
+    with run_gateway(home, "alice") as gw:
+        first = sdk(gw).responses.create(model="alice", input="wait", background=True)
+        deadline = time.monotonic() + 10
+        while not up.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+    with run_gateway(home, "alice") as gw:  # the first stopped with SIGTERM, as a restart does
+        after = sdk(gw).responses.retrieve(first.id)
+        assert after.status == "failed" and after.error is not None
+        assert "stopped while this response was running" in after.error.message
