@@ -10,6 +10,7 @@ from hermes.config.known import PROVIDER_TYPES, TOOL_NAMES
 
 ToolProgress = Literal["inline", "event", "off"]
 ToolClash = Literal["refuse", "profile", "client"]
+OnDisconnect = Literal["finish", "cancel"]
 WebSearchBackend = Literal["auto", "searxng", "brave", "duckduckgo", "none"]
 SandboxMode = Literal["bwrap", "off"]
 OnOff = Literal["on", "off"]
@@ -338,6 +339,13 @@ class ApiServerConfig:
     max_request_bytes: int = field(
         default=10 * 1024 * 1024,
         metadata=bounded("largest request body accepted", least=MIN_BYTES),
+    )
+    session_on_disconnect: OnDisconnect = field(
+        default="finish",
+        metadata=doc(
+            "a session API turn whose client goes away: finish (run to its end, recorded in the "
+            "session) or cancel"
+        ),
     )
     max_background_runs: int = field(
         default=16,

@@ -8,6 +8,7 @@ one at a time, and the working context is condensed when it outgrows the context
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from hermes.agent import RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError, InvalidRequest
+from hermes.gateway.detach import detached
 from hermes.gateway.identity import scoped_username, username_for, with_username
 from hermes.gateway.middleware import RunSlot, json_response
 from hermes.gateway.requests import idempotent, read_json
@@ -127,13 +129,19 @@ async def run_turn(
     non-streamed answer."""
     rt = request.app[RUNTIME]
     session_id = turn.session_id or new_session_id()
-    with RunSlot(request):
-        async with rt.conversations.hold("session\0" + session_id):
-            session = await rt.sessions.open_session(turn.username, session_id)
-            events = _turn_events(rt, turn, session)
-            if turn.stream:
-                return await _stream(request, rt, session_id, events, render, recorder)
-            return json_response(whole(await _collect(session_id, events)))
+    held = contextlib.AsyncExitStack()
+    async with contextlib.AsyncExitStack() as refusal:  # closes `held` if the turn never starts
+        refusal.push_async_callback(held.aclose)
+        held.enter_context(RunSlot(request))  # 429 here, before any byte
+        await held.enter_async_context(rt.conversations.hold("session\0" + session_id))
+        session = await rt.sessions.open_session(turn.username, session_id)
+        refusal.pop_all()
+    finish = rt.settings.session_on_disconnect == "finish"
+    label = f"session {session_id}: turn"
+    events = detached(_turn_events(rt, turn, session), held, finish=finish, label=label)
+    if turn.stream:
+        return await _stream(request, rt, session_id, events, render, recorder)
+    return json_response(whole(await _collect(session_id, events)))
 
 
 async def _turn_events(rt: Runtime, turn: TurnRequest, session: Session) -> AsyncIterator[Event]:

@@ -56,6 +56,7 @@ class GatewaySettings:
     allowed_hosts: tuple[str, ...] = ()
     client_tool_clash: str = "refuse"  # see ApiServerConfig.client_tool_clash
     show_reasoning: bool = True
+    session_on_disconnect: str = "finish"  # see ApiServerConfig.session_on_disconnect
     files: FileLimits = field(default_factory=FileLimits)  # images and files, and /v1/files
 
     @property
@@ -113,6 +114,7 @@ def load(
         allowed_hosts=tuple(check_hosts(profile.name, api.allowed_hosts)),
         client_tool_clash=api.client_tool_clash,
         show_reasoning=api.show_reasoning,
+        session_on_disconnect=api.session_on_disconnect,
         files=FileLimits.of(api),
     )
     check_exposure(settings)

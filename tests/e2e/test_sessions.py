@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -446,3 +447,58 @@ def test_a_retried_turn_with_the_same_idempotency_key_runs_once(
     assert events(first) == events(again) and len(up.requests) == 1
     read = http.get("/api/v1/chat/sessions/nia-1", params={"username": "nia"}).json()
     assert read["message_count"] == 2  # the retry did not add a second turn
+
+
+def read_session(http: httpx.Client, sid: str, username: str) -> dict[str, Any]:
+    r = http.get(f"/api/v1/chat/sessions/{sid}", params={"username": username})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def leave_mid_answer(http: httpx.Client, username: str) -> str:
+    """Start a streamed turn, read until its first delta, hang up; the session's id."""
+    body = {"username": username, "message": "count slowly"}
+    sid = ""
+    with http.stream("POST", "/api/v1/chat", json=body) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: ") and '"delta"' in line:
+                break
+            if line.startswith("data: ") and '"session_id"' in line:
+                sid = str(json.loads(line[6:])["session_id"])
+    return sid
+
+
+def test_a_session_turn_whose_client_left_still_lands_in_the_session(
+    upstream: FakeOpenAI, tmp_path: Path
+) -> None:
+    """session_on_disconnect: finish (the default): the answer is recorded though nobody read it;
+    with cancel, the run stops with the client and nothing is kept."""
+    upstream.reset()
+    make_profile(tmp_path, "mobile", upstream.base_url)
+    upstream.queue_text("one two three four five six", chunk_delay=0.2)
+    with (
+        run_gateway(tmp_path, "mobile") as gw,
+        httpx.Client(base_url=gw.url, headers=gw.headers(), timeout=30) as http,
+    ):
+        sid = leave_mid_answer(http, "moe")
+        deadline = time.monotonic() + 10
+        while read_session(http, sid, "moe")["message_count"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        read = read_session(http, sid, "moe")
+        assert [m["content"] for m in read["messages"]] == [
+            "count slowly",
+            "one two three four five six",
+        ]
+    make_profile(tmp_path, "strict", upstream.base_url, api_server__session_on_disconnect="cancel")
+    upstream.queue_text("one two three four five six", chunk_delay=0.2)
+    with (
+        run_gateway(tmp_path, "strict") as gw,
+        httpx.Client(base_url=gw.url, headers=gw.headers(), timeout=30) as http,
+    ):
+        sid = leave_mid_answer(http, "moe")
+        deadline = time.monotonic() + 5
+        while upstream.disconnects == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert upstream.disconnects == 1  # the run went with its client
+        assert read_session(http, sid, "moe")["message_count"] == 0
