@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -469,6 +470,20 @@ def leave_mid_answer(http: httpx.Client, username: str) -> str:
     return sid
 
 
+@contextmanager
+def slow_turn_left(home: Path, profile: str, up: FakeOpenAI) -> Iterator[tuple[httpx.Client, str]]:
+    """Profile `profile` served, a slow answer queued, and a client that left in its middle."""
+    up.queue_text(SLOW_ANSWER, chunk_delay=0.2)
+    with (
+        run_gateway(home, profile) as gw,
+        httpx.Client(base_url=gw.url, headers=gw.headers(), timeout=30) as http,
+    ):
+        yield http, leave_mid_answer(http, "moe")
+
+
+SLOW_ANSWER = "one two three four five six"
+
+
 def test_a_session_turn_whose_client_left_still_lands_in_the_session(
     upstream: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -476,27 +491,14 @@ def test_a_session_turn_whose_client_left_still_lands_in_the_session(
     with cancel, the run stops with the client and nothing is kept."""
     upstream.reset()
     make_profile(tmp_path, "mobile", upstream.base_url)
-    upstream.queue_text("one two three four five six", chunk_delay=0.2)
-    with (
-        run_gateway(tmp_path, "mobile") as gw,
-        httpx.Client(base_url=gw.url, headers=gw.headers(), timeout=30) as http,
-    ):
-        sid = leave_mid_answer(http, "moe")
+    with slow_turn_left(tmp_path, "mobile", upstream) as (http, sid):
         deadline = time.monotonic() + 10
         while read_session(http, sid, "moe")["message_count"] < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         read = read_session(http, sid, "moe")
-        assert [m["content"] for m in read["messages"]] == [
-            "count slowly",
-            "one two three four five six",
-        ]
+        assert [m["content"] for m in read["messages"]] == ["count slowly", SLOW_ANSWER]
     make_profile(tmp_path, "strict", upstream.base_url, api_server__session_on_disconnect="cancel")
-    upstream.queue_text("one two three four five six", chunk_delay=0.2)
-    with (
-        run_gateway(tmp_path, "strict") as gw,
-        httpx.Client(base_url=gw.url, headers=gw.headers(), timeout=30) as http,
-    ):
-        sid = leave_mid_answer(http, "moe")
+    with slow_turn_left(tmp_path, "strict", upstream) as (http, sid):
         deadline = time.monotonic() + 5
         while upstream.disconnects == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
