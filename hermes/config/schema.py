@@ -340,6 +340,13 @@ class ApiServerConfig:
         default=10 * 1024 * 1024,
         metadata=bounded("largest request body accepted", least=MIN_BYTES),
     )
+    chat_on_disconnect: OnDisconnect = field(
+        default="cancel",
+        metadata=doc(
+            "a chat completion whose client goes away: cancel, or finish (run to its end, the "
+            "answer kept for GET /v1/chat/completions/{id})"
+        ),
+    )
     session_on_disconnect: OnDisconnect = field(
         default="finish",
         metadata=doc(

@@ -17,6 +17,7 @@ from hermes.gateway import files
 from hermes.gateway.attachments import FILES, Files
 from hermes.gateway.background import BackgroundRuns
 from hermes.gateway.chat import chat_completions
+from hermes.gateway.chat_kept import get_completion
 from hermes.gateway.hosts import HostPolicy
 from hermes.gateway.identity import UserScopedResponses, identity
 from hermes.gateway.middleware import MIDDLEWARES, json_response
@@ -170,6 +171,7 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(f"{prefix}/responses/{{id}}", get_response)
         app.router.add_delete(f"{prefix}/responses/{{id}}", delete_response)
         app.router.add_post(f"{prefix}/responses/{{id}}/cancel", cancel_response)
+        app.router.add_get(f"{prefix}/chat/completions/{{id}}", get_completion)
         files.routes(app, prefix)
     app.router.add_post("/api/v1/chat", chat)
     app.router.add_post("/api/v1/chat/new_session", new_session)

@@ -3,6 +3,7 @@ profile's agent, streamed or not."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -14,18 +15,19 @@ from aiohttp import web
 from hermes.agent import AgentEvent, RunFinished, ToolFinished, ToolStarted, layer
 from hermes.errors import HermesError
 from hermes.gateway.attachments import resolve_chat
+from hermes.gateway.chat_kept import Collected, kept
+from hermes.gateway.detach import detached
 from hermes.gateway.middleware import CALLER, RunSlot, json_response
 from hermes.gateway.progress import inline_marker, strip_markers
 from hermes.gateway.requests import idempotent, read_json
 from hermes.gateway.runtime import RUNTIME, Runtime
 from hermes.gateway.streaming import Recorder, drive
 from hermes.gateway.tasks import answer_directly, is_background_task
-from hermes.messages import Message, ProviderNote, ReasoningDelta, TextDelta, Usage
+from hermes.messages import Message, ProviderNote, ReasoningDelta, TextDelta
 from hermes.providers.base import ModelParams
 from hermes.wire.openai_chat import (
     choiceless_chunk,
     chunk,
-    completion_response,
     tool_call_delta,
     usage_chunk,
 )
@@ -61,16 +63,36 @@ async def _respond(
         return await _complete(rt, events)
     theirs = rt.client_tools(chat.tools, "chat")
     caller = request[CALLER]
-    with RunSlot(request):
+    held = contextlib.ExitStack()
+    with held:
+        held.enter_context(RunSlot(request))
         agent = rt.agent()
         history = rt.handed.restore(caller, [_clean(m) for m in chat.messages])
         messages = layer(rt.prompt.get(), history)
         events = agent.run(messages, params, incremental=chat.stream, client_tools=theirs)
         if theirs:  # only a run offered the client's tools can end in them
             events = _remembering(rt, caller, events)
+        cid = _completion_id()
+        if rt.settings.chat_on_disconnect == "finish":  # the run outlives its client
+            events = _outliving(rt, request, cid, events, held.pop_all())
         if chat.stream:
-            return await _stream(request, rt, events, chat, recorder)
-        return await _complete(rt, events)
+            return await _stream(request, rt, events, chat, recorder, cid)
+        return await _complete(rt, events, cid)
+
+
+def _outliving(
+    rt: Runtime,
+    request: web.Request,
+    cid: str,
+    events: AsyncIterator[AgentEvent],
+    slot: contextlib.ExitStack,
+) -> AsyncIterator[AgentEvent]:
+    """`events` run to their end whatever the client does, the answer kept under `cid`."""
+    collected = Collected(cid, rt.settings.model_name, rt.settings.show_reasoning, "")
+    held = contextlib.AsyncExitStack()
+    held.push(slot.__exit__)  # the run slot is the run's until it ends
+    owner = rt.owner(request[CALLER])
+    return detached(kept(rt, owner, collected, events), held, finish=True, label=f"chat {cid}")
 
 
 async def _remembering(
@@ -93,32 +115,16 @@ def _completion_id() -> str:
     return "chatcmpl-" + os.urandom(12).hex()
 
 
-async def _complete(rt: Runtime, events: AsyncIterator[AgentEvent]) -> web.Response:
-    text: list[str] = []
-    thought: list[str] = []
-    finished = RunFinished("stop", Usage())
-    answered_by = rt.provider.label
-    async for event in events:
-        if isinstance(event, TextDelta):
-            text.append(event.text)
-        elif isinstance(event, ReasoningDelta):
-            thought.append(event.text)
-        elif isinstance(event, RunFinished):
-            finished = event
-        elif isinstance(event, ProviderNote):
-            answered_by = event.label
-    calls = finished.client_calls
-    body = completion_response(
-        _completion_id(),
-        int(time.time()),
-        rt.settings.model_name,
-        "".join(text) or (None if calls else ""),
-        finished.reason,
-        finished.usage,
-        tool_calls=calls,
-        reasoning="".join(thought) if rt.settings.show_reasoning else None,
+async def _complete(
+    rt: Runtime, events: AsyncIterator[AgentEvent], cid: str | None = None
+) -> web.Response:
+    settings = rt.settings
+    collected = Collected(
+        cid or _completion_id(), settings.model_name, settings.show_reasoning, rt.provider.label
     )
-    return json_response(body, headers={"X-Hermes-Provider": answered_by})
+    async for event in events:
+        collected.feed(event)
+    return json_response(collected.body(), headers={"X-Hermes-Provider": collected.answered_by})
 
 
 async def _stream(
@@ -127,10 +133,15 @@ async def _stream(
     events: AsyncIterator[AgentEvent],
     chat: ChatRequest,
     recorder: Recorder | None,
+    cid: str | None = None,
 ) -> web.StreamResponse:
     settings = rt.settings
     stream = ChatStream(
-        settings.model_name, settings.tool_progress, chat.include_usage, settings.show_reasoning
+        settings.model_name,
+        settings.tool_progress,
+        chat.include_usage,
+        settings.show_reasoning,
+        cid=cid,
     )
     return await drive(request, events, stream, recorder, settings.keepalive_seconds)
 
@@ -143,9 +154,15 @@ class ChatStream:
     keepalive = SSE_KEEPALIVE
 
     def __init__(
-        self, model: str, progress: str, include_usage: bool, show_reasoning: bool = True
+        self,
+        model: str,
+        progress: str,
+        include_usage: bool,
+        show_reasoning: bool = True,
+        *,
+        cid: str | None = None,
     ) -> None:
-        self.ids = (_completion_id(), int(time.time()), model)
+        self.ids = (cid or _completion_id(), int(time.time()), model)
         self.label = f"stream {self.ids[0]}"
         self.headers: dict[str, str] = {}
         self.progress = progress

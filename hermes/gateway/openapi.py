@@ -207,6 +207,15 @@ def _paths() -> dict[str, Any]:
                 responses=_answers("ChatCompletion", (*RUN_ERRORS, 404), stream="ChatStreamEvent"),
             )
         },
+        "/v1/chat/completions/{id}": {
+            "get": _op(
+                "getChatCompletion",
+                "A chat completion kept because api_server.chat_on_disconnect is finish.",
+                "openai",
+                parameters=[_path_id(b.NON_EMPTY, "the completion's id (`chatcmpl-…`)")],
+                responses=_answers("ChatCompletion", (*READ_ERRORS, 404)),
+            )
+        },
         "/v1/responses": {
             "post": _op(
                 "createResponse",

@@ -98,7 +98,7 @@ async def get_response(request: web.Request) -> web.StreamResponse:
 
         return await stream_again(request, rt, response_id, owner)
     stored = await rt.responses.get(response_id, owner)
-    if stored is not None:
+    if stored is not None and stored.response.get("object") == "response":  # not a chat answer
         return json_response(stored.response)
     running = await rt.background.get(response_id, owner)  # a background run's state
     if running is None:

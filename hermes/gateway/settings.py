@@ -57,6 +57,7 @@ class GatewaySettings:
     client_tool_clash: str = "refuse"  # see ApiServerConfig.client_tool_clash
     show_reasoning: bool = True
     session_on_disconnect: str = "finish"  # see ApiServerConfig.session_on_disconnect
+    chat_on_disconnect: str = "cancel"  # see ApiServerConfig.chat_on_disconnect
     files: FileLimits = field(default_factory=FileLimits)  # images and files, and /v1/files
 
     @property
@@ -115,6 +116,7 @@ def load(
         client_tool_clash=api.client_tool_clash,
         show_reasoning=api.show_reasoning,
         session_on_disconnect=api.session_on_disconnect,
+        chat_on_disconnect=api.chat_on_disconnect,
         files=FileLimits.of(api),
     )
     check_exposure(settings)

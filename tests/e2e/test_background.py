@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -145,3 +146,29 @@ def test_a_run_going_when_the_gateway_stops_is_failed_not_cancelled(
         after = sdk(gw).responses.retrieve(first.id)
         assert after.status == "failed" and after.error is not None
         assert "stopped while this response was running" in after.error.message
+
+
+def test_a_chat_answer_outlives_its_client_with_finish(
+    upstream: FakeOpenAI, home: Path, up: FakeOpenAI
+) -> None:
+    """chat_on_disconnect: finish: the client that hung up after the first chunk fetches the
+    whole answer by the id that chunk carried."""
+    make_profile(home, "alice", upstream.base_url, api_server__chat_on_disconnect="finish")
+    up.queue_text(SLOW, chunk_delay=0.15)
+    with run_gateway(home, "alice") as gw:
+        client = sdk(gw)
+        stream = client.chat.completions.create(
+            model="alice", messages=[{"role": "user", "content": "count"}], stream=True
+        )
+        cid = next(iter(stream)).id
+        stream.close()  # the client goes away
+        with httpx.Client(base_url=gw.base_url, headers=gw.headers(), timeout=10) as http:
+            deadline = time.monotonic() + 10
+            while (r := http.get(f"/chat/completions/{cid}")).status_code == 404:
+                assert time.monotonic() < deadline, "the answer was never kept"
+                time.sleep(0.05)
+            assert r.status_code == 200
+            body = r.json()
+            assert body["id"] == cid and body["choices"][0]["message"]["content"] == SLOW
+            assert http.get(f"/responses/{cid}").status_code == 404  # not a Responses object
+            assert http.get("/chat/completions/chatcmpl-nosuch").status_code == 404
