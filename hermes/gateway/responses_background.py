@@ -95,6 +95,8 @@ async def stream_again(
     raw = request.query.get("starting_after", "-1")
     try:
         after = int(raw)
+        if not -1 <= after < 2**63:  # what SQLite's integers hold
+            raise ValueError(raw)
     except ValueError:
         raise InvalidRequest(
             "'starting_after' must be a sequence number (a whole number).", param="starting_after"

@@ -130,6 +130,12 @@ def test_background_needs_store_and_only_background_runs_cancel(
         client.responses.cancel("resp_nosuch")
     with pytest.raises(openai.NotFoundError):
         list(client.responses.retrieve(plain.id, stream=True))
+    up.queue_text("done")
+    bg = client.responses.create(model="alice", input="x", background=True)
+    for bad in ("x", "10" * 20, "-5"):
+        with pytest.raises(openai.BadRequestError):
+            list(client.responses.retrieve(bg.id, stream=True, extra_query={"starting_after": bad}))
+    wait_status(client, bg.id, {"completed"})
 
 
 def test_a_run_going_when_the_gateway_stops_is_failed_not_cancelled(
