@@ -220,7 +220,8 @@ def _parsed(body: bytes | None) -> dict[str, Any] | None:
 
 def _route_for(request: web.Request, caller: Caller, body: dict[str, Any] | None) -> Route:
     stored = RESPONSE_PATH.fullmatch(request.path)
-    if stored is not None and request.method in ("GET", "DELETE"):
+    cancel = request.method == "POST" and stored is not None and stored.group(2) == "/cancel"
+    if stored is not None and (request.method in ("GET", "DELETE") or cancel):
         return _made(request, caller, stored.group(1), param=None)
     previous = body.get("previous_response_id") if body is not None else None
     if isinstance(previous, str) and request.path in MAKES_RESPONSES:

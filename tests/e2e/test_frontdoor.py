@@ -203,6 +203,20 @@ def test_streamed_responses_are_routable_by_id(fresh: Door) -> None:
     assert client.responses.retrieve(created.response.id).output_text == "streamed"
 
 
+def test_a_background_response_is_followed_and_cancelled_through_the_front_door(
+    fresh: Door,
+) -> None:
+    fresh.upstream.queue_stall(30, mid_stream=True)
+    client = fresh.client("all")
+    run = client.responses.create(model="bob", input="wait", background=True)
+    assert client.responses.retrieve(run.id).status in ("queued", "in_progress")
+    with pytest.raises(openai.NotFoundError):
+        fresh.client("alice").responses.cancel(run.id)  # another key does not reach it
+    assert client.responses.cancel(run.id).status == "cancelled"
+    events = list(client.responses.retrieve(run.id, stream=True, starting_after=-1))
+    assert events[0].type == "response.created"
+
+
 def test_the_session_api_through_the_front_door(fresh: Door) -> None:
     fresh.upstream.queue_text("session reply")
     headers = {"Authorization": f"Bearer {fresh.keys['all']}", "X-Hermes-Profile": "bob"}
