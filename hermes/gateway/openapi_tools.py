@@ -23,7 +23,18 @@ _FUNCTION: Final[dict[str, Schema]] = {
     "name": _NAME,
     "description": _nullable({"type": "string", "maxLength": MAX_DESCRIPTION}),
     "parameters": _nullable(
-        {"type": "object", "description": "a JSON Schema; absent: no arguments"}
+        {
+            "type": "object",
+            "properties": {
+                "type": {"type": ["string", "array"]},
+                "properties": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["object", "boolean"]},
+                },
+                "required": {"type": "array", "items": {"type": "string"}},
+            },
+            "description": "a JSON Schema; absent: no arguments",
+        }
     ),
     "strict": _nullable({"type": "boolean"}),
 }

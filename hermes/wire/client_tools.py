@@ -147,12 +147,37 @@ def _parse_tool(tool: Any, where: str, fmt: Format) -> tuple[dict[str, Any], boo
     return spec, strict
 
 
+def check_tool_name(name: str, param: str) -> str:
+    """A function name as every provider takes it (a call in a client's history too: a name
+    no upstream accepts would come back as its 400, a 502 here)."""
+    if not _NAME.fullmatch(name):
+        raise InvalidRequest(f"'{param}' must be 1 to 64 letters, digits, '_' or '-'.", param=param)
+    return name
+
+
 def _parameters(raw: Any, param: str) -> dict[str, Any]:
-    """A JSON Schema object; absent means a function of no arguments."""
+    """A JSON Schema object; absent means a function of no arguments. Its top level is checked
+    as far as every upstream checks it (`type`, `properties`, `required`): a schema an upstream
+    refuses would come back as its 400, a 502 here."""
     if raw is None:
         return {"type": "object", "properties": {}}
     if not isinstance(raw, dict):
         raise InvalidRequest(f"'{param}' must be a JSON Schema object.", param=param)
+    kind = raw.get("type")
+    if kind is not None and not isinstance(kind, str | list):
+        raise InvalidRequest(f"'{param}.type' must be a string or an array.", param=param)
+    props = raw.get("properties")
+    if props is not None and not (
+        isinstance(props, dict) and all(isinstance(v, dict | bool) for v in props.values())
+    ):
+        raise InvalidRequest(
+            f"'{param}.properties' must be an object of schemas.", param=f"{param}.properties"
+        )
+    need = raw.get("required")
+    if need is not None and not (isinstance(need, list) and all(isinstance(n, str) for n in need)):
+        raise InvalidRequest(
+            f"'{param}.required' must be an array of property names.", param=f"{param}.required"
+        )
     try:
         dumps_text(raw)  # the encoders would overflow the stack on deeper nesting
     except ValueError:

@@ -9,7 +9,12 @@ from typing import Any, Final
 
 from hermes.errors import InvalidRequest
 from hermes.messages import Message, ReasoningEffort, Role, ToolCall
-from hermes.wire.client_tools import ClientTools, check_tool_results, parse_client_tools
+from hermes.wire.client_tools import (
+    ClientTools,
+    check_tool_name,
+    check_tool_results,
+    parse_client_tools,
+)
 from hermes.wire.content_parts import Attachment, FilePart, ImagePart, parse_parts
 from hermes.wire.fastjson import preview
 from hermes.wire.request_fields import (
@@ -162,7 +167,9 @@ def parse_tool_calls(raw: Any, where: str) -> tuple[ToolCall, ...]:
         calls.append(
             ToolCall(
                 id=_req_str(item, "id", f"{at}.id"),
-                name=_req_str(function, "name", f"{at}.function.name"),
+                name=check_tool_name(
+                    _req_str(function, "name", f"{at}.function.name"), f"{at}.function.name"
+                ),
                 arguments=arguments,
             )
         )

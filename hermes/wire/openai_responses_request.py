@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from hermes.errors import InvalidRequest
 from hermes.messages import Message, ReasoningEffort, Role, ToolCall
-from hermes.wire.client_tools import ClientTools, parse_client_tools
+from hermes.wire.client_tools import ClientTools, check_tool_name, parse_client_tools
 from hermes.wire.content_parts import Attachment, FilePart, ImagePart, parse_parts
 from hermes.wire.fastjson import preview
 from hermes.wire.request_fields import (
@@ -196,7 +196,7 @@ def _parse_function_call(item: Mapping[str, Any], where: str, id_key: str = "cal
         raise InvalidRequest(f"'{where}.arguments' must be a string.", param=f"{where}.arguments")
     return ToolCall(
         id=_req_str(item, id_key, f"{where}.{id_key}"),
-        name=_req_str(item, "name", f"{where}.name"),
+        name=check_tool_name(_req_str(item, "name", f"{where}.name"), f"{where}.name"),
         arguments=arguments,
     )
 

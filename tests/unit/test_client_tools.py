@@ -264,3 +264,36 @@ def test_chat_tool_results_must_answer_calls_and_calls_need_results(
 def test_a_chat_history_with_every_call_answered_passes() -> None:
     answered = [CALLED, {"role": "tool", "tool_call_id": "c1", "content": "x"}]
     assert len(parse_chat_request({"messages": answered}).messages) == 2
+
+
+@pytest.mark.parametrize(
+    ("parameters", "param"),
+    [
+        ({"type": "object", "properties": "x"}, "tools[0].function.parameters.properties"),
+        ({"type": "object", "properties": {"a": 1}}, "tools[0].function.parameters.properties"),
+        ({"type": 5}, "tools[0].function.parameters"),
+        ({"required": "a"}, "tools[0].function.parameters.required"),
+        ({"required": [1]}, "tools[0].function.parameters.required"),
+    ],
+)
+def test_a_schema_no_upstream_takes_is_refused_here(parameters: Any, param: str) -> None:
+    tool = {"type": "function", "function": {"name": "f", "parameters": parameters}}
+    with pytest.raises(InvalidRequest) as err:
+        parse_client_tools({"tools": [tool]}, "chat")
+    assert err.value.param == param
+
+
+def test_a_call_in_the_history_needs_a_name_every_provider_takes() -> None:
+    from hermes.wire.openai_chat import parse_chat_request
+    from hermes.wire.openai_responses import parse_responses_request
+
+    long = "x" * 10_000
+    call = {"id": "c1", "type": "function", "function": {"name": long, "arguments": "{}"}}
+    body = {"messages": [{"role": "assistant", "tool_calls": [call]}]}
+    with pytest.raises(InvalidRequest) as err:
+        parse_chat_request(body)
+    assert err.value.param == "messages[0].tool_calls[0].function.name"
+    item = {"type": "function_call", "call_id": "c1", "name": long, "arguments": "{}"}
+    with pytest.raises(InvalidRequest) as err:
+        parse_responses_request({"input": [item]})
+    assert err.value.param == "input[0].name"
