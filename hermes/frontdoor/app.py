@@ -194,6 +194,13 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     body = await request.read() if request.body_exists else None
     parsed = _parsed(body)
     caller = authenticate(request, parsed.get("user") if parsed is not None else None)
+    if body and parsed is None and "X-Hermes-Profile" not in request.headers:
+        # Nothing to route by: say what is wrong with the body, as the gateway would.
+        raise InvalidRequest(
+            "the request body is not a JSON object (malformed JSON, or another value), so it "
+            "names no model: send a JSON object with `model`, or an X-Hermes-Profile header",
+            param="model",
+        )
     route = _route_for(request, caller, parsed)
     sniffer = IdSniffer() if request.method == "POST" and request.path in MAKES_RESPONSES else None
     strip = state.settings.current.strip

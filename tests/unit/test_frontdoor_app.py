@@ -258,3 +258,16 @@ async def test_an_untrusted_key_never_reads_identities_not_even_to_refuse_them(
     trusted = bearer(keys["owui"], **{"X-OpenWebUI-User-Email": "x" * 1000})
     answer = await client.get("/v1/models", headers=trusted)
     assert answer.status == 400 and (await answer.json())["error"]["param"] == "user"
+
+
+async def test_a_body_that_is_not_a_json_object_is_told_so(door: Make) -> None:
+    client, keys = await door()
+    for raw in (b"{", b"[1]", b"not json"):
+        r = await client.post(
+            "/v1/chat/completions",
+            data=raw,
+            headers=bearer(keys["all"], **{"Content-Type": "application/json"}),
+        )
+        assert r.status == 400
+        error = (await r.json())["error"]
+        assert "not a JSON object" in error["message"] and error["param"] == "model"
