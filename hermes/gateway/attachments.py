@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hermes.config.limits import FileLimits
-from hermes.errors import FileTooLarge, ImageNotSupported, InvalidRequest, NotFound
+from hermes.errors import FileTooLarge, HermesError, ImageNotSupported, InvalidRequest, NotFound
 from hermes.gateway import uploads
 from hermes.gateway.documents import Extracted, extract_text, media_type
 from hermes.gateway.middleware import CALLER
@@ -71,7 +71,11 @@ async def attach(
                 f"'{a.part.param}': images and files can only be sent in user messages.",
                 param=a.part.param,
             )
-        got = await _resolve(files, caller, a.part)
+        try:
+            got = await _resolve(files, caller, a.part)
+        except HermesError as exc:  # "not a PDF" and the like: name the part it is about
+            exc.param = exc.param or a.part.param
+            raise
         if isinstance(got, Image):
             images.setdefault(a.message, []).append(got)
         else:

@@ -281,3 +281,16 @@ async def test_a_form_that_is_not_multipart_is_told_to_be_multipart(
     r = await client.post("/v1/files", data={"purpose": "user_data"}, headers=auth())
     assert r.status == 415
     assert "multipart/form-data" in (await r.json())["error"]["message"]
+
+
+async def test_a_file_that_lies_about_being_a_pdf_names_its_part(
+    aiohttp_client: Any, store: ProfileStore
+) -> None:
+    client = await gateway(aiohttp_client, store, Recording())
+    part = {
+        "type": "file",
+        "file": {"filename": "x.pdf", "file_data": data_url(b"no header", "application/pdf")},
+    }
+    r = await client.post("/v1/chat/completions", json=user(part), headers=auth())
+    assert r.status in (400, 415), await r.text()
+    assert (await r.json())["error"]["param"] == "messages[0].content[1]"
