@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+
+
+def stop_requested() -> asyncio.Event:
+    """An event SIGTERM or SIGINT sets, for a server's main coroutine to wait on: the signal
+    handlers only set it, the coroutine does the shutting down."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 def die_with_supervisor(supervisor_pid: str | None) -> None:

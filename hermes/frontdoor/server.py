@@ -3,11 +3,9 @@ start): uvloop, one ready line, graceful shutdown on SIGTERM / SIGINT."""
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -19,6 +17,7 @@ from hermes.errors import ConfigError, HermesError
 from hermes.frontdoor.app import STATE, State, create_app, new_state
 from hermes.frontdoor.protocol import FrontdoorRunner
 from hermes.frontdoor.routes import Router, combined_source
+from hermes.procutil import die_with_supervisor, make_undumpable, stop_requested
 from hermes.profiles import ProfileStore
 from hermes.stores.frontdoor_credential import load_secret
 
@@ -51,7 +50,6 @@ def build(store: ProfileStore) -> State:
 def serve(host: str | None = None, port: int | None = None) -> int:
     from hermes import log as hermes_log
     from hermes.config.home import load_home
-    from hermes.procutil import die_with_supervisor, make_undumpable
 
     hermes_log.setup()
     die_with_supervisor(os.environ.get("HERMES_SUPERVISOR_PID"))
@@ -78,10 +76,7 @@ async def _run(state: State, host: str, port: int) -> int:
         if exc.errno == errno.EADDRINUSE:
             raise ConfigError(f"port {port} on {host} is already in use") from None
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_requested()
     routes = len(app[STATE].router.table.routes)
     print(
         f"hermes frontdoor ready: {serving.base_url(host, port)} profiles={routes} "

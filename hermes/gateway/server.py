@@ -5,7 +5,6 @@ requests finish (bounded), close the upstream sessions, exit 0."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from hermes.errors import ConfigError, HermesError
 from hermes.gateway.confinement import confine, tools_sandbox
+from hermes.procutil import stop_requested
 from hermes.profiles import ProfileStore
 
 if TYPE_CHECKING:
@@ -129,10 +129,7 @@ async def _run(profile: Profile, loaded: Loaded, provider: Provider, marks: str)
             "reach %s",
             settings.url,
         )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_requested()
     print(
         f"hermes gateway ready: {settings.url} profile={profile.name} "
         f"model={settings.model_name} provider={provider.label} pid={os.getpid()} {marks}",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +17,7 @@ from aiohttp import web
 from hermes.errors import HermesError
 from hermes.messages import Usage
 from hermes.model_server.model import MODEL_ID, LocalModel, Piece, model_path
-from hermes.procutil import die_with_supervisor, make_undumpable
+from hermes.procutil import die_with_supervisor, make_undumpable, stop_requested
 from hermes.profiles.paths import hermes_home
 from hermes.wire.openai_chat import chunk, completion_response, models_response, usage_chunk
 from hermes.wire.openai_chat_request import ChatRequest, parse_chat_request
@@ -126,10 +125,7 @@ async def _serve(model: LocalModel, host: str, port: int) -> int:
     runner = web.AppRunner(create_app(model), access_log=None, handler_cancellation=True)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
+    stopping = stop_requested()
     print(
         f"hermes model server ready: http://{host}:{port}/v1 model={MODEL_ID} pid={os.getpid()}",
         flush=True,
