@@ -20,10 +20,8 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from bench_servers import (
     helper_server,
     hermes_server,
     make_hermes_home,
+    run_with_servers,
     wait_healthy,
 )
 
@@ -187,12 +186,7 @@ def derive(raw: dict[str, Any], plan: Plan) -> dict[str, Any]:
 def bench_frontdoor(quick: bool = False) -> dict[str, Any]:
     """Run the whole front door benchmark (about a minute; `quick` for a smoke run)."""
     plan = QUICK if quick else Plan()
-    procs = Procs(Path(tempfile.mkdtemp(prefix="hermes-bench-fd-")))
-    try:
-        raw = uvloop.run(_bench(plan, procs))
-    finally:
-        procs.stop_all()  # also on error or Ctrl-C: no server outlives the benchmark
-        shutil.rmtree(procs.logdir, ignore_errors=True)
+    raw = run_with_servers("fd", lambda procs: _bench(plan, procs))
     return derive(raw, plan)
 
 

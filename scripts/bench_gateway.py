@@ -26,10 +26,8 @@ import itertools
 import json
 import math
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -39,7 +37,6 @@ from typing import Any
 
 import aiohttp
 import psutil
-import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_servers import (
@@ -51,6 +48,7 @@ from bench_servers import (
     helper_server,
     hermes_server,
     make_hermes_home,
+    run_with_servers,
     wait_healthy,
 )
 
@@ -375,12 +373,7 @@ def print_targets(
 def bench_gateway(quick: bool = False) -> dict[str, Any]:
     """Run the whole gateway benchmark (about a minute; `quick` for a smoke run)."""
     plan = QUICK if quick else Plan()
-    procs = Procs(Path(tempfile.mkdtemp(prefix="hermes-bench-gw-")))
-    try:
-        raw = uvloop.run(_bench(plan, procs))
-    finally:
-        procs.stop_all()  # also on error or Ctrl-C: no server outlives the benchmark
-        shutil.rmtree(procs.logdir, ignore_errors=True)
+    raw = run_with_servers("gw", lambda procs: _bench(plan, procs))
     return derive(raw, plan)
 
 

@@ -21,15 +21,17 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import psutil
@@ -325,6 +327,20 @@ def hermes_server(procs: Procs, home: Path, key: str) -> Server:
     server.url = f"http://127.0.0.1:{port}"
     server.headers = {"Authorization": f"Bearer {key}"}
     return server
+
+
+T = TypeVar("T")
+
+
+def run_with_servers(name: str, bench: Callable[[Procs], Coroutine[Any, Any, T]]) -> T:
+    """`bench` under uvloop with a Procs of its own: every server it started is stopped and the
+    logs removed afterwards, also on error or Ctrl-C (no server outlives a benchmark)."""
+    procs = Procs(Path(tempfile.mkdtemp(prefix=f"hermes-bench-{name}-")))
+    try:
+        return uvloop.run(bench(procs))
+    finally:
+        procs.stop_all()
+        shutil.rmtree(procs.logdir, ignore_errors=True)
 
 
 def main() -> None:

@@ -26,9 +26,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -36,7 +34,6 @@ from typing import Any
 
 import aiohttp
 import psutil
-import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gateway import JSON_HEADERS, STREAM_BODY, percentile, verdicts
@@ -49,6 +46,7 @@ from bench_servers import (
     make_hermes_home,
     nofile_of,
     raise_nofile,
+    run_with_servers,
     wait_healthy,
 )
 
@@ -243,12 +241,7 @@ def bench_streams(quick: bool = False, relay_backlog: int | None = None) -> dict
     plan = QUICK if quick else ScalePlan()
     if relay_backlog is not None:
         plan = dataclasses.replace(plan, relay_backlog=relay_backlog)
-    procs = Procs(Path(tempfile.mkdtemp(prefix="hermes-bench-streams-")))
-    try:
-        raw = uvloop.run(_scale(plan, procs))
-    finally:
-        procs.stop_all()  # also on error or Ctrl-C: no server outlives the benchmark
-        shutil.rmtree(procs.logdir, ignore_errors=True)
+    raw = run_with_servers("streams", lambda procs: _scale(plan, procs))
     return derive(raw, plan)
 
 
